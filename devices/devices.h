@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DEVICES_DEVICES_H
+#define DEVICES_DEVICES_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "../vmm/bus.h"
+
+/*
+ * What a device may ask of the machine. Devices never touch a KVM fd:
+ * the VMM fills these in (KVM_IRQ_LINE, a shutdown request), and unit
+ * tests fill them with recorders.
+ */
+struct irq_line {
+	void (*set_level)(void *opaque, unsigned gsi, int level);
+	void *opaque;
+	unsigned gsi;
+};
+
+static inline void irq_line_set(const struct irq_line *irq, int level)
+{
+	if (irq->set_level)
+		irq->set_level(irq->opaque, irq->gsi, level);
+}
+
+enum power_event {
+	POWER_OFF,   /* ACPI S5 */
+	POWER_RESET, /* 0xCF9, i8042 pulse, ACPI reset register */
+};
+
+struct power_ctl {
+	void (*request)(void *opaque, enum power_event ev);
+	void *opaque;
+};
+
+static inline void power_request(const struct power_ctl *p, enum power_event ev)
+{
+	if (p->request)
+		p->request(p->opaque, ev);
+}
+
+/*
+ * 16550A UART. Transmitted bytes go to out_fd. Received bytes come from
+ * uart_input() (called from the VMM's console thread), and raise the
+ * interrupt the guest enabled: the guest never has to poll.
+ * Register window: 8 ports.
+ */
+struct uart;
+extern const struct bus_ops uart_ops;
+struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd);
+/* Queues input; returns how many bytes fitted in the receive FIFO. */
+size_t uart_input(struct uart *uart, const uint8_t *buf, size_t len);
+void uart_free(struct uart *uart);
+
+/*
+ * MC146818 CMOS RTC with its 128 bytes of CMOS RAM, on ports 0x70/0x71.
+ * Time comes from the host's clock (UTC) at read time.
+ */
+struct rtc;
+extern const struct bus_ops rtc_ops;
+struct rtc *rtc_new(const struct irq_line *irq);
+/* CMOS byte setter for the VMM (memory-size bytes and the like). */
+void rtc_cmos_set(struct rtc *rtc, uint8_t index, uint8_t value);
+void rtc_free(struct rtc *rtc);
+
+/*
+ * The i8042 keyboard controller, only as far as the reset line: command
+ * 0xFE on port 0x64 pulses reset. Register it at 0x60 with length 5
+ * (0x60..0x64); offset 0 is data, offset 4 is command/status.
+ */
+struct i8042;
+extern const struct bus_ops i8042_ops;
+struct i8042 *i8042_new(const struct power_ctl *power);
+void i8042_free(struct i8042 *kbd);
+
+/*
+ * ACPI fixed hardware at PORT_PM_BASE: PM1a event block (status, enable),
+ * PM1a control block (SCI_EN, SLP_TYP, SLP_EN), PM timer (3.579545 MHz,
+ * 24-bit). Writing SLP_EN with SLP_TYP == ACPI_S5_SLP_TYP requests
+ * power-off. Register window: PORT_PM_LEN ports.
+ */
+#define ACPI_S5_SLP_TYP 5
+struct acpi_pm;
+extern const struct bus_ops acpi_pm_ops;
+struct acpi_pm *acpi_pm_new(const struct irq_line *sci, const struct power_ctl *power);
+void acpi_pm_free(struct acpi_pm *pm);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package that the build, the tests and the lab need.
+# Safe to run again: it installs only what is missing, and asks apt nothing
+# when everything is already there.
+set -euo pipefail
+
+packages=(
+	gcc pkg-config meson ninja-build
+	linux-libc-dev liburing-dev libcriterion-dev
+	ovmf qemu-system-x86 busybox-static cpio gzip xz-utils zstd
+	procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "setup: all ${#packages[@]} packages already installed"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=sudo
+else
+	sudo=
+fi
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_CPUID_H
+#define VMM_CPUID_H
+
+#include <stdint.h>
+
+struct kvm_cpuid2;
+
+struct cpu_topology {
+	unsigned ncpus; /* one core per socket thread; all in one package */
+};
+
+/*
+ * Turns the host's KVM_GET_SUPPORTED_CPUID list into what vCPU apic_id
+ * of ncpus sees: its APIC ID in leaf 1 and in the x2APIC leaves (0xB and
+ * 0x1F), a consistent core count in leaves 1, 4 and 0x8000_0008, the
+ * hypervisor bit set, and no feature the VMM does not provide (e.g. no
+ * TSC-deadline without the in-kernel LAPIC timer, no monitor/mwait).
+ * Edits the list in place.
+ */
+void cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, const struct cpu_topology *topo);
+
+#endif

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+enum log_level log_threshold = LOG_WARN;
+
+void log_msg(enum log_level level, const char *prefix, const char *fmt, ...)
+{
+	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	char line[1024];
+	va_list ap;
+
+	if (level > log_threshold)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One fprintf per line so lines from different threads do not interleave. */
+	if (prefix)
+		fprintf(stderr, "vmm: %s: %s: %s\n", tag[level], prefix, line);
+	else
+		fprintf(stderr, "vmm: %s: %s\n", tag[level], line);
+}
+
+bool log_ratelimit(unsigned *budget, long *window)
+{
+	enum { BURST = 10 };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != *window) {
+		*window = ts.tv_sec;
+		*budget = BURST;
+	}
+	if (*budget == 0)
+		return false;
+	(*budget)--;
+	return true;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_LOG_H
+#define VMM_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Messages at or below this level are printed (default LOG_WARN; -v raises it). */
+extern enum log_level log_threshold;
+
+void log_msg(enum log_level level, const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * True at most a few times per second per call site: guest-triggered
+ * warnings go through this so a guest cannot flood the host's log.
+ */
+bool log_ratelimit(unsigned *budget, long *window);
+
+#define pr_err(...)   log_msg(LOG_ERR, NULL, __VA_ARGS__)
+#define pr_warn(...)  log_msg(LOG_WARN, NULL, __VA_ARGS__)
+#define pr_info(...)  log_msg(LOG_INFO, NULL, __VA_ARGS__)
+#define pr_debug(...) log_msg(LOG_DEBUG, NULL, __VA_ARGS__)
+
+/* Device-prefixed logging: "uart: ..." */
+#define dev_err(name, ...)   log_msg(LOG_ERR, (name), __VA_ARGS__)
+#define dev_warn(name, ...)  log_msg(LOG_WARN, (name), __VA_ARGS__)
+#define dev_info(name, ...)  log_msg(LOG_INFO, (name), __VA_ARGS__)
+#define dev_debug(name, ...) log_msg(LOG_DEBUG, (name), __VA_ARGS__)
+
+/* For paths a guest can drive: at most a burst of messages per second. */
+#define dev_warn_ratelimited(name, ...)                                  \
+	do {                                                             \
+		static unsigned budget_;                                 \
+		static long window_;                                     \
+		if (log_ratelimit(&budget_, &window_))                   \
+			log_msg(LOG_WARN, (name), __VA_ARGS__);          \
+	} while (0)
+
+#endif
