@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+#include "vm.h"
+
+#define MAX_CPUS 255 /* xAPIC IDs in the MADT; 255 is the broadcast ID */
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t mult = SZ_1M;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (errno)
+		return -ERANGE;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mult = SZ_1K; end++; break;
+	case 'M': mult = SZ_1M; end++; break;
+	case 'G': mult = SZ_1G; end++; break;
+	case 'T': mult = SZ_1G * 1024; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end && strcasecmp(end, "iB") != 0 && strcasecmp(end, "B") != 0)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+static void usage_run(FILE *f)
+{
+	fputs(
+"Usage: vmm run --kernel FILE [options]\n"
+"\n"
+"Boots a Linux kernel (a bzImage) directly, without firmware, with the\n"
+"serial console on COM1 (ttyS0). The run ends when the guest powers off\n"
+"(exit status 0) or on a fatal error (non-zero status, one line on stderr).\n"
+"\n"
+"Options:\n"
+"  --cpus N              vCPUs, one thread each (default 1, at most 255)\n"
+"  --memory SIZE[,hugepages=2M|1G][,prefault]\n"
+"                        guest RAM (default 512M). SIZE takes K, M, G or T;\n"
+"                        no suffix means MiB. hugepages= backs RAM with huge\n"
+"                        pages from the host's pool (reserved at start, so a\n"
+"                        short pool is an error now, not a crash later);\n"
+"                        prefault touches all of it before the guest starts.\n"
+"                        RAM beyond 2 GiB goes above 4 GiB, past the PCI hole.\n"
+"  --kernel FILE         the bzImage to boot (64-bit boot protocol, 2.06+)\n"
+"  --initrd FILE         an initramfs to load with it\n"
+"  --cmdline STR         kernel command line (default: console=ttyS0)\n"
+"  --serial stdio|file=PATH|none\n"
+"                        where COM1 goes (default stdio). With stdio on a\n"
+"                        terminal, input goes to the guest; Ctrl-A x quits.\n"
+"  -v, --verbose         more messages (repeat for debug)\n"
+"  -h, --help            this text\n"
+"\n"
+"Example:\n"
+"  vmm run --cpus 2 --memory 1G --kernel /boot/vmlinuz-$(uname -r) \\\n"
+"          --initrd initrd.img --cmdline 'console=ttyS0 root=/dev/vda1'\n"
+"\n"
+"SIGINT, SIGTERM and SIGHUP stop the guest at once and end the run.\n",
+	f);
+}
+
+void cli_usage_main(void)
+{
+	fputs(
+"Usage: vmm COMMAND [options]\n"
+"\n"
+"A virtual machine monitor for KVM.\n"
+"\n"
+"Commands:\n"
+"  run      boot a guest (vmm run --help)\n"
+"  bench    measure against QEMU in the same run (vmm bench --help)\n"
+"  version  print the version\n"
+"\n"
+"vmm COMMAND --help tells more.\n",
+	stdout);
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+	pr_err("%s %s: %s (see vmm run --help)", opt, val, why);
+	return 2;
+}
+
+static int parse_memory(const char *arg, struct mem_options *m)
+{
+	char *copy = strdup(arg), *save = NULL;
+	int ret = 0;
+
+	if (!copy)
+		return 2;
+	for (char *tok = strtok_r(copy, ",", &save); tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (tok == copy) {
+			if (cli_parse_size(tok, &m->size))
+				ret = bad("--memory", arg, "not a size (try 512M or 2G)");
+		} else if (!strcmp(tok, "prefault")) {
+			m->prefault = 1;
+		} else if (!strcmp(tok, "hugepages=2M")) {
+			m->hugepage_size = 2 * SZ_1M;
+		} else if (!strcmp(tok, "hugepages=1G")) {
+			m->hugepage_size = SZ_1G;
+		} else {
+			ret = bad("--memory", arg, "unknown option (hugepages=2M|1G, prefault)");
+		}
+	}
+	free(copy);
+	return ret;
+}
+
+static int check_memory(const char *arg, const struct mem_options *m)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	uint64_t host = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+	char why[128];
+
+	if (m->size == 0)
+		return bad("--memory", arg, "guest RAM must be larger than zero");
+	if (m->size % 4096)
+		return bad("--memory", arg, "must be a multiple of 4 KiB");
+	if (host && m->size > host) {
+		snprintf(why, sizeof(why), "more than this host's %.1f GiB of RAM",
+			 (double)host / (double)SZ_1G);
+		return bad("--memory", arg, why);
+	}
+	return 0;
+}
+
+static int parse_serial(const char *arg, struct vm_config *cfg)
+{
+	if (!strcmp(arg, "stdio")) {
+		cfg->serial = SERIAL_STDIO;
+	} else if (!strcmp(arg, "none")) {
+		cfg->serial = SERIAL_NONE;
+	} else if (!strncmp(arg, "file=", 5) && arg[5]) {
+		cfg->serial = SERIAL_FILE;
+		cfg->serial_path = arg + 5;
+	} else {
+		return bad("--serial", arg, "expected stdio, file=PATH or none");
+	}
+	return 0;
+}
+
+static int parse_cpus(const char *arg, unsigned *cpus)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || !isdigit((unsigned char)*arg) || v == 0 || v > MAX_CPUS)
+		return bad("--cpus", arg, "must be a number from 1 to 255");
+	*cpus = (unsigned)v;
+	return 0;
+}
+
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL };
+
+static const struct option run_opts[] = {
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int parse_one(int c, const char *arg, struct vm_config *cfg, const char **mem_arg)
+{
+	switch (c) {
+	case OPT_CPUS: return parse_cpus(arg, &cfg->cpus);
+	case OPT_MEMORY: *mem_arg = arg; return parse_memory(arg, &cfg->mem);
+	case OPT_KERNEL: cfg->kernel = arg; return 0;
+	case OPT_INITRD: cfg->initrd = arg; return 0;
+	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
+	case OPT_SERIAL: return parse_serial(arg, cfg);
+	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
+	default: return 2; /* getopt printed the reason */
+	}
+}
+
+int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
+{
+	const char *mem_arg = "512M";
+	int c, ret;
+
+	*done = 0;
+	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0" };
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "vh", run_opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage_run(stdout);
+			*done = 1;
+			return 0;
+		}
+		ret = parse_one(c, optarg, cfg, &mem_arg);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc)
+		return bad("run", argv[optind], "unexpected argument");
+	if (!cfg->kernel) {
+		pr_err("run: --kernel FILE is required (see vmm run --help)");
+		return 2;
+	}
+	return check_memory(mem_arg, &cfg->mem);
+}

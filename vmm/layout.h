@@ -35,6 +35,9 @@
  */
 #define LAYOUT_MMIO_HOLE    0x80000000ULL
 #define LAYOUT_HIGHMEM      SZ_4G
+/* The PCI 32-bit MMIO window the DSDT gives PCI0 (ECAM will sit below it). */
+#define LAYOUT_PCI_MMIO32      0xc0000000ULL
+#define LAYOUT_PCI_MMIO32_SIZE (LAYOUT_IOAPIC - LAYOUT_PCI_MMIO32)
 #define LAYOUT_IOAPIC       0xfec00000ULL
 #define LAYOUT_LAPIC        0xfee00000ULL
 

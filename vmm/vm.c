@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The machine: the KVM VM with its in-kernel irqchip and PIT, guest RAM
+ * as memslots, the two buses, the legacy platform devices, and the
+ * stop protocol every exit path goes through.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+
+static int open_kvm(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			pr_err("%s: no such device: KVM is not available (load kvm_intel or kvm_amd, "
+			       "and enable virtualization in the firmware setup)", path);
+		else if (e == EACCES || e == EPERM)
+			pr_err("%s: permission denied: run as root or add your user to the 'kvm' group",
+			       path);
+		else
+			pr_err("%s: %s", path, strerror(e));
+		return -e;
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+
+	if (api != KVM_API_VERSION) {
+		pr_err("%s: KVM API version %d, expected %d", path, api, KVM_API_VERSION);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static int fetch_supported_cpuid(struct vm *vm)
+{
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->supported_cpuid = c;
+			return 0;
+		}
+		int e = errno;
+
+		free(c);
+		if (e != E2BIG)
+			return -e;
+	}
+	return -E2BIG;
+}
+
+/* Creates the VM fd with what a PC has on its board before any device: irqchip and PIT. */
+static int create_kvm_vm(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		pr_err("KVM_CREATE_VM: %s", strerror(errno));
+		return -errno;
+	}
+	/* Intel needs these two private ranges for real mode; others ignore them. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
+		pr_debug("KVM_SET_TSS_ADDR: %s", strerror(errno));
+	uint64_t ident = LAYOUT_KVM_IDENTITY;
+
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
+		pr_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		pr_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		pr_err("KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int add_memslots(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		const struct guest_region *r = &vm->mem.region[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			pr_err("KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx): %s", i,
+			       (unsigned long long)(r->size >> 20), (unsigned long long)r->gpa,
+			       strerror(errno));
+			return -errno;
+		}
+		vm->nr_slots++;
+	}
+	return 0;
+}
+
+static void mem_error(const struct mem_options *m, int err)
+{
+	if (err == -EINVAL && m->hugepage_size)
+		pr_err("--memory: %llu MiB is not a multiple of the %llu MiB huge page size",
+		       (unsigned long long)(m->size >> 20),
+		       (unsigned long long)(m->hugepage_size >> 20));
+	else if (m->hugepage_size && (err == -ENOSPC || err == -ENOMEM || err == -EINVAL))
+		pr_err("--memory: cannot reserve %llu MiB of %llu MiB huge pages: the pool is too "
+		       "small (see /sys/kernel/mm/hugepages/)", (unsigned long long)(m->size >> 20),
+		       (unsigned long long)(m->hugepage_size >> 20));
+	else
+		pr_err("--memory: cannot allocate %llu MiB of guest RAM: %s",
+		       (unsigned long long)(m->size >> 20), strerror(-err));
+}
+
+int vm_open(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->serial_fd = -1;
+	vm->mem.fd = -1;
+	ret = bus_init(&vm->pio, "pio");
+	if (ret == 0)
+		ret = bus_init(&vm->mmio, "mmio");
+	if (ret)
+		return ret;
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return -errno;
+	ret = open_kvm(cfg->kvm_path ? cfg->kvm_path : "/dev/kvm");
+	if (ret < 0)
+		return ret;
+	vm->kvm_fd = ret;
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+
+	if (max > 0 && cfg->cpus > (unsigned)max) {
+		pr_err("--cpus %u: this host's KVM allows at most %d vCPUs", cfg->cpus, max);
+		return -EINVAL;
+	}
+	ret = create_kvm_vm(vm);
+	if (ret)
+		return ret;
+	ret = fetch_supported_cpuid(vm);
+	if (ret) {
+		pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return ret;
+	}
+	ret = guest_mem_alloc(&vm->mem, &cfg->mem);
+	if (ret) {
+		mem_error(&cfg->mem, ret);
+		return ret;
+	}
+	return add_memslots(vm);
+}
+
+int vm_create_vcpus(struct vm *vm)
+{
+	vm->vcpus = calloc(vm->cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->cfg->cpus; i++) {
+		/* Counted first so that vm_close() releases a half-made vCPU too. */
+		vm->vcpus[i].fd = -1;
+		vm->nr_vcpus++;
+		int ret = vcpu_init(vm, &vm->vcpus[i], i);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->stop, &expected, (int)why))
+		return;
+	if (fmt) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_why, sizeof(vm->stop_why), fmt, ap);
+		va_end(ap);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+		pr_debug("stop eventfd: %s", strerror(errno));
+}
+
+/* ---- what devices get instead of KVM fds ---- */
+
+static void kvm_irq_line(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		pr_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static void vm_power(void *opaque, enum power_event ev)
+{
+	struct vm *vm = opaque;
+
+	if (ev == POWER_OFF)
+		vm_request_stop(vm, VM_STOP_POWEROFF, NULL);
+	else
+		vm_request_stop(vm, VM_STOP_RESET, NULL);
+}
+
+static int add_pio(struct vm *vm, uint64_t base, uint64_t len, const struct bus_ops *ops,
+		   void *opaque)
+{
+	int ret = bus_register(&vm->pio, base, len, ops, opaque);
+
+	if (ret)
+		pr_err("%s: cannot claim ports 0x%llx-0x%llx: %s", ops->name,
+		       (unsigned long long)base, (unsigned long long)(base + len - 1),
+		       strerror(-ret));
+	return ret;
+}
+
+static int open_serial(struct vm *vm)
+{
+	switch (vm->cfg->serial) {
+	case SERIAL_STDIO:
+		vm->serial_fd = STDOUT_FILENO;
+		return 0;
+	case SERIAL_FILE:
+		vm->serial_fd = open(vm->cfg->serial_path,
+				     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+		if (vm->serial_fd < 0) {
+			pr_err("--serial file=%s: %s", vm->cfg->serial_path, strerror(errno));
+			return -errno;
+		}
+		vm->serial_fd_owned = true;
+		return 0;
+	case SERIAL_NONE:
+		vm->serial_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		vm->serial_fd_owned = vm->serial_fd >= 0;
+		return vm->serial_fd < 0 ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+static int create_devices(struct vm *vm)
+{
+	vm->power = (struct power_ctl){ .request = vm_power, .opaque = vm };
+	vm->irq_com1 = (struct irq_line){ .set_level = kvm_irq_line, .opaque = vm, .gsi = IRQ_COM1 };
+	vm->irq_rtc = (struct irq_line){ .set_level = kvm_irq_line, .opaque = vm, .gsi = IRQ_RTC };
+	vm->irq_sci = (struct irq_line){ .set_level = kvm_irq_line, .opaque = vm, .gsi = IRQ_SCI };
+
+	vm->com1 = uart_new("com1", &vm->irq_com1, vm->serial_fd);
+	vm->rtc = rtc_new(&vm->irq_rtc);
+	vm->kbd = i8042_new(&vm->power);
+	vm->pm = acpi_pm_new(&vm->irq_sci, &vm->power);
+	if (!vm->com1 || !vm->rtc || !vm->kbd || !vm->pm)
+		return -ENOMEM;
+	pci_bus_init(&vm->pci, &vm->power);
+	pci_host_bridge_init(&vm->host_bridge);
+	return pci_bus_add(&vm->pci, &vm->host_bridge);
+}
+
+int vm_add_platform_devices(struct vm *vm)
+{
+	int ret = open_serial(vm);
+
+	if (ret == 0)
+		ret = create_devices(vm);
+	if (ret)
+		return ret;
+	rtc_set_ram_size(vm->rtc, vm->mem.region[0].size,
+			 vm->mem.nr > 1 ? vm->mem.region[1].size : 0);
+	if ((ret = add_pio(vm, PORT_COM1, 8, &uart_ops, vm->com1)) ||
+	    (ret = add_pio(vm, PORT_RTC, 2, &rtc_ops, vm->rtc)) ||
+	    (ret = add_pio(vm, PORT_I8042_DATA, 5, &i8042_ops, vm->kbd)) ||
+	    (ret = add_pio(vm, PORT_PM_BASE, PORT_PM_LEN, &acpi_pm_ops, vm->pm)) ||
+	    (ret = add_pio(vm, PORT_PCI_CONF_ADDR, 8, &pci_conf_ops, &vm->pci)))
+		return ret;
+	return 0;
+}
+
+void vm_close(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+	if (vm->com1)
+		uart_free(vm->com1);
+	if (vm->rtc)
+		rtc_free(vm->rtc);
+	if (vm->kbd)
+		i8042_free(vm->kbd);
+	if (vm->pm)
+		acpi_pm_free(vm->pm);
+	if (vm->serial_fd_owned)
+		close(vm->serial_fd);
+	free(vm->supported_cpuid);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	guest_mem_free(&vm->mem);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->serial_fd = -1;
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `vmm run` with a Linux kernel: load the files, build the machine, lay
+ * out ACPI and the boot protocol, start the vCPUs, and pump the console
+ * and signals on the main thread until the machine stops.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "log.h"
+#include "vm.h"
+#include "../firmware/firmware.h"
+
+struct file_buf {
+	uint8_t *data;
+	size_t size;
+};
+
+/* Reads a whole regular file; prints one line naming the option and file on error. */
+static int read_file(const char *opt, const char *path, struct file_buf *out)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret = 0;
+
+	out->data = NULL;
+	out->size = 0;
+	if (fd < 0) {
+		pr_err("%s %s: %s", opt, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		pr_err("%s %s: not a regular file", opt, path);
+		ret = -EINVAL;
+		goto out;
+	}
+	out->size = (size_t)st.st_size;
+	out->data = malloc(out->size ? out->size : 1);
+	if (!out->data) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t done = 0; done < out->size;) {
+		ssize_t n = read(fd, out->data + done, out->size - done);
+
+		if (n <= 0) {
+			pr_err("%s %s: %s", opt, path, n < 0 ? strerror(errno) : "file shrank while read");
+			ret = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		done += (size_t)n;
+	}
+out:
+	close(fd);
+	if (ret) {
+		free(out->data);
+		out->data = NULL;
+	}
+	return ret;
+}
+
+static int setup_acpi(struct vm *vm, uint64_t *rsdp)
+{
+	struct acpi_config acpi = {
+		.ncpus = vm->cfg->cpus,
+		.pm_base = PORT_PM_BASE,
+		.sci_irq = IRQ_SCI,
+		.reset_port = PORT_RESET_CF9,
+		.com1_port = PORT_COM1,
+		.com1_irq = IRQ_COM1,
+		.pci_mmio32_base = LAYOUT_PCI_MMIO32,
+		.pci_mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+	};
+	int ret = acpi_build(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &acpi, rsdp);
+
+	if (ret)
+		pr_err("ACPI tables do not fit in %llu KiB: %s",
+		       (unsigned long long)(LAYOUT_ACPI_SIZE >> 10), strerror(-ret));
+	return ret;
+}
+
+static int load_linux(struct vm *vm, const struct file_buf *kernel, const struct file_buf *initrd)
+{
+	struct boot_image img = {
+		.kernel = kernel->data, .kernel_size = kernel->size,
+		.initrd = initrd->data, .initrd_size = initrd->size,
+		.cmdline = vm->cfg->cmdline,
+	};
+	struct boot_regs regs;
+	const char *why = NULL;
+	int ret = setup_acpi(vm, &img.rsdp);
+
+	if (ret)
+		return ret;
+	ret = linux_boot_load(&vm->mem, &img, &regs, &why);
+	if (ret) {
+		pr_err("--kernel %s: %s", vm->cfg->kernel, why ? why : strerror(-ret));
+		return ret;
+	}
+	ret = vcpu_set_boot_regs(&vm->vcpus[0], &regs);
+	if (ret)
+		pr_err("vcpu0: cannot set boot registers: %s", strerror(-ret));
+	return ret;
+}
+
+/* ---- the console: stdin to COM1, with Ctrl-A x to quit as in QEMU ---- */
+
+struct console {
+	bool raw;
+	struct termios saved;
+	bool escape;       /* the last byte was Ctrl-A */
+	bool stdin_open;
+	uint8_t pending[256];
+	size_t npending;
+};
+
+static void console_init(struct console *con, enum serial_mode mode)
+{
+	memset(con, 0, sizeof(*con));
+	con->stdin_open = mode == SERIAL_STDIO;
+	if (!con->stdin_open || !isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &con->saved))
+		return;
+	struct termios t = con->saved;
+
+	/* Raw, so the guest's shell gets Ctrl-C; signals still reach us by kill(1). */
+	cfmakeraw(&t);
+	t.c_oflag |= OPOST | ONLCR;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0)
+		con->raw = true;
+}
+
+static void console_restore(struct console *con)
+{
+	if (con->raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &con->saved);
+	con->raw = false;
+}
+
+/* Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A; only on a terminal. */
+static void console_filter(struct console *con, struct vm *vm, const uint8_t *in, size_t n)
+{
+	for (size_t i = 0; i < n && con->npending < sizeof(con->pending); i++) {
+		if (con->raw && con->escape) {
+			con->escape = false;
+			if (in[i] == 'x') {
+				vm_request_stop(vm, VM_STOP_SIGNAL, "quit from the console (Ctrl-A x)");
+				return;
+			}
+			if (in[i] != 0x01)
+				continue;
+		} else if (con->raw && in[i] == 0x01) {
+			con->escape = true;
+			continue;
+		}
+		con->pending[con->npending++] = in[i];
+	}
+}
+
+static void console_feed(struct console *con, struct vm *vm)
+{
+	size_t took = uart_input(vm->com1, con->pending, con->npending);
+
+	memmove(con->pending, con->pending + took, con->npending - took);
+	con->npending -= took;
+}
+
+static void console_read(struct console *con, struct vm *vm)
+{
+	uint8_t buf[256];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf) - con->npending);
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			con->stdin_open = false; /* EOF: the guest just sees no more input */
+		return;
+	}
+	console_filter(con, vm, buf, (size_t)n);
+	console_feed(con, vm);
+}
+
+static void handle_signal(struct vm *vm, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		vm->stop_signal = (int)si.ssi_signo;
+		vm_request_stop(vm, VM_STOP_SIGNAL, "terminating on signal %d (%s)",
+				(int)si.ssi_signo, strsignal((int)si.ssi_signo));
+	}
+}
+
+/* The main thread's loop: console input, signals, and the stop event. */
+static void main_loop(struct vm *vm, int sfd)
+{
+	struct console con;
+
+	console_init(&con, vm->cfg->serial);
+	while (atomic_load(&vm->stop) == VM_RUNNING) {
+		struct pollfd p[3] = {
+			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = con.stdin_open && con.npending == 0 ? STDIN_FILENO : -1,
+			  .events = POLLIN },
+		};
+		/* A full receive buffer is retried shortly; nothing else needs a timer. */
+		int n = poll(p, 3, con.npending ? 10 : -1);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			handle_signal(vm, sfd);
+		if (p[2].revents & (POLLIN | POLLHUP))
+			console_read(&con, vm);
+		else if (p[2].revents & POLLNVAL)
+			con.stdin_open = false;
+		if (con.npending)
+			console_feed(&con, vm);
+	}
+	console_restore(&con);
+}
+
+static int start_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int ret = vcpu_start(&vm->vcpus[i]);
+
+		if (ret) {
+			pr_err("vcpu%u: cannot start its thread: %s", i, strerror(-ret));
+			vm_request_stop(vm, VM_STOP_ERROR, NULL);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Exit status and the one line that says why the run ended. */
+static int report_stop(struct vm *vm)
+{
+	switch (atomic_load(&vm->stop)) {
+	case VM_STOP_POWEROFF:
+		pr_info("guest powered off");
+		return 0;
+	case VM_STOP_RESET:
+		log_msg(LOG_WARN, NULL, "guest requested a reset%s%s; the run ends here "
+			"(reboot is not emulated yet)", vm->stop_why[0] ? ": " : "", vm->stop_why);
+		return 0;
+	case VM_STOP_SIGNAL:
+		log_msg(LOG_WARN, NULL, "%s", vm->stop_why);
+		return 0;
+	default:
+		pr_err("%s", vm->stop_why[0] ? vm->stop_why : "the machine stopped on an error");
+		return 1;
+	}
+}
+
+static int run_machine(struct vm *vm, const struct vm_config *cfg, const struct file_buf *kernel,
+		       const struct file_buf *initrd, int sfd)
+{
+	int ret = vm_open(vm, cfg);
+
+	if (ret == 0)
+		ret = vm_add_platform_devices(vm);
+	if (ret == 0)
+		ret = vm_create_vcpus(vm);
+	if (ret == 0)
+		ret = load_linux(vm, kernel, initrd);
+	if (ret == 0)
+		ret = start_vcpus(vm);
+	if (ret)
+		return 1;
+	main_loop(vm, sfd);
+	/* Join the vCPU threads before reporting, so the last guest output is out first. */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	return report_stop(vm);
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread starts, so every thread inherits the mask. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int vm_run_linux(const struct vm_config *cfg)
+{
+	struct file_buf kernel = { 0 }, initrd = { 0 };
+	const char *why = NULL;
+	struct vm vm;
+	int status = 1, sfd = -1;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = -1;
+	if (read_file("--kernel", cfg->kernel, &kernel))
+		goto out;
+	if (bzimage_check(kernel.data, kernel.size, &why)) {
+		pr_err("--kernel %s: %s", cfg->kernel, why);
+		goto out;
+	}
+	if (cfg->initrd && read_file("--initrd", cfg->initrd, &initrd))
+		goto out;
+	sfd = block_signals();
+	if (sfd < 0) {
+		pr_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	vcpu_signals_init();
+	status = run_machine(&vm, cfg, &kernel, &initrd, sfd);
+out:
+	vm_close(&vm);
+	if (sfd >= 0)
+		close(sfd);
+	free(kernel.data);
+	free(initrd.data);
+	return status;
+}

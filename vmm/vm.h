@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "memory.h"
+#include "pci.h"
+#include "../devices/devices.h"
+
+struct kvm_run;
+struct kvm_cpuid2;
+struct boot_regs;
+
+enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+
+struct vm_config {
+	unsigned cpus;
+	struct mem_options mem;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	enum serial_mode serial;
+	const char *serial_path;
+	const char *kvm_path; /* /dev/kvm unless overridden (tests) */
+};
+
+/* Why the machine stopped; the first reason recorded wins. */
+enum vm_stop {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_RESET,
+	VM_STOP_SIGNAL,
+	VM_STOP_ERROR,
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	struct guest_mem mem;
+	unsigned nr_slots;
+	struct bus pio, mmio;
+	struct kvm_cpuid2 *supported_cpuid;
+
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
+
+	_Atomic int stop;          /* enum vm_stop */
+	int stop_efd;              /* written once when stop is set */
+	int stop_signal;
+	char stop_why[160];        /* for VM_STOP_ERROR */
+
+	struct power_ctl power;
+	struct irq_line irq_com1, irq_rtc, irq_sci;
+	struct pci_bus pci;
+	struct pci_device host_bridge;
+	struct uart *com1;
+	struct rtc *rtc;
+	struct i8042 *kbd;
+	struct acpi_pm *pm;
+	int serial_fd;             /* where COM1's output goes */
+	bool serial_fd_owned;
+};
+
+/* The pieces, in the order vm_boot_linux() uses them; tests use a subset. */
+int vm_open(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unused_result));
+int vm_create_vcpus(struct vm *vm) __attribute__((warn_unused_result));
+int vm_add_platform_devices(struct vm *vm) __attribute__((warn_unused_result));
+void vm_close(struct vm *vm);
+
+/* Records why the machine stops and kicks every vCPU out of KVM_RUN. */
+void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* vcpu.c */
+int vcpu_init(struct vm *vm, struct vcpu *vcpu, unsigned id) __attribute__((warn_unused_result));
+int vcpu_set_boot_regs(struct vcpu *vcpu, const struct boot_regs *regs)
+	__attribute__((warn_unused_result));
+/* Real-mode start at cs:ip = seg:ip, for the tiny test payloads. */
+int vcpu_set_real_mode(struct vcpu *vcpu, uint16_t seg, uint16_t ip)
+	__attribute__((warn_unused_result));
+/* The exit loop; returns when the machine stops. */
+void vcpu_loop(struct vcpu *vcpu);
+int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_destroy(struct vcpu *vcpu);
+/* Installs the no-op signal handler used to kick vCPUs; once per process. */
+void vcpu_signals_init(void);
+
+/* Boots a Linux bzImage per cfg and runs until the guest stops; returns the exit status. */
+int vm_run_linux(const struct vm_config *cfg);
+
+#endif
