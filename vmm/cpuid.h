@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 struct kvm_cpuid2;
+struct kvm_cpuid_entry2;
 
 struct cpu_topology {
 	unsigned ncpus; /* one core per socket thread; all in one package */
@@ -17,7 +18,20 @@ struct cpu_topology {
  * hypervisor bit set, and no feature the VMM does not provide (e.g. no
  * TSC-deadline without the in-kernel LAPIC timer, no monitor/mwait).
  * Edits the list in place.
+ *
+ * TSC-deadline is kept exactly as KVM reports it: the VMM always uses
+ * the in-kernel LAPIC, which emulates it. Kernels older than KVM commit
+ * 9be4ec35d668 (Dec 2024) leave it out of KVM_GET_SUPPORTED_CPUID; a
+ * caller that finds KVM_CAP_TSC_DEADLINE_TIMER may set CPUID.1:ECX[24].
  */
 void cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, const struct cpu_topology *topo);
+
+/*
+ * The entry the guest's CPUID(function, index) would hit, as KVM matches
+ * it (index only counts for KVM_CPUID_FLAG_SIGNIFCANT_INDEX entries), or
+ * NULL.
+ */
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+				    uint32_t index);
 
 #endif

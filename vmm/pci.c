@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+#include "pci.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../devices/devices.h"
+#include "log.h"
+
+/*
+ * CONFIG_ADDRESS (0xCF8, dword only). Bits 27:24 carry register bits
+ * 11:8: AMD's extension, which Linux uses for extended config space
+ * through mechanism #1 on family 10h+ guests that have no ECAM (it sets
+ * PCI_HAS_IO_ECS). Honouring it keeps 0x100+ from aliasing 0x00+.
+ * Bits 30:28 and 1:0 are reserved and read 0.
+ */
+#define CONF_ADDR_ENABLE   0x80000000u
+#define CONF_ADDR_WRITABLE 0x8ffffffcu
+
+/* Window offsets from 0xCF8. */
+#define CONF_ADDR_OFF 0
+#define RCR_OFF       1 /* 0xCF9 */
+#define CONF_DATA_OFF 4 /* 0xCFC */
+#define CONF_WINDOW   8
+
+/* ICH9 reset control register (0xCF9). */
+#define RCR_SYS_RST  0x02 /* hard rather than soft reset */
+#define RCR_RST_CPU  0x04 /* writing 1 resets */
+#define RCR_FULL_RST 0x08 /* power-cycle on hard reset */
+
+_Static_assert(sizeof(((struct pci_bus *)0)->dev) / sizeof(struct pci_device *) == 256,
+	       "one slot per devfn, so any uint8_t devfn is in range");
+
+static uint64_t all_ones(unsigned size)
+{
+	if (size >= 8)
+		return UINT64_MAX;
+	return (1ULL << (8 * size)) - 1;
+}
+
+static bool cfg_access_ok(unsigned offset, unsigned size)
+{
+	if (size != 1 && size != 2 && size != 4)
+		return false;
+	return offset <= PCI_CFG_SIZE - size && offset % size == 0;
+}
+
+static const char *pci_dev_name(const struct pci_device *dev)
+{
+	return dev->ops && dev->ops->name ? dev->ops->name : "pci";
+}
+
+uint32_t pci_default_cfg_read(const struct pci_device *dev, unsigned offset, unsigned size)
+{
+	uint32_t v = 0;
+
+	if (!cfg_access_ok(offset, size))
+		return (uint32_t)all_ones(size);
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint32_t)dev->cfg[offset + i] << (8 * i);
+	return v;
+}
+
+void pci_default_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
+			   uint32_t value)
+{
+	if (!cfg_access_ok(offset, size))
+		return;
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t m = dev->wmask[offset + i];
+		uint8_t b = (uint8_t)(value >> (8 * i));
+
+		dev->cfg[offset + i] = (uint8_t)((dev->cfg[offset + i] & ~m) | (b & m));
+	}
+}
+
+/* Both with pci->lock held. */
+static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset,
+				unsigned size)
+{
+	struct pci_device *dev = pci->dev[devfn];
+
+	if (!dev)
+		return (uint32_t)all_ones(size);
+	if (!cfg_access_ok(offset, size)) {
+		dev_warn_ratelimited(pci_dev_name(dev), "%02x.%x: bad config read at 0x%x size %u",
+				     PCI_SLOT(devfn), PCI_FUNC(devfn), offset, size);
+		return (uint32_t)all_ones(size);
+	}
+	if (dev->ops && dev->ops->cfg_read)
+		return dev->ops->cfg_read(dev, offset, size) & (uint32_t)all_ones(size);
+	return pci_default_cfg_read(dev, offset, size);
+}
+
+static void cfg_write_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset,
+			     unsigned size, uint32_t value)
+{
+	struct pci_device *dev = pci->dev[devfn];
+
+	if (!dev)
+		return;
+	if (!cfg_access_ok(offset, size)) {
+		dev_warn_ratelimited(pci_dev_name(dev), "%02x.%x: bad config write at 0x%x size %u",
+				     PCI_SLOT(devfn), PCI_FUNC(devfn), offset, size);
+		return;
+	}
+	value &= (uint32_t)all_ones(size);
+	if (dev->ops && dev->ops->cfg_write)
+		dev->ops->cfg_write(dev, offset, size, value);
+	else
+		pci_default_cfg_write(dev, offset, size, value);
+}
+
+uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size)
+{
+	uint32_t v;
+
+	pthread_mutex_lock(&pci->lock);
+	v = cfg_read_locked(pci, devfn, offset, size);
+	pthread_mutex_unlock(&pci->lock);
+	return v;
+}
+
+void pci_cfg_write(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size,
+		   uint32_t value)
+{
+	pthread_mutex_lock(&pci->lock);
+	cfg_write_locked(pci, devfn, offset, size, value);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+/*
+ * Which function and register CONFIG_ADDRESS selects. Only bus 0 exists
+ * for now; bridges will route other bus numbers here later.
+ */
+static bool conf_target(uint32_t addr, uint8_t *devfn, unsigned *reg)
+{
+	if (!(addr & CONF_ADDR_ENABLE) || ((addr >> 16) & 0xff) != 0)
+		return false;
+	*devfn = (uint8_t)(addr >> 8);
+	*reg = (addr & 0xfc) | ((addr >> 16) & 0xf00);
+	return true;
+}
+
+/* n is the offset inside the data dword: 0xCFC + n reaches register + n. */
+static uint32_t conf_data_read(struct pci_bus *pci, unsigned n, unsigned size)
+{
+	uint32_t v = (uint32_t)all_ones(size);
+	uint8_t devfn;
+	unsigned reg;
+
+	pthread_mutex_lock(&pci->lock);
+	if (conf_target(pci->conf_addr, &devfn, &reg))
+		v = cfg_read_locked(pci, devfn, reg + n, size);
+	pthread_mutex_unlock(&pci->lock);
+	return v;
+}
+
+static void conf_data_write(struct pci_bus *pci, unsigned n, unsigned size, uint32_t value)
+{
+	uint8_t devfn;
+	unsigned reg;
+
+	pthread_mutex_lock(&pci->lock);
+	if (conf_target(pci->conf_addr, &devfn, &reg))
+		cfg_write_locked(pci, devfn, reg + n, size, value);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+/*
+ * RST_CPU is self-clearing: it stands for the reset it starts, so it
+ * never reads back as 1 and every write with it set asks for a reset.
+ * (Linux writes SYS_RST first, then SYS_RST | RST_CPU.)
+ */
+static void rcr_write(struct pci_bus *pci, uint8_t value)
+{
+	pthread_mutex_lock(&pci->lock);
+	pci->rcr = value & (RCR_SYS_RST | RCR_FULL_RST);
+	pthread_mutex_unlock(&pci->lock);
+	/* Outside the lock: the VMM's reset path may come back for it. */
+	if ((value & RCR_RST_CPU) && pci->power)
+		power_request(pci->power, POWER_RESET);
+}
+
+static uint64_t pci_conf_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct pci_bus *pci = opaque;
+	uint64_t v = all_ones(size);
+
+	if (offset >= CONF_DATA_OFF && offset < CONF_WINDOW)
+		return conf_data_read(pci, (unsigned)(offset - CONF_DATA_OFF), size);
+	pthread_mutex_lock(&pci->lock);
+	if (offset == CONF_ADDR_OFF && size == 4)
+		v = pci->conf_addr;
+	else if (offset == RCR_OFF && size == 1)
+		v = pci->rcr;
+	pthread_mutex_unlock(&pci->lock);
+	return v;
+}
+
+static void pci_conf_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+	struct pci_bus *pci = opaque;
+
+	if (offset >= CONF_DATA_OFF && offset < CONF_WINDOW) {
+		conf_data_write(pci, (unsigned)(offset - CONF_DATA_OFF), size, (uint32_t)value);
+	} else if (offset == CONF_ADDR_OFF && size == 4) {
+		pthread_mutex_lock(&pci->lock);
+		pci->conf_addr = (uint32_t)value & CONF_ADDR_WRITABLE;
+		pthread_mutex_unlock(&pci->lock);
+	} else if (offset == RCR_OFF && size == 1) {
+		rcr_write(pci, (uint8_t)value);
+	} else {
+		/* Not the address register: Linux's type-1 probe writes 0xCFB
+		 * on every boot, so this is no cause for a warning. */
+		dev_debug("pci", "ignored %u-byte write of 0x%llx at 0xcf8+%llu", size,
+			  (unsigned long long)value, (unsigned long long)offset);
+	}
+}
+
+const struct bus_ops pci_conf_ops = {
+	.name = "pci-conf",
+	.read = pci_conf_read,
+	.write = pci_conf_write,
+};
+
+void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power)
+{
+	memset(pci, 0, sizeof(*pci));
+	pci->power = power;
+	pthread_mutex_init(&pci->lock, NULL);
+}
+
+int pci_bus_add(struct pci_bus *pci, struct pci_device *dev)
+{
+	int ret = 0;
+
+	if (!dev)
+		return -EINVAL;
+	pthread_mutex_lock(&pci->lock);
+	if (pci->dev[dev->devfn])
+		ret = -EEXIST;
+	else
+		pci->dev[dev->devfn] = dev;
+	pthread_mutex_unlock(&pci->lock);
+	return ret;
+}
+
+void pci_device_init(struct pci_device *dev, const struct pci_device_ops *ops, void *opaque,
+		     uint8_t devfn)
+{
+	memset(dev, 0, sizeof(*dev));
+	dev->ops = ops;
+	dev->opaque = opaque;
+	dev->devfn = devfn;
+}
+
+void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,
+		 uint8_t header_type)
+{
+	struct pci_config_header *h = pci_header(dev->cfg);
+	struct pci_config_header *w = pci_header(dev->wmask);
+
+	h->vendor_id = vendor;
+	h->device_id = device;
+	h->class_prog = (uint8_t)class_code;
+	h->class_sub = (uint8_t)(class_code >> 8);
+	h->class_base = (uint8_t)(class_code >> 16);
+	h->header_type = header_type;
+	/* Identity never changes, whatever a model did to wmask before. */
+	w->vendor_id = w->device_id = 0;
+	w->class_prog = w->class_sub = w->class_base = 0;
+	w->header_type = 0;
+}
+
+static const struct pci_device_ops q35_mch_ops = {
+	.name = "q35-mch",
+};
+
+/*
+ * The MCH's PCICMD: memory decode and bus mastering are hardwired on
+ * (the host bridge always forwards CPU memory cycles and masters DMA
+ * upstream); only the error-reporting enables are the guest's to set.
+ */
+void pci_host_bridge_init(struct pci_device *dev)
+{
+	struct pci_config_header *h;
+
+	pci_device_init(dev, &q35_mch_ops, NULL, PCI_DEVFN(0, 0));
+	pci_set_ids(dev, PCI_VENDOR_INTEL, PCI_DEVICE_Q35_MCH, PCI_CLASS_HOST_BRIDGE,
+		    PCI_HEADER_TYPE_NORMAL);
+	h = pci_header(dev->cfg);
+	h->command = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	h->subsystem_vendor_id = PCI_VMM_SUBSYS_VENDOR;
+	h->subsystem_id = PCI_VMM_SUBSYS_ID;
+	pci_header(dev->wmask)->command = PCI_COMMAND_PARITY | PCI_COMMAND_SERR;
+}

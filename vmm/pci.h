@@ -2,7 +2,10 @@
 #ifndef VMM_PCI_H
 #define VMM_PCI_H
 
+#include <linux/pci.h> /* PCI_* register offsets and bits, PCI_DEVFN */
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -23,12 +26,66 @@ struct power_ctl;
 
 #define PCI_CFG_SIZE 4096
 
+/* The subsystem ids of the devices this VMM models itself. */
+#define PCI_VMM_SUBSYS_VENDOR 0x1af4 /* Red Hat, Inc., the usual virtual-PC subsystem */
+#define PCI_VMM_SUBSYS_ID     0x1100
+
+/* The Q35 host bridge (Intel 82Q35/G33 MCH) ids. */
+#define PCI_VENDOR_INTEL      0x8086
+#define PCI_DEVICE_Q35_MCH    0x29c0
+#define PCI_CLASS_HOST_BRIDGE 0x060000 /* base class, subclass, prog-if */
+
+/* The common part of a type 0 (endpoint) header, as the guest sees it. */
+struct pci_config_header {
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint16_t command;
+	uint16_t status;
+	uint8_t revision;
+	uint8_t class_prog;  /* class code, bits 7:0 */
+	uint8_t class_sub;   /* class code, bits 15:8 */
+	uint8_t class_base;  /* class code, bits 23:16 */
+	uint8_t cache_line_size;
+	uint8_t latency_timer;
+	uint8_t header_type;
+	uint8_t bist;
+	uint32_t bar[6];
+	uint32_t cardbus_cis;
+	uint16_t subsystem_vendor_id;
+	uint16_t subsystem_id;
+	uint32_t rom_address;
+	uint8_t capabilities;
+	uint8_t reserved[7];
+	uint8_t interrupt_line;
+	uint8_t interrupt_pin;
+	uint8_t min_gnt;
+	uint8_t max_lat;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct pci_config_header) == 64, "type 0 header is 64 bytes");
+_Static_assert(offsetof(struct pci_config_header, command) == PCI_COMMAND, "command");
+_Static_assert(offsetof(struct pci_config_header, revision) == PCI_REVISION_ID, "revision");
+_Static_assert(offsetof(struct pci_config_header, class_prog) == PCI_CLASS_PROG, "class");
+_Static_assert(offsetof(struct pci_config_header, class_sub) == PCI_CLASS_DEVICE, "class");
+_Static_assert(offsetof(struct pci_config_header, header_type) == PCI_HEADER_TYPE, "hdr type");
+_Static_assert(offsetof(struct pci_config_header, bar) == PCI_BASE_ADDRESS_0, "BAR 0");
+_Static_assert(offsetof(struct pci_config_header, subsystem_vendor_id) ==
+	       PCI_SUBSYSTEM_VENDOR_ID, "subsystem vendor");
+_Static_assert(offsetof(struct pci_config_header, capabilities) == PCI_CAPABILITY_LIST, "caps");
+_Static_assert(offsetof(struct pci_config_header, interrupt_line) == PCI_INTERRUPT_LINE, "irq");
+/* Config space is little-endian and the header is overlaid on it. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host");
+
 struct pci_device;
 
 struct pci_device_ops {
 	const char *name;
-	/* Both optional: by default reads come from cfg, writes go to the
-	 * bytes of cfg that wmask allows. */
+	/*
+	 * Both optional: by default reads come from cfg, writes go to the
+	 * bytes of cfg that wmask allows. The core only calls them with
+	 * size 1, 2 or 4, naturally aligned and inside PCI_CFG_SIZE, and
+	 * with pci_bus.lock held: a hook must not call back into pci_cfg_*.
+	 */
 	uint32_t (*cfg_read)(struct pci_device *dev, unsigned offset, unsigned size);
 	void (*cfg_write)(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value);
 };
@@ -46,20 +103,49 @@ struct pci_bus {
 	uint32_t conf_addr;          /* last value written to 0xCF8 */
 	const struct power_ctl *power;
 	uint8_t rcr;                 /* reset control register value */
+	/*
+	 * vCPU threads reach config space at the same time (0xCF8/0xCFC
+	 * from one, ECAM from another later): this serialises the address
+	 * latch and every device's cfg.
+	 */
+	pthread_mutex_t lock;
 };
 
 extern const struct bus_ops pci_conf_ops;
 
+/* power may be NULL (no reset line wired). */
 void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power);
-/* -EEXIST if devfn is taken. */
+/* -EEXIST if devfn is taken, -EINVAL for a NULL device. */
 int pci_bus_add(struct pci_bus *pci, struct pci_device *dev) __attribute__((warn_unused_result));
 
-/* Config accesses for bus 0 (the mechanism-#1 and, later, ECAM paths). */
+/*
+ * Config accesses for bus 0 (the mechanism-#1 and, later, ECAM paths).
+ * An absent function reads all ones; a misaligned, straddling or
+ * out-of-range access reads all ones and writes nothing.
+ */
 uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size);
 void pci_cfg_write(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size,
 		   uint32_t value);
 
-/* Header helpers for device models. */
+/*
+ * What a device without hooks gets; hooks call these for the registers
+ * they do not virtualise themselves. Bounds-checked like pci_cfg_read.
+ */
+uint32_t pci_default_cfg_read(const struct pci_device *dev, unsigned offset, unsigned size);
+void pci_default_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
+			   uint32_t value);
+
+/* The header overlaid on dev->cfg (values) or dev->wmask (writable bits). */
+static inline struct pci_config_header *pci_header(uint8_t *space)
+{
+	return (struct pci_config_header *)space;
+}
+
+/* Zeroes cfg and wmask (all read-only) and sets who the device is. */
+void pci_device_init(struct pci_device *dev, const struct pci_device_ops *ops, void *opaque,
+		     uint8_t devfn);
+
+/* Header helpers for device models; the fields they set stay read-only. */
 void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,
 		 uint8_t header_type);
 

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The PCI core as the guest reaches it: mechanism #1 through the
+ * 0xCF8..0xCFF window (offsets relative to 0xCF8), the 0xCF9 reset
+ * register, and config space of the Q35 host bridge.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/devices.h"
+#include "vmm/pci.h"
+
+static struct pci_bus pci;
+static struct pci_device mch;
+static unsigned resets, poweroffs;
+
+static void record_power(void *opaque, enum power_event ev)
+{
+	(void)opaque;
+	if (ev == POWER_RESET)
+		resets++;
+	else
+		poweroffs++;
+}
+
+static const struct power_ctl power = { .request = record_power };
+
+static void setup(void)
+{
+	resets = poweroffs = 0;
+	pci_bus_init(&pci, &power);
+	pci_host_bridge_init(&mch);
+	cr_assert_eq(pci_bus_add(&pci, &mch), 0);
+}
+
+TestSuite(pci, .init = setup);
+
+/* Port accesses, as the PIO bus would hand them over. */
+static void out(unsigned port, unsigned size, uint32_t v)
+{
+	pci_conf_ops.write(&pci, port - 0xcf8, size, v);
+}
+
+static uint32_t in(unsigned port, unsigned size)
+{
+	return (uint32_t)pci_conf_ops.read(&pci, port - 0xcf8, size);
+}
+
+static uint32_t conf1(unsigned bus, unsigned devfn, unsigned reg)
+{
+	return 0x80000000u | bus << 16 | devfn << 8 | (reg & 0xfc);
+}
+
+/* What Linux's pci_conf1_read does. */
+static uint32_t cfg_in(unsigned devfn, unsigned reg, unsigned size)
+{
+	out(0xcf8, 4, conf1(0, devfn, reg));
+	return in(0xcfc + (reg & 3), size);
+}
+
+static void cfg_out(unsigned devfn, unsigned reg, unsigned size, uint32_t v)
+{
+	out(0xcf8, 4, conf1(0, devfn, reg));
+	out(0xcfc + (reg & 3), size, v);
+}
+
+Test(pci, linux_type1_detection)
+{
+	uint32_t saved;
+
+	/* arch/x86/pci/direct.c: pci_check_type1 */
+	out(0xcfb, 1, 0x01);
+	saved = in(0xcf8, 4);
+	out(0xcf8, 4, 0x80000000);
+	cr_assert_eq(in(0xcf8, 4), 0x80000000);
+	/* pci_sanity_check: a host bridge class on bus 0 */
+	cr_assert_eq(cfg_in(0, PCI_CLASS_DEVICE, 2), 0x0600);
+	cr_assert_eq(cfg_in(0, PCI_VENDOR_ID, 2), 0x8086);
+	cr_assert_eq(cfg_in(0, PCI_DEVICE_ID, 2), 0x29c0);
+	cr_assert_eq(cfg_in(0, PCI_VENDOR_ID, 4), 0x29c08086);
+	cr_assert_eq(cfg_in(0, PCI_CLASS_REVISION, 4) >> 8, 0x060000);
+	cr_assert_eq(cfg_in(0, PCI_HEADER_TYPE, 1), PCI_HEADER_TYPE_NORMAL);
+	out(0xcf8, 4, saved);
+	cr_assert_eq(in(0xcf8, 4), saved);
+}
+
+Test(pci, host_bridge_header)
+{
+	uint16_t svid = (uint16_t)cfg_in(0, PCI_SUBSYSTEM_VENDOR_ID, 2);
+	uint16_t sid = (uint16_t)cfg_in(0, PCI_SUBSYSTEM_ID, 2);
+
+	cr_assert(svid != 0 && svid != 0xffff);
+	cr_assert(sid != 0 && sid != 0xffff);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	/* No capability list yet, so the status bit must not claim one. */
+	cr_assert_eq(cfg_in(0, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST, 0);
+}
+
+Test(pci, config_address_readback)
+{
+	out(0xcf8, 4, 0xffffffff);
+	/* reserved bits 30:28 and 1:0 read 0 */
+	cr_assert_eq(in(0xcf8, 4), 0x8ffffffc);
+	out(0xcf8, 4, 0);
+	cr_assert_eq(in(0xcf8, 4), 0);
+}
+
+Test(pci, absent_device_reads_all_ones)
+{
+	cr_assert_eq(cfg_in(PCI_DEVFN(1, 0), 0, 4), 0xffffffff);
+	cr_assert_eq(cfg_in(PCI_DEVFN(31, 7), 0, 2), 0xffff);
+	cr_assert_eq(cfg_in(PCI_DEVFN(0, 1), 0, 1), 0xff);
+	cr_assert_eq(pci_cfg_read(&pci, PCI_DEVFN(2, 0), 0, 4), 0xffffffff);
+	/* bus 1 does not exist (yet) even where bus 0 has 00.0 */
+	out(0xcf8, 4, conf1(1, 0, 0));
+	cr_assert_eq(in(0xcfc, 4), 0xffffffff);
+	/* writes to nothing are dropped without touching 00.0 */
+	out(0xcfc, 4, 0);
+	cr_assert_eq(cfg_in(0, 0, 4), 0x29c08086);
+}
+
+Test(pci, enable_bit_clear_reads_all_ones)
+{
+	out(0xcf8, 4, conf1(0, 0, 0) & ~0x80000000u);
+	cr_assert_eq(in(0xcfc, 4), 0xffffffff);
+	cr_assert_eq(in(0xcfe, 2), 0xffff);
+	cr_assert_eq(in(0xcfd, 1), 0xff);
+	/* and writes with it clear change nothing */
+	out(0xcf8, 4, conf1(0, 0, PCI_COMMAND) & ~0x80000000u);
+	out(0xcfc, 2, PCI_COMMAND_SERR);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+Test(pci, data_port_bytes_and_words)
+{
+	/* dword at 0x08: revision 0, class 06 00 00 */
+	out(0xcf8, 4, conf1(0, 0, 0));
+	cr_assert_eq(in(0xcfc, 1), 0x86);
+	cr_assert_eq(in(0xcfd, 1), 0x80);
+	cr_assert_eq(in(0xcfe, 1), 0xc0);
+	cr_assert_eq(in(0xcff, 1), 0x29);
+	cr_assert_eq(in(0xcfc, 2), 0x8086);
+	cr_assert_eq(in(0xcfe, 2), 0x29c0);
+	/* the low address bits are ignored: register 0x0b is in dword 0x08 */
+	out(0xcf8, 4, conf1(0, 0, 0x08) | 3);
+	cr_assert_eq(in(0xcff, 1), 0x06);
+	cr_assert_eq(in(0xcfe, 1), 0x00);
+	/* a misaligned word reads all ones */
+	out(0xcf8, 4, conf1(0, 0, 0));
+	cr_assert_eq(in(0xcfd, 2), 0xffff);
+}
+
+Test(pci, read_only_fields_survive_all_ones)
+{
+	for (unsigned reg = 0; reg < 0x40; reg += 4)
+		cfg_out(0, reg, 4, 0xffffffff);
+	for (unsigned reg = 0; reg < 0x40; reg++)
+		cfg_out(0, reg, 1, 0xff);
+	for (unsigned reg = 0; reg < 0x40; reg += 2)
+		cfg_out(0, reg, 2, 0xffff);
+	cr_assert_eq(cfg_in(0, PCI_VENDOR_ID, 4), 0x29c08086);
+	cr_assert_eq(cfg_in(0, PCI_CLASS_REVISION, 4), 0x06000000);
+	cr_assert_eq(cfg_in(0, PCI_HEADER_TYPE, 1), 0);
+	cr_assert_eq(cfg_in(0, PCI_STATUS, 2), 0);
+	cr_assert_eq(cfg_in(0, PCI_BASE_ADDRESS_0, 4), 0);
+	cr_assert_eq(cfg_in(0, PCI_SUBSYSTEM_VENDOR_ID, 4),
+		     (uint32_t)PCI_VMM_SUBSYS_ID << 16 | PCI_VMM_SUBSYS_VENDOR);
+	cr_assert_eq(cfg_in(0, PCI_CAPABILITY_LIST, 1), 0);
+}
+
+Test(pci, command_register_writable_bits)
+{
+	const uint16_t fixed = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+
+	cfg_out(0, PCI_COMMAND, 2, 0xffff);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), fixed | PCI_COMMAND_PARITY | PCI_COMMAND_SERR);
+	cfg_out(0, PCI_COMMAND, 2, 0);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), fixed);
+	cfg_out(0, PCI_COMMAND, 1, PCI_COMMAND_PARITY);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), fixed | PCI_COMMAND_PARITY);
+	/* byte 0x05 carries SERR# enable (bit 8) */
+	cfg_out(0, PCI_COMMAND + 1, 1, PCI_COMMAND_SERR >> 8);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2), fixed | PCI_COMMAND_PARITY | PCI_COMMAND_SERR);
+	/* a dword write at 0x04 reaches command but not status */
+	cfg_out(0, PCI_COMMAND, 4, 0xffff0000);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 4), fixed);
+}
+
+Test(pci, reset_control_register)
+{
+	out(0xcf9, 1, 0x02);
+	cr_assert_eq(resets, 0);
+	cr_assert_eq(in(0xcf9, 1), 0x02);
+	out(0xcf9, 1, 0x06);
+	cr_assert_eq(resets, 1);
+	/* RST_CPU does not stay set: the next write with it resets again */
+	cr_assert_eq(in(0xcf9, 1), 0x02);
+	out(0xcf9, 1, 0x0e);
+	cr_assert_eq(resets, 2);
+	cr_assert_eq(in(0xcf9, 1), 0x0a);
+	cr_assert_eq(poweroffs, 0);
+}
+
+Test(pci, reset_only_from_byte_write_at_cf9)
+{
+	/* the dword at 0xCF8 is the address register, whatever byte 1 says */
+	out(0xcf8, 4, 0x80000600);
+	out(0xcf8, 2, 0x0600);
+	out(0xcfa, 2, 0x0606);
+	out(0xcfc, 4, 0x06060606);
+	cr_assert_eq(resets, 0);
+	cr_assert_eq(in(0xcf8, 4), 0x80000600);
+	/* and 0xCF9 is not part of the address */
+	out(0xcf9, 1, 0x02);
+	cr_assert_eq(in(0xcf8, 4), 0x80000600);
+}
+
+Test(pci, narrow_writes_to_cf8_are_not_the_address)
+{
+	out(0xcf8, 4, 0x80000010);
+	out(0xcf8, 1, 0x00);
+	out(0xcfb, 1, 0x01);
+	out(0xcfa, 1, 0x12);
+	out(0xcf8, 2, 0x1234);
+	out(0xcfa, 2, 0x8000);
+	cr_assert_eq(in(0xcf8, 4), 0x80000010);
+	/* nor do narrow reads there alias the address register */
+	cr_assert_eq(in(0xcf8, 1), 0xff);
+	cr_assert_eq(in(0xcf8, 2), 0xffff);
+}
+
+Test(pci, duplicate_devfn_rejected)
+{
+	struct pci_device *other = calloc(1, sizeof(*other));
+	struct pci_device *second = calloc(1, sizeof(*second));
+
+	pci_device_init(other, NULL, NULL, PCI_DEVFN(0, 0));
+	cr_assert_eq(pci_bus_add(&pci, other), -EEXIST);
+	cr_assert_eq(pci_bus_add(&pci, &mch), -EEXIST);
+	cr_assert_eq(pci_bus_add(&pci, NULL), -EINVAL);
+	/* the bridge is still the one answering */
+	cr_assert_eq(cfg_in(0, 0, 4), 0x29c08086);
+	pci_device_init(second, NULL, NULL, PCI_DEVFN(31, 7));
+	pci_set_ids(second, 0x1234, 0x5678, 0xff0000, 0);
+	cr_assert_eq(pci_bus_add(&pci, second), 0);
+	cr_assert_eq(cfg_in(PCI_DEVFN(31, 7), 0, 4), 0x56781234);
+	free(other);
+	free(second);
+}
+
+/* A device with hooks: the core hands them the decoded, checked access. */
+static unsigned hook_offset, hook_size, hook_writes;
+static uint32_t hook_value;
+
+static uint32_t hook_read(struct pci_device *dev, unsigned offset, unsigned size)
+{
+	hook_offset = offset;
+	hook_size = size;
+	if (offset >= 0x40 && offset < 0x44)
+		return 0xdeadbeef; /* sloppy: the core must cut it to size */
+	return pci_default_cfg_read(dev, offset, size);
+}
+
+static void hook_write(struct pci_device *dev, unsigned offset, unsigned size, uint32_t v)
+{
+	hook_offset = offset;
+	hook_size = size;
+	hook_value = v;
+	hook_writes++;
+	pci_default_cfg_write(dev, offset, size, v);
+}
+
+static const struct pci_device_ops hooked_ops = {
+	.name = "hooked",
+	.cfg_read = hook_read,
+	.cfg_write = hook_write,
+};
+
+Test(pci, hooks_override_defaults)
+{
+	struct pci_device *dev = calloc(1, sizeof(*dev));
+	unsigned devfn = PCI_DEVFN(3, 0);
+
+	pci_device_init(dev, &hooked_ops, NULL, (uint8_t)devfn);
+	pci_set_ids(dev, 0x1af4, 0x1000, 0x020000, 0);
+	pci_header(dev->wmask)->interrupt_line = 0xff;
+	cr_assert_eq(pci_bus_add(&pci, dev), 0);
+
+	cr_assert_eq(cfg_in(devfn, 0x42, 2), 0xbeef);
+	cr_assert_eq(hook_offset, 0x42);
+	cr_assert_eq(hook_size, 2);
+	cr_assert_eq(cfg_in(devfn, 0x43, 1), 0xef);
+	cr_assert_eq(hook_offset, 0x43);
+	cr_assert_eq(hook_size, 1);
+	cr_assert_eq(cfg_in(devfn, PCI_VENDOR_ID, 4), 0x10001af4);
+
+	cfg_out(devfn, PCI_INTERRUPT_LINE, 1, 0x1b);
+	cr_assert_eq(hook_writes, 1);
+	cr_assert_eq(hook_offset, PCI_INTERRUPT_LINE);
+	cr_assert_eq(hook_value, 0x1b);
+	cr_assert_eq(cfg_in(devfn, PCI_INTERRUPT_LINE, 1), 0x1b);
+	/* a misaligned access never reaches the hook */
+	cfg_out(devfn, 0x3d, 2, 0xffff);
+	cr_assert_eq(hook_writes, 1);
+	free(dev);
+}
+
+Test(pci, wmask_limits_default_writes)
+{
+	struct pci_device *dev = calloc(1, sizeof(*dev));
+
+	pci_device_init(dev, NULL, NULL, PCI_DEVFN(4, 0));
+	dev->wmask[0x50] = 0x0f;
+	dev->cfg[0x50] = 0xa0;
+	dev->cfg[0x51] = 0x55;
+	cr_assert_eq(pci_bus_add(&pci, dev), 0);
+	pci_cfg_write(&pci, PCI_DEVFN(4, 0), 0x50, 2, 0xffff);
+	cr_assert_eq(pci_cfg_read(&pci, PCI_DEVFN(4, 0), 0x50, 2), 0x55af);
+	pci_cfg_write(&pci, PCI_DEVFN(4, 0), 0x50, 1, 0x00);
+	cr_assert_eq(pci_cfg_read(&pci, PCI_DEVFN(4, 0), 0x50, 1), 0xa0);
+	free(dev);
+}
+
+Test(pci, amd_extended_register_bits_do_not_alias)
+{
+	mch.cfg[0x100] = 0x5a;
+	/* bits 27:24 are register bits 11:8: register 0x100, not 0x00 */
+	out(0xcf8, 4, conf1(0, 0, 0) | 1u << 24);
+	cr_assert_eq(in(0xcfc, 4), 0x0000005a);
+	out(0xcf8, 4, conf1(0, 0, 0xfc) | 0xfu << 24);
+	cr_assert_eq(in(0xcff, 1), 0x00);
+}
+
+Test(pci, cfg_bounds)
+{
+	cr_assert_eq(pci_cfg_read(&pci, 0, PCI_CFG_SIZE - 4, 4), 0);
+	cr_assert_eq(pci_cfg_read(&pci, 0, PCI_CFG_SIZE - 2, 4), 0xffffffff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, PCI_CFG_SIZE, 1), 0xff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, 0xffffffffu, 4), 0xffffffff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, 1, 2), 0xffff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, 2, 4), 0xffffffff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, 0, 3), 0xffffff);
+	cr_assert_eq(pci_cfg_read(&pci, 0, 0, 0), 0);
+	cr_assert_eq(pci_default_cfg_read(&mch, PCI_CFG_SIZE - 1, 2), 0xffff);
+}
+
+Test(pci, hostile_port_accesses)
+{
+	static const uint32_t values[] = { 0, 0xffffffff, 0x80000000, 0x8000fffc, 0x06,
+					   0x8f00ff00, 0x7fffffff };
+	static const unsigned sizes[] = { 0, 1, 2, 3, 4, 8 };
+
+	for (unsigned v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+		for (unsigned off = 0; off <= 8; off++) {
+			for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+				out(0xcf8, 4, values[v]);
+				pci_conf_ops.write(&pci, off, sizes[s], values[v]);
+				(void)pci_conf_ops.read(&pci, off, sizes[s]);
+			}
+		}
+	}
+	pci_conf_ops.write(&pci, UINT64_MAX, 4, 0);
+	(void)pci_conf_ops.read(&pci, UINT64_MAX - 3, 4);
+	/* only 0xCF9 byte writes of 0x06 (and 0xffffffff's low byte) reset */
+	cr_assert_gt(resets, 0);
+	cr_assert_eq(cfg_in(0, 0, 4), 0x29c08086);
+	cr_assert_eq(cfg_in(0, PCI_CLASS_REVISION, 4), 0x06000000);
+}
+
+Test(pci, hostile_config_offsets)
+{
+	for (unsigned off = 0; off < PCI_CFG_SIZE + 64; off++) {
+		for (unsigned size = 0; size <= 8; size++) {
+			pci_cfg_write(&pci, 0, off, size, 0xffffffff);
+			(void)pci_cfg_read(&pci, 0, off, size);
+		}
+	}
+	for (unsigned off = 0xfffffff0u; off != 0; off++) {
+		pci_cfg_write(&pci, 0, off, 4, 0xffffffff);
+		(void)pci_cfg_read(&pci, 0, off, 4);
+	}
+	cr_assert_eq(pci_cfg_read(&pci, 0, 0, 4), 0x29c08086);
+	cr_assert_eq(pci_cfg_read(&pci, 0, PCI_COMMAND, 2),
+		     PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_PARITY |
+			     PCI_COMMAND_SERR);
+	/* everything past the header is read-only on the bridge */
+	for (unsigned off = 0x40; off < PCI_CFG_SIZE; off += 4)
+		cr_assert_eq(pci_cfg_read(&pci, 0, off, 4), 0, "offset 0x%x", off);
+}
+
+Test(pci, no_power_ctl_is_safe)
+{
+	pci_bus_init(&pci, NULL);
+	out(0xcf9, 1, 0x06);
+	cr_assert_eq(in(0xcf9, 1), 0x02);
+}
