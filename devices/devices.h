@@ -43,13 +43,20 @@ static inline void power_request(const struct power_ctl *p, enum power_event ev)
 /*
  * 16550A UART. Transmitted bytes go to out_fd. Received bytes come from
  * uart_input() (called from the VMM's console thread), and raise the
- * interrupt the guest enabled: the guest never has to poll.
+ * interrupt the guest enabled: the guest never has to poll. The VMM must
+ * ignore SIGPIPE: a vanished reader of out_fd is then EPIPE, and the byte
+ * is dropped.
  * Register window: 8 ports.
  */
 struct uart;
 extern const struct bus_ops uart_ops;
 struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd);
-/* Queues input; returns how many bytes fitted in the receive FIFO. */
+/*
+ * Queues input; returns how many bytes fitted in the receive FIFO (4096
+ * bytes, far more than a real 16550A's 16, so the console thread rarely
+ * has to retry). Returns 0 while the guest has the UART in loopback mode:
+ * the receive pin is disconnected then, as on the real chip.
+ */
 size_t uart_input(struct uart *uart, const uint8_t *buf, size_t len);
 void uart_free(struct uart *uart);
 
@@ -60,8 +67,19 @@ void uart_free(struct uart *uart);
 struct rtc;
 extern const struct bus_ops rtc_ops;
 struct rtc *rtc_new(const struct irq_line *irq);
-/* CMOS byte setter for the VMM (memory-size bytes and the like). */
+/*
+ * CMOS byte setter for the VMM (memory-size bytes and the like). Sets the
+ * raw byte; the clock registers (0-9, century 0x32) are computed at read
+ * time, so setting them here has no visible effect.
+ */
 void rtc_cmos_set(struct rtc *rtc, uint8_t index, uint8_t value);
+/*
+ * Fills the memory-size bytes firmware reads: base memory (0x15/0x16),
+ * extended memory above 1 MiB in KiB (0x17/0x18, 0x30/0x31), memory
+ * above 16 MiB below 4 GiB in 64 KiB units (0x34/0x35) and memory above
+ * 4 GiB in 64 KiB units (0x5b..0x5d). Each field is capped at its width.
+ */
+void rtc_set_ram_size(struct rtc *rtc, uint64_t below_4g, uint64_t above_4g);
 void rtc_free(struct rtc *rtc);
 
 /*
@@ -84,6 +102,11 @@ void i8042_free(struct i8042 *kbd);
 struct acpi_pm;
 extern const struct bus_ops acpi_pm_ops;
 struct acpi_pm *acpi_pm_new(const struct irq_line *sci, const struct power_ctl *power);
+/*
+ * Presses the fixed-hardware power button: sets PWRBTN_STS, so a guest
+ * that enabled PWRBTN_EN gets an SCI and shuts down gracefully.
+ */
+void acpi_pm_power_button(struct acpi_pm *pm);
 void acpi_pm_free(struct acpi_pm *pm);
 
 #endif

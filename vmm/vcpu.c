@@ -47,6 +47,14 @@ static int set_cpuid(struct vcpu *vcpu)
 		return -ENOMEM;
 	memcpy(c, sup, sz);
 	cpuid_fixup(c, vcpu->id, &topo);
+	/*
+	 * KVM emulates the TSC-deadline timer in its LAPIC but older kernels
+	 * (Debian's 6.1 among them) leave the bit out of the supported list.
+	 */
+	struct kvm_cpuid_entry2 *leaf1 = cpuid_find(c, 1, 0);
+
+	if (leaf1 && ioctl(vcpu->vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		leaf1->ecx |= 1u << 24;
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		pr_err("vcpu%u: KVM_SET_CPUID2: %s", vcpu->id, strerror(errno));
