@@ -24,7 +24,16 @@ _Static_assert(sizeof(struct e820_entry) == 20, "e820 entry is 20 bytes");
  * The guest's memory map for a machine with mem's RAM regions: RAM below
  * the EBDA, the EBDA and BIOS area reserved, RAM from 1 MiB to the MMIO
  * hole, and the rest above 4 GiB. Sorted, non-overlapping.
- * Returns the number of entries, or -ENOSPC if max is too small.
+ *
+ *   [0, LAYOUT_EBDA)                  RAM
+ *   [LAYOUT_EBDA, LAYOUT_LOWMEM_TOP)  reserved (EBDA)
+ *   [LAYOUT_LOWMEM_TOP, LAYOUT_ACPI)  not listed: VGA and option-ROM hole
+ *   [LAYOUT_ACPI, 1 MiB)              reserved (BIOS area, ACPI tables)
+ *   [1 MiB, end of the region at 0)   RAM
+ *   each other region                 RAM
+ *
+ * Returns the number of entries, -ENOSPC if max is too small, -EINVAL if
+ * mem has no region at 0 reaching 1 MiB or has overlapping regions.
  */
 int e820_build(const struct guest_mem *mem, struct e820_entry *out, unsigned max);
 
@@ -39,7 +48,29 @@ struct boot_image {
 	uint64_t rsdp;           /* guest address of the ACPI RSDP, 0 if none */
 };
 
-/* Initial state of the boot vCPU: 64-bit mode, paging on, identity map. */
+/*
+ * Initial state of the boot vCPU: 64-bit mode, paging on, identity map of
+ * the first 4 GiB, interrupts off. What the vCPU code does with it:
+ *
+ *   rip, rsi, rsp   KVM_SET_REGS; rsi points at the zero page. Every other
+ *                   general register 0; rflags 0x2 (IF clear, as the boot
+ *                   protocol requires).
+ *   cr0, cr3, cr4,  KVM_SET_SREGS as they are (cr0 = PE|ET|NE|PG,
+ *   efer            cr4 = PAE, efer = LME|LMA, cr3 = the PML4).
+ *   gdt_*, idt_*    sregs.gdt/idt base and limit. The GDT in guest memory
+ *                   holds the descriptors below; the IDT is empty (limit 0).
+ *   cs_selector     sregs.cs: selector BOOT_CS, base 0, limit 0xffffffff,
+ *                   type 0xb (execute/read, accessed), s 1, dpl 0,
+ *                   present 1, l 1, db 0, g 1 -- BOOT_GDT_CODE64 decoded.
+ *   ds_selector     sregs.ds, es, fs, gs, ss: selector BOOT_DS, base 0,
+ *                   limit 0xffffffff, type 0x3 (read/write, accessed), s 1,
+ *                   dpl 0, present 1, l 0, db 1, g 1 -- BOOT_GDT_DATA.
+ *   (tr, ldt)       not the loader's: a busy 64-bit TSS (type 0xb) and an
+ *                   unusable LDT, as KVM wants them for long mode.
+ *
+ * The cached segment state must equal the GDT's descriptors, since the
+ * kernel reloads segment registers from the GDT.
+ */
 struct boot_regs {
 	uint64_t rip, rsi, rsp;
 	uint64_t cr0, cr3, cr4, efer;
@@ -47,12 +78,22 @@ struct boot_regs {
 	uint16_t gdt_limit;
 	uint64_t idt_base;
 	uint16_t idt_limit;
-	uint16_t cs_selector, ds_selector; /* index into the boot GDT */
+	uint16_t cs_selector, ds_selector; /* byte offsets into the boot GDT */
 };
 
+/* The boot GDT at LAYOUT_GDT: null, null, code, data (boot protocol's __BOOT_CS/DS). */
+#define BOOT_CS          0x10
+#define BOOT_DS          0x18
+#define BOOT_GDT_CODE64  0x00af9b000000ffffULL /* 64-bit code, DPL 0, G */
+#define BOOT_GDT_DATA    0x00cf93000000ffffULL /* flat 4 GiB data, DPL 0, G, D/B */
+#define BOOT_GDT_LIMIT   (4 * 8 - 1)
+
 /*
- * Checks that image is a bzImage this loader can boot; 0 or -ENOEXEC.
- * On failure *why says what is wrong with it, for the user.
+ * Checks that image is a bzImage this loader can boot: "HdrS", boot
+ * protocol 2.06 or later, loaded high, XLF_KERNEL_64 (so in practice 2.12
+ * or later), not truncated. 0 or -ENOEXEC.
+ * On failure *why says what is wrong with it, for the user: a static string
+ * or one formatted into a per-thread buffer that the next call reuses.
  */
 int bzimage_check(const uint8_t *kernel, size_t size, const char **why);
 
@@ -60,16 +101,29 @@ int bzimage_check(const uint8_t *kernel, size_t size, const char **why);
  * Loads the kernel, initrd and command line into guest memory, writes the
  * zero page (boot_params with the e820 map and the RSDP), the boot GDT and
  * the identity-mapping page tables, and fills *regs for the boot vCPU.
+ *
+ * The protected-mode kernel goes to LAYOUT_KERNEL; the RAM it then uses
+ * (it moves itself to max(pref_address, LAYOUT_KERNEL rounded up to
+ * kernel_alignment) + init_size) must lie in the region at address 0. The
+ * initrd goes as high as it can below that region's end and initrd_addr_max,
+ * above the kernel. The command line may be as long as the kernel's
+ * cmdline_size. img->rsdp goes into the zero page for protocol 2.14+;
+ * older kernels find the RSDP by scanning LAYOUT_ACPI's area.
+ *
  * -ENOEXEC for a file that is not a bootable bzImage, -ENOSPC when the
- * kernel, initrd or command line does not fit; *why then says which.
+ * kernel, initrd or command line does not fit; *why then says which (see
+ * bzimage_check). Nothing is written to guest memory unless all of it fits.
  */
 int linux_boot_load(struct guest_mem *mem, const struct boot_image *img, struct boot_regs *regs,
 		    const char **why) __attribute__((warn_unused_result));
 
 /* ---- ACPI ---- */
 
+/* xAPIC IDs are 8 bits and 0xff is the broadcast ID. */
+#define ACPI_MAX_CPUS 255
+
 struct acpi_config {
-	unsigned ncpus;          /* LAPIC IDs 0..ncpus-1 */
+	unsigned ncpus;          /* LAPIC IDs 0..ncpus-1, 1..ACPI_MAX_CPUS */
 	uint16_t pm_base;        /* PM1a event block; control at +4, timer at +8 */
 	uint8_t sci_irq;
 	uint16_t reset_port;     /* FADT reset register (0xCF9), value 0x06 */
@@ -81,8 +135,30 @@ struct acpi_config {
 
 /*
  * Writes RSDP, XSDT, FADT, FACS, DSDT and MADT into [gpa, gpa + size) of
- * guest memory, with valid checksums. Returns the RSDP's guest address in
- * *rsdp. -ENOSPC if the tables do not fit.
+ * guest memory, with valid checksums; the rest of the area is zeroed. The
+ * RSDP comes first, so gpa must be 16-byte aligned (for the RSDP scan);
+ * returns its guest address in *rsdp.
+ *
+ * The DSDT has \_S5, and under \_SB: one ACPI0007 processor device per
+ * CPU (C000, C001, ...; _UID = index), PCI0 (PNP0A03) with the 32-bit and
+ * optional 64-bit MMIO windows, COM1 (when com1_port != 0) and the RTC
+ * (PORT_RTC, IRQ_RTC). The FADT has a fixed-hardware power button, no
+ * sleep button, no i8042, no VGA.
+ *
+ * Interrupts, as the MADT tells the guest (IOAPIC ID 0 at LAYOUT_IOAPIC,
+ * GSI base 0): ISA IRQ 0 arrives on GSI 2, as on a PC, and the SCI is
+ * level-triggered active-high on GSI sci_irq; every other ISA IRQ n is
+ * GSI n, edge, active-high. KVM's default routing sends GSI 0 (the
+ * in-kernel PIT) to IOAPIC pin 0, so the VMM must install its own with
+ * KVM_SET_GSI_ROUTING: GSI 0 -> PIC master pin 0 and IOAPIC pin 2, GSI 2
+ * to neither, other GSIs n < 16 -> PIC pin n and IOAPIC pin n, n < 24 ->
+ * IOAPIC pin n. Otherwise Linux logs "MP-BIOS bug: 8254 timer not
+ * connected to IO-APIC" and falls back to the PIC for its timer.
+ *
+ * -ENOSPC if the tables do not fit in size bytes, -EINVAL for a config
+ * outside the limits above (sci_irq must be an ISA IRQ other than 0 and 2,
+ * the 32-bit window non-empty and below 4 GiB), -EFAULT if the area is not
+ * guest RAM, -ENOMEM.
  */
 int acpi_build(struct guest_mem *mem, uint64_t gpa, uint64_t size, const struct acpi_config *cfg,
 	       uint64_t *rsdp) __attribute__((warn_unused_result));

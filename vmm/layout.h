@@ -16,6 +16,7 @@
 /* Low memory (below 1 MiB) as the boot protocol and real-mode APs use it. */
 #define LAYOUT_GDT          0x0500ULL   /* boot GDT */
 #define LAYOUT_IDT          0x0520ULL   /* empty boot IDT */
+#define LAYOUT_BOOT_STACK   0x7000ULL   /* boot vCPU's initial rsp: grows down, below the zero page */
 #define LAYOUT_ZERO_PAGE    0x7000ULL   /* struct boot_params */
 #define LAYOUT_PML4         0x9000ULL   /* boot page tables: PML4, PDPT, 4 PDs */
 #define LAYOUT_PDPT         0xa000ULL
