@@ -69,6 +69,44 @@ static int fetch_supported_cpuid(struct vm *vm)
 	return -E2BIG;
 }
 
+/*
+ * ISA interrupts go to the PIC and the IOAPIC pin of the same number, but
+ * IRQ0 (the PIT) goes to IOAPIC pin 2, as the MADT's override says and as
+ * on real boards; KVM's default table would put it on pin 0, and Linux
+ * would then report the timer as not connected to the IOAPIC.
+ */
+static int set_gsi_routing(struct vm *vm)
+{
+	enum { NR_PIC = 16, NR_IOAPIC = 24, MAX = NR_PIC + NR_IOAPIC };
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[MAX];
+	} r;
+	unsigned n = 0;
+
+	memset(&r, 0, sizeof(r));
+	for (unsigned gsi = 0; gsi < NR_IOAPIC; gsi++) {
+		if (gsi < NR_PIC) {
+			r.e[n].gsi = gsi;
+			r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			r.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			r.e[n++].u.irqchip.pin = gsi % 8;
+		}
+		if (gsi == 2)
+			continue; /* the cascade; IOAPIC pin 2 belongs to GSI 0 */
+		r.e[n].gsi = gsi;
+		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		r.e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+	}
+	r.hdr.nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0) {
+		pr_err("KVM_SET_GSI_ROUTING: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* Creates the VM fd with what a PC has on its board before any device: irqchip and PIT. */
 static int create_kvm_vm(struct vm *vm)
 {
@@ -95,7 +133,7 @@ static int create_kvm_vm(struct vm *vm)
 		pr_err("KVM_CREATE_PIT2: %s", strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return set_gsi_routing(vm);
 }
 
 static int add_memslots(struct vm *vm)
