@@ -46,14 +46,14 @@ run_build() {
 
 echo "== unit and /dev/kvm tests =="
 if run_build build; then
-	meson test -C build --suite unit --suite kvm --print-errorlogs
+	meson test -C build --suite unit --suite kvm --suite cli --print-errorlogs
 	tally build
 fi
 
 echo "== the same under ASan+UBSan =="
 if run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --suite unit --suite kvm --print-errorlogs
+		meson test -C build-asan --suite unit --suite kvm --suite cli --print-errorlogs
 	tally build-asan
 fi
 

@@ -197,7 +197,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_SERIAL: return parse_serial(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
-	default: return 2; /* getopt printed the reason */
+	default: return 2;
 	}
 }
 
@@ -209,8 +209,13 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	*done = 0;
 	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0" };
 	optind = 1;
-	opterr = 1;
-	while ((c = getopt_long(argc, argv, "vh", run_opts, NULL)) != -1) {
+	opterr = 0; /* our own message, in the same form as every other */
+	while ((c = getopt_long(argc, argv, ":vh", run_opts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			pr_err("run: %s %s (see vmm run --help)", argv[optind - 1],
+			       c == ':' ? "needs a value" : "is not an option");
+			return 2;
+		}
 		if (c == 'h') {
 			usage_run(stdout);
 			*done = 1;

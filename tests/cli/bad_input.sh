@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Bad input to `vmm run`: each case must end with a non-zero status, exactly
+# one line on stderr that names the thing at fault, no guest started, and
+# nothing left behind (no stray processes, no files created).
+#
+# Usage: bad_input.sh PATH/TO/vmm
+set -uo pipefail
+vmm=$(realpath "$1")
+tmp=$(mktemp -d)
+io=$(mktemp -d)
+trap 'rm -rf "$tmp" "$io"' EXIT
+fails=0
+
+# A file that passes the bzImage header check (boot protocol 2.15, 64-bit
+# entry) but holds no kernel, for the cases that must fail later than that.
+python3 - "$tmp/fake-bzimage" <<'PY'
+import struct, sys
+img = bytearray(16 * 1024)
+img[0x1f1] = 1                                   # setup_sects
+img[0x1fe:0x200] = b"\x55\xaa"
+img[0x202:0x206] = b"HdrS"
+struct.pack_into("<H", img, 0x206, 0x020f)       # version
+img[0x211] = 0x01                                # loadflags: LOADED_HIGH
+struct.pack_into("<I", img, 0x22c, 0x7fffffff)   # initrd_addr_max
+struct.pack_into("<I", img, 0x230, 0x200000)     # kernel_alignment
+img[0x234] = 1                                   # relocatable
+struct.pack_into("<H", img, 0x236, 0x1)          # xloadflags: XLF_KERNEL_64
+struct.pack_into("<I", img, 0x238, 2048)         # cmdline_size
+struct.pack_into("<I", img, 0x260, 0x100000)     # init_size
+open(sys.argv[1], "wb").write(img)
+PY
+echo "this is not a kernel" >"$tmp/text"
+
+# case NAME EXPECTED-PATTERN [env...] -- ARGS...
+case_() {
+	local name=$1 pattern=$2
+	shift 2
+	local envs=()
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	local before after rc lines
+	before=$(ls -A "$tmp")
+	(cd "$tmp" && env "${envs[@]}" "$@" >"$io/out" 2>"$io/err" </dev/null)
+	rc=$?
+	lines=$(wc -l <"$io/err")
+	after=$(ls -A "$tmp")
+	if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then
+		echo "FAIL $name: exit status $rc (want a clean non-zero exit)"
+	elif [ "$lines" -ne 1 ]; then
+		echo "FAIL $name: $lines lines on stderr (want one):"; sed 's/^/    /' "$io/err"
+	elif ! grep -q -- "$pattern" "$io/err"; then
+		echo "FAIL $name: stderr does not name '$pattern':"; sed 's/^/    /' "$io/err"
+	elif [ -s "$io/out" ]; then
+		echo "FAIL $name: something reached stdout (a guest ran?)"
+	elif [ "$before" != "$after" ]; then
+		echo "FAIL $name: files left behind in the working directory: $after"
+	else
+		echo "ok $name: $(cat "$io/err")"
+		return 0
+	fi
+	fails=$((fails + 1))
+}
+
+case_ "missing kernel" "--kernel $tmp/nope" -- "$vmm" run --kernel "$tmp/nope"
+case_ "not a bzImage" "not a bzImage" -- "$vmm" run --kernel "$tmp/text"
+case_ "kernel is a directory" "--kernel $tmp" -- "$vmm" run --kernel "$tmp"
+case_ "missing initrd" "--initrd $tmp/nope" -- "$vmm" run --kernel "$tmp/fake-bzimage" --initrd "$tmp/nope"
+case_ "memory 0" "--memory 0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory 0
+case_ "memory beyond the host" "--memory 64T" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory 64T
+case_ "memory not a size" "--memory lots" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory lots
+case_ "cpus 0" "--cpus 0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus 0
+case_ "cpus not a number" "--cpus two" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus two
+case_ "no kernel option" "--kernel" -- "$vmm" run
+case_ "unknown option" "bogus" -- "$vmm" run --bogus
+case_ "serial not a mode" "--serial nowhere" -- "$vmm" run --kernel "$tmp/fake-bzimage" --serial nowhere
+case_ "option without its value" "--cpus needs a value" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus
+# This one fails after the VM exists, so it also proves the unwinding path.
+if [ -w /dev/kvm ]; then
+	case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir" -- \
+		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --serial "file=$tmp/no/such/dir"
+fi
+
+# /dev/kvm missing and not permitted, without touching the real one: a
+# private mount namespace with an empty /dev, and a user without access.
+if unshare -m true 2>/dev/null; then
+	case_ "no /dev/kvm" "/dev/kvm: no such device" -- unshare -m sh -c \
+		'mount -t tmpfs none /dev && exec "$0" run --kernel "$1"' "$vmm" "$tmp/fake-bzimage"
+else
+	echo "SKIP no /dev/kvm: cannot make a mount namespace here (not root?)"
+fi
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -e /dev/kvm ] &&
+	! setpriv --reuid=65534 --regid=65534 --clear-groups test -w /dev/kvm; then
+	chmod 755 "$tmp"; chmod 644 "$tmp/fake-bzimage"
+	case_ "no permission on /dev/kvm" "/dev/kvm: permission denied" -- \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$vmm" run --kernel "$tmp/fake-bzimage"
+else
+	echo "SKIP no permission on /dev/kvm: needs root, setpriv and a /dev/kvm that nobody cannot open"
+fi
+
+if [ "$fails" -ne 0 ]; then
+	echo "$fails case(s) failed"
+	exit 1
+fi
