@@ -2,11 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "log.h"
 #include "vm.h"
-
-int bench_main(int argc, char **argv);
 
 static int cmd_run(int argc, char **argv)
 {

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * "vmm bench boot": how fast this vmm boots a guest to userspace next to
+ * QEMU on the same host, kernel, initrd and command line, and how much
+ * memory the vmm itself needs.
+ *
+ * Each run forks and execs "/proc/self/exe run ..." and then QEMU, reads the
+ * child's stdout (the guest's serial console) through a pipe, and times from
+ * just before the fork to the first appearance of the guest agent's
+ * userspace marker, and to the child's exit. The guest must power itself off
+ * (the lab's agent does). Both children's memory is sampled alike, every
+ * --sample-ms (10 ms by default), so that the sampling costs both the same.
+ *
+ * The vmm's guest RAM is a shared memfd mapping, counted in RssShmem; so
+ * RssAnon + RssFile is what the vmm needs beyond guest RAM. QEMU's guest RAM
+ * is anonymous memory, so only its VmHWM is reported.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_MARKER "VMM-AGENT: userspace-start"
+#define BENCH_MAX_RUNS 100
+#define BENCH_TAIL 2048
+
+struct bench_opts {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	const char *cpus;
+	const char *memory;
+	const char *qemu;
+	const char *runs_arg;
+	const char *timeout_arg;
+	const char *sample_arg;
+	unsigned runs;
+	unsigned timeout_s;
+	unsigned sample_ms;
+};
+
+/* One boot under one VMM. */
+struct bench_sample {
+	double userspace_ms;         /* < 0 while the marker has not appeared */
+	double exit_ms;
+	double rss_beyond_guest_kib; /* peak of RssAnon + RssFile */
+	double hwm_kib;              /* VmHWM, last seen before exit */
+};
+
+/* A child being timed. */
+struct bench_child {
+	const char *what;          /* "vmm" or "qemu", for messages */
+	pid_t pid;
+	int pidfd;                 /* readable once the child has exited */
+	int out;                   /* its stdout; -1 after EOF */
+	struct timespec start;
+	/* The latest output: finds a marker split across reads, explains failures. */
+	char tail[BENCH_TAIL];
+	size_t tail_len;
+};
+
+static void bench_usage(FILE *to)
+{
+	fprintf(to,
+		"usage: vmm bench boot --kernel FILE [--initrd FILE] [--cmdline STR]\n"
+		"                      [--cpus N] [--memory SIZE] [--qemu PATH]\n"
+		"                      [--runs N] [--timeout SECONDS] [--sample-ms MS]\n"
+		"Boots the guest under this vmm and under QEMU -accel kvm, N times each;\n"
+		"the guest must print \"" BENCH_MARKER "\" and power off.\n"
+		"Memory is sampled every MS milliseconds (default 10) in both; in an\n"
+		"emulated lab host, sampling more often slows both guests down.\n"
+		"Prints medians as one JSON object.\n");
+}
+
+static const char **bench_opt_slot(struct bench_opts *o, const char *name)
+{
+	const struct {
+		const char *name;
+		const char **slot;
+	} opts[] = {
+		{ "--kernel", &o->kernel }, { "--initrd", &o->initrd },
+		{ "--cmdline", &o->cmdline }, { "--cpus", &o->cpus },
+		{ "--memory", &o->memory }, { "--qemu", &o->qemu },
+		{ "--runs", &o->runs_arg }, { "--timeout", &o->timeout_arg },
+		{ "--sample-ms", &o->sample_arg },
+	};
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (strcmp(name, opts[i].name) == 0)
+			return opts[i].slot;
+	return NULL;
+}
+
+static int bench_parse_count(const char *arg, const char *name, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || v == 0 || v > max) {
+		fprintf(stderr, "bench: %s must be a number from 1 to %u, not '%s'\n", name, max, arg);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static bool bench_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+/* argv: "bench" "boot" then --option value pairs. */
+static int bench_parse(int argc, char **argv, struct bench_opts *o)
+{
+	*o = (struct bench_opts){
+		.cmdline = "console=ttyS0 quiet panic=-1",
+		.cpus = "1",
+		.memory = "512M",
+		.qemu = "qemu-system-x86_64",
+		.runs_arg = "3",
+		.timeout_arg = "300",
+		.sample_arg = "10",
+	};
+	if (argc < 2 || strcmp(argv[1], "boot") != 0)
+		return -EINVAL;
+	for (int i = 2; i < argc; i += 2) {
+		const char **slot = bench_opt_slot(o, argv[i]);
+
+		if (!slot || i + 1 >= argc) {
+			fprintf(stderr, "bench: %s '%s'\n", slot ? "no value for" : "unknown option", argv[i]);
+			return -EINVAL;
+		}
+		*slot = argv[i + 1];
+	}
+	if (!o->kernel) {
+		fprintf(stderr, "bench: --kernel is required\n");
+		return -EINVAL;
+	}
+	if (bench_parse_count(o->runs_arg, "--runs", BENCH_MAX_RUNS, &o->runs) ||
+	    bench_parse_count(o->timeout_arg, "--timeout", 3600, &o->timeout_s) ||
+	    bench_parse_count(o->sample_arg, "--sample-ms", 1000, &o->sample_ms))
+		return -EINVAL;
+	return 0;
+}
+
+static double bench_elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) * 1e3 +
+	       (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+/* Starts argv with stdin from /dev/null and stdout into a pipe to us. */
+static int bench_spawn(struct bench_child *c, const char *const argv[])
+{
+	int pipefd[2], err;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->pid = fork();
+	if (c->pid < 0) {
+		err = -errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return err;
+	}
+	if (c->pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(pipefd[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "bench: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	c->out = pipefd[0];
+	c->tail_len = 0;
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (c->pidfd < 0) {
+		err = -errno;
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+		close(c->out);
+		return err;
+	}
+	return 0;
+}
+
+/* Keeps the newest output in c->tail; true when n new bytes complete the marker. */
+static bool bench_take_output(struct bench_child *c, const char *buf, size_t n)
+{
+	const size_t mlen = sizeof(BENCH_MARKER) - 1;
+	size_t from;
+
+	if (c->tail_len + n > sizeof(c->tail)) {
+		size_t drop = c->tail_len + n - sizeof(c->tail);
+
+		memmove(c->tail, c->tail + drop, c->tail_len - drop);
+		c->tail_len -= drop;
+	}
+	memcpy(c->tail + c->tail_len, buf, n);
+	c->tail_len += n;
+	from = c->tail_len > n + mlen - 1 ? c->tail_len - n - (mlen - 1) : 0;
+	return memmem(c->tail + from, c->tail_len - from, BENCH_MARKER, mlen) != NULL;
+}
+
+static void bench_read_output(struct bench_child *c, struct bench_sample *s)
+{
+	char buf[1024];
+	ssize_t n = read(c->out, buf, sizeof(buf));
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close(c->out);
+			c->out = -1;
+		}
+		return;
+	}
+	if (bench_take_output(c, buf, (size_t)n) && s->userspace_ms < 0)
+		s->userspace_ms = bench_elapsed_ms(&c->start);
+}
+
+static long bench_status_kib(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* Samples the child's memory from /proc/PID/status (gone once it has exited). */
+static void bench_sample_memory(const struct bench_child *c, struct bench_sample *s)
+{
+	char path[64], status[4096];
+	long anon, file, hwm;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, status, sizeof(status) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	status[n] = '\0';
+	anon = bench_status_kib(status, "\nRssAnon:");
+	file = bench_status_kib(status, "\nRssFile:");
+	hwm = bench_status_kib(status, "\nVmHWM:");
+	if (anon >= 0 && file >= 0 && anon + file > s->rss_beyond_guest_kib)
+		s->rss_beyond_guest_kib = (double)(anon + file);
+	if (hwm > s->hwm_kib)
+		s->hwm_kib = (double)hwm;
+}
+
+/*
+ * Watches the child until it exits or the time limit passes: output first
+ * on each wake-up, so a marker written just before exit still counts.
+ * Returns the child's wait status, or -ETIMEDOUT after killing it.
+ */
+static int bench_watch(struct bench_child *c, const struct bench_opts *o, struct bench_sample *s)
+{
+	double next_sample = 0;
+	int status;
+
+	*s = (struct bench_sample){ .userspace_ms = -1, .rss_beyond_guest_kib = -1, .hwm_kib = -1 };
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->out, .events = POLLIN },
+				       { .fd = c->pidfd, .events = POLLIN } };
+		double now = bench_elapsed_ms(&c->start);
+
+		if (now > o->timeout_s * 1e3) {
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+			return -ETIMEDOUT;
+		}
+		if (now >= next_sample) {
+			bench_sample_memory(c, s);
+			next_sample = now + o->sample_ms;
+		}
+		if (poll(p, 2, (int)o->sample_ms) < 0 && errno != EINTR)
+			return -errno;
+		if (p[0].revents)
+			bench_read_output(c, s);
+		if (p[1].revents & POLLIN)
+			break;
+	}
+	s->exit_ms = bench_elapsed_ms(&c->start);
+	while (c->out >= 0 && poll(&(struct pollfd){ .fd = c->out, .events = POLLIN }, 1, 0) > 0)
+		bench_read_output(c, s);
+	if (waitpid(c->pid, &status, 0) < 0)
+		return -errno;
+	return status;
+}
+
+static void bench_close(struct bench_child *c)
+{
+	if (c->out >= 0)
+		close(c->out);
+	close(c->pidfd);
+}
+
+/* Says why a run does not count, with the child's last output; 0 if it does. */
+static int bench_judge(const struct bench_child *c, unsigned run, int status,
+		       const struct bench_sample *s)
+{
+	char why[96];
+
+	if (status == -ETIMEDOUT)
+		snprintf(why, sizeof(why), "did not exit within the time limit");
+	else if (status < 0)
+		snprintf(why, sizeof(why), "could not be watched: %s", strerror(-status));
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "was killed by signal %d", WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
+	else if (s->userspace_ms < 0)
+		snprintf(why, sizeof(why), "exited without printing \"%s\"", BENCH_MARKER);
+	else
+		return 0;
+	fprintf(stderr, "bench: %s, run %u: %s; its last output:\n%.*s\n",
+		c->what, run, why, (int)c->tail_len, c->tail);
+	return -EIO;
+}
+
+static int bench_boot_once(const char *what, const char *const argv[], unsigned run,
+			   const struct bench_opts *o, struct bench_sample *s)
+{
+	struct bench_child c = { .what = what };
+	int err, status;
+
+	err = bench_spawn(&c, argv);
+	if (err) {
+		fprintf(stderr, "bench: %s, run %u: cannot start %s: %s\n", what, run, argv[0],
+			strerror(-err));
+		return err;
+	}
+	status = bench_watch(&c, o, s);
+	bench_close(&c);
+	return bench_judge(&c, run, status, s);
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median of field (an offset into struct bench_sample) over n samples. */
+static double bench_median(const struct bench_sample *s, unsigned n, size_t field)
+{
+	double v[BENCH_MAX_RUNS];
+
+	for (unsigned i = 0; i < n; i++)
+		v[i] = *(const double *)((const char *)&s[i] + field);
+	qsort(v, n, sizeof(v[0]), bench_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define BENCH_MEDIAN(s, n, field) bench_median(s, n, offsetof(struct bench_sample, field))
+
+static void bench_print(const struct bench_opts *o, const struct bench_sample *vmm,
+			const struct bench_sample *qemu)
+{
+	double vmm_us = BENCH_MEDIAN(vmm, o->runs, userspace_ms);
+	double qemu_us = BENCH_MEDIAN(qemu, o->runs, userspace_ms);
+
+	printf("{\"bench\":\"boot\",\"runs\":%u,\"sample_ms\":%u,"
+	       "\"vmm\":{\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
+	       "\"peak_rss_beyond_guest_kib\":%.0f,\"vm_hwm_kib\":%.0f},"
+	       "\"qemu\":{\"userspace_ms\":%.1f,\"exit_ms\":%.1f,\"vm_hwm_kib\":%.0f},"
+	       "\"ratio_userspace\":%.3f}\n",
+	       o->runs, o->sample_ms, vmm_us, BENCH_MEDIAN(vmm, o->runs, exit_ms),
+	       BENCH_MEDIAN(vmm, o->runs, rss_beyond_guest_kib),
+	       BENCH_MEDIAN(vmm, o->runs, hwm_kib), qemu_us,
+	       BENCH_MEDIAN(qemu, o->runs, exit_ms), BENCH_MEDIAN(qemu, o->runs, hwm_kib),
+	       vmm_us / qemu_us);
+	fflush(stdout);
+}
+
+int bench_main(int argc, char **argv)
+{
+	struct bench_sample vmm[BENCH_MAX_RUNS], qemu[BENCH_MAX_RUNS];
+	struct bench_opts o;
+
+	if (bench_wants_help(argc, argv)) {
+		bench_usage(stdout);
+		return 0;
+	}
+	if (bench_parse(argc, argv, &o)) {
+		bench_usage(stderr);
+		return 1;
+	}
+	const char *vmm_argv[] = {
+		"/proc/self/exe", "run", "--cpus", o.cpus, "--memory", o.memory,
+		"--kernel", o.kernel, "--cmdline", o.cmdline,
+		o.initrd ? "--initrd" : NULL, o.initrd, NULL,
+	};
+	const char *qemu_argv[] = {
+		o.qemu, "-accel", "kvm", "-machine", "q35", "-cpu", "host",
+		"-smp", o.cpus, "-m", o.memory, "-nodefaults", "-nographic", "-no-reboot",
+		"-serial", "stdio", "-kernel", o.kernel, "-append", o.cmdline,
+		o.initrd ? "-initrd" : NULL, o.initrd, NULL,
+	};
+
+	/* Alternating the two spreads any drift of the host over both alike. */
+	for (unsigned i = 0; i < o.runs; i++) {
+		if (bench_boot_once("vmm", vmm_argv, i + 1, &o, &vmm[i]) ||
+		    bench_boot_once("qemu", qemu_argv, i + 1, &o, &qemu[i]))
+			return 1;
+	}
+	bench_print(&o, vmm, qemu);
+	return 0;
+}

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_BENCH_H
+#define VMM_BENCH_H
+
+/*
+ * "vmm bench boot ...": boots the same guest under this vmm and under QEMU
+ * (-accel kvm) and prints one JSON object comparing the two. argv[0] is
+ * "bench". Returns the process exit status (0, or 1 with a message on
+ * stderr). Meant to run inside the lab host (tests/lab/scenarios/bench-boot.sh).
+ */
+int bench_main(int argc, char **argv);
+
+#endif
