@@ -39,14 +39,34 @@ int e820_build(const struct guest_mem *mem, struct e820_entry *out, unsigned max
 
 /* ---- Linux direct boot (64-bit boot protocol) ---- */
 
+/* The kernel's first bytes a loader needs in memory: the boot sector and setup header. */
+#define BOOT_HEADER_BYTES 4096
+
+enum boot_part { BOOT_KERNEL, BOOT_INITRD };
+
+/*
+ * The files to boot. Only the kernel's header sits in memory; the bulk of
+ * the kernel and the initrd come through read(), straight into guest RAM,
+ * so the VMM never holds a second copy of them (it would count against
+ * its own memory for the whole run).
+ */
 struct boot_image {
-	const uint8_t *kernel;   /* the whole bzImage file */
-	size_t kernel_size;
-	const uint8_t *initrd;   /* may be NULL */
-	size_t initrd_size;
+	const uint8_t *kernel;   /* the first min(kernel_size, BOOT_HEADER_BYTES) bytes */
+	size_t kernel_size;      /* of the whole bzImage file */
+	size_t initrd_size;      /* 0: no initrd */
+	/* Copies len bytes at offset off of the kernel or initrd to dst; 0 or -errno. */
+	int (*read)(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len);
+	void *ctx;
 	const char *cmdline;     /* may be NULL */
 	uint64_t rsdp;           /* guest address of the ACPI RSDP, 0 if none */
 };
+
+/* A read() over whole files already in memory (tests, small tools): ctx is a struct boot_buffers. */
+struct boot_buffers {
+	const uint8_t *kernel;
+	const uint8_t *initrd;
+};
+int boot_buffers_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len);
 
 /*
  * Initial state of the boot vCPU: 64-bit mode, paging on, identity map of

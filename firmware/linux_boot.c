@@ -149,6 +149,9 @@ __attribute__((format(printf, 3, 4))) static int rejectf(const char **why, int e
 	return reject(why, err, why_buf);
 }
 
+_Static_assert(SETUP_HDR_OFFSET + sizeof(struct setup_header) <= BOOT_HEADER_BYTES,
+	       "the setup header lies inside the bytes callers keep in memory");
+
 static void hdr_read(const uint8_t *kernel, struct setup_header *h)
 {
 	memcpy(h, kernel + SETUP_HDR_OFFSET, sizeof(*h));
@@ -207,7 +210,7 @@ int bzimage_check(const uint8_t *kernel, size_t size, const char **why)
 /* Where everything goes, worked out before anything is written. */
 struct boot_plan {
 	struct setup_header hdr;
-	const uint8_t *pm;         /* protected-mode kernel in the file */
+	size_t pm_offset;          /* protected-mode kernel in the file */
 	size_t pm_size;
 	uint64_t kernel_end;       /* guest RAM the kernel may touch ends here */
 	uint64_t low_end;          /* end of the RAM region at 0 */
@@ -256,7 +259,7 @@ static int plan_initrd(struct boot_plan *p, const struct boot_image *img, const 
 	uint64_t limit = (uint64_t)p->hdr.initrd_addr_max + 1;
 	uint64_t addr = 0;
 
-	if (!img->initrd || !img->initrd_size)
+	if (!img->initrd_size)
 		return 0;
 	if (limit > p->low_end)
 		limit = p->low_end;
@@ -297,7 +300,7 @@ static int plan_boot(struct boot_plan *p, const struct guest_mem *mem,
 		return ret;
 	hdr_read(img->kernel, &p->hdr);
 	setup = setup_size(&p->hdr);
-	p->pm = img->kernel + setup;
+	p->pm_offset = setup;
 	p->pm_size = img->kernel_size - setup;
 	p->kernel_end = kernel_run_end(&p->hdr, p->pm_size);
 	if (low_ram_end(mem, &p->low_end) || p->kernel_end > p->low_end)
@@ -325,15 +328,34 @@ static int guest_write(struct guest_mem *mem, uint64_t gpa, const void *src, siz
 	return 0;
 }
 
+int boot_buffers_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len)
+{
+	const struct boot_buffers *b = ctx;
+
+	memcpy(dst, (part == BOOT_KERNEL ? b->kernel : b->initrd) + off, len);
+	return 0;
+}
+
+/* A file's bytes straight into guest RAM, bounds-checked like every guest write. */
+static int guest_read_in(struct guest_mem *mem, uint64_t gpa, const struct boot_image *img,
+			 enum boot_part part, uint64_t off, size_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (!dst)
+		return -ENOSPC;
+	return img->read(img->ctx, part, off, dst, len);
+}
+
 static int load_images(struct guest_mem *mem, const struct boot_plan *p,
 		       const struct boot_image *img)
 {
 	char nul = 0;
 	int ret;
 
-	ret = guest_write(mem, LAYOUT_KERNEL, p->pm, p->pm_size);
+	ret = guest_read_in(mem, LAYOUT_KERNEL, img, BOOT_KERNEL, p->pm_offset, p->pm_size);
 	if (!ret && p->initrd_addr)
-		ret = guest_write(mem, p->initrd_addr, img->initrd, img->initrd_size);
+		ret = guest_read_in(mem, p->initrd_addr, img, BOOT_INITRD, 0, img->initrd_size);
 	if (!ret && p->cmdline_len)
 		ret = guest_write(mem, LAYOUT_CMDLINE, img->cmdline, p->cmdline_len);
 	if (!ret)

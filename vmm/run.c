@@ -22,52 +22,61 @@
 #include "vm.h"
 #include "../firmware/firmware.h"
 
-struct file_buf {
-	uint8_t *data;
+/* A file given on the command line, kept open and read where it is needed. */
+struct boot_file {
+	const char *opt;  /* "--kernel", for messages */
+	const char *path;
+	int fd;
 	size_t size;
 };
 
-/* Reads a whole regular file; prints one line naming the option and file on error. */
-static int read_file(const char *opt, const char *path, struct file_buf *out)
+/* Opens a regular file; prints one line naming the option and file on error. */
+static int open_file(struct boot_file *f, const char *opt, const char *path)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int ret = 0;
 
-	out->data = NULL;
-	out->size = 0;
-	if (fd < 0) {
+	f->opt = opt;
+	f->path = path;
+	f->size = 0;
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0) {
 		pr_err("%s %s: %s", opt, path, strerror(errno));
 		return -errno;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		pr_err("%s %s: not a regular file", opt, path);
-		ret = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	out->size = (size_t)st.st_size;
-	out->data = malloc(out->size ? out->size : 1);
-	if (!out->data) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t done = 0; done < out->size;) {
-		ssize_t n = read(fd, out->data + done, out->size - done);
+	f->size = (size_t)st.st_size;
+	return 0;
+}
 
+static int pread_all(const struct boot_file *f, uint64_t off, void *dst, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(f->fd, (uint8_t *)dst + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
-			pr_err("%s %s: %s", opt, path, n < 0 ? strerror(errno) : "file shrank while read");
-			ret = n < 0 ? -errno : -EIO;
-			goto out;
+			pr_err("%s %s: %s", f->opt, f->path, n < 0 ? strerror(errno) : "file shrank");
+			return n < 0 ? -errno : -EIO;
 		}
 		done += (size_t)n;
 	}
-out:
-	close(fd);
-	if (ret) {
-		free(out->data);
-		out->data = NULL;
-	}
-	return ret;
+	return 0;
+}
+
+struct boot_files {
+	struct boot_file kernel, initrd;
+	uint8_t header[BOOT_HEADER_BYTES];
+};
+
+static int boot_files_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len)
+{
+	struct boot_files *bf = ctx;
+
+	return pread_all(part == BOOT_KERNEL ? &bf->kernel : &bf->initrd, off, dst, len);
 }
 
 static int setup_acpi(struct vm *vm, uint64_t *rsdp)
@@ -90,11 +99,12 @@ static int setup_acpi(struct vm *vm, uint64_t *rsdp)
 	return ret;
 }
 
-static int load_linux(struct vm *vm, const struct file_buf *kernel, const struct file_buf *initrd)
+static int load_linux(struct vm *vm, struct boot_files *bf)
 {
 	struct boot_image img = {
-		.kernel = kernel->data, .kernel_size = kernel->size,
-		.initrd = initrd->data, .initrd_size = initrd->size,
+		.kernel = bf->header, .kernel_size = bf->kernel.size,
+		.initrd_size = bf->initrd.fd >= 0 ? bf->initrd.size : 0,
+		.read = boot_files_read, .ctx = bf,
 		.cmdline = vm->cfg->cmdline,
 	};
 	struct boot_regs regs;
@@ -104,10 +114,10 @@ static int load_linux(struct vm *vm, const struct file_buf *kernel, const struct
 	if (ret)
 		return ret;
 	ret = linux_boot_load(&vm->mem, &img, &regs, &why);
-	if (ret) {
-		pr_err("--kernel %s: %s", vm->cfg->kernel, why ? why : strerror(-ret));
+	if (ret && why) /* without why, the read callback has said what went wrong */
+		pr_err("--kernel %s: %s", vm->cfg->kernel, why);
+	if (ret)
 		return ret;
-	}
 	ret = vcpu_set_boot_regs(&vm->vcpus[0], &regs);
 	if (ret)
 		pr_err("vcpu0: cannot set boot registers: %s", strerror(-ret));
@@ -264,8 +274,7 @@ static int report_stop(struct vm *vm)
 	}
 }
 
-static int run_machine(struct vm *vm, const struct vm_config *cfg, const struct file_buf *kernel,
-		       const struct file_buf *initrd, int sfd)
+static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_files *bf, int sfd)
 {
 	int ret = vm_open(vm, cfg);
 
@@ -274,7 +283,7 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, const struct 
 	if (ret == 0)
 		ret = vm_create_vcpus(vm);
 	if (ret == 0)
-		ret = load_linux(vm, kernel, initrd);
+		ret = load_linux(vm, bf);
 	if (ret == 0)
 		ret = start_vcpus(vm);
 	if (ret)
@@ -300,22 +309,36 @@ static int block_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Opens the kernel and initrd and checks the kernel's header, before any KVM resource is taken. */
+static int open_boot_files(const struct vm_config *cfg, struct boot_files *bf)
+{
+	const char *why = NULL;
+	int ret;
+
+	bf->initrd.fd = -1;
+	ret = open_file(&bf->kernel, "--kernel", cfg->kernel);
+	if (ret)
+		return ret;
+	ret = pread_all(&bf->kernel, 0, bf->header,
+			bf->kernel.size < BOOT_HEADER_BYTES ? bf->kernel.size : BOOT_HEADER_BYTES);
+	if (ret)
+		return ret;
+	if (bzimage_check(bf->header, bf->kernel.size, &why)) {
+		pr_err("--kernel %s: %s", cfg->kernel, why);
+		return -ENOEXEC;
+	}
+	return cfg->initrd ? open_file(&bf->initrd, "--initrd", cfg->initrd) : 0;
+}
+
 int vm_run_linux(const struct vm_config *cfg)
 {
-	struct file_buf kernel = { 0 }, initrd = { 0 };
-	const char *why = NULL;
+	struct boot_files bf = { .kernel.fd = -1, .initrd.fd = -1 };
 	struct vm vm;
 	int status = 1, sfd = -1;
 
 	memset(&vm, 0, sizeof(vm));
 	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = -1;
-	if (read_file("--kernel", cfg->kernel, &kernel))
-		goto out;
-	if (bzimage_check(kernel.data, kernel.size, &why)) {
-		pr_err("--kernel %s: %s", cfg->kernel, why);
-		goto out;
-	}
-	if (cfg->initrd && read_file("--initrd", cfg->initrd, &initrd))
+	if (open_boot_files(cfg, &bf))
 		goto out;
 	sfd = block_signals();
 	if (sfd < 0) {
@@ -323,12 +346,14 @@ int vm_run_linux(const struct vm_config *cfg)
 		goto out;
 	}
 	vcpu_signals_init();
-	status = run_machine(&vm, cfg, &kernel, &initrd, sfd);
+	status = run_machine(&vm, cfg, &bf, sfd);
 out:
 	vm_close(&vm);
 	if (sfd >= 0)
 		close(sfd);
-	free(kernel.data);
-	free(initrd.data);
+	if (bf.kernel.fd >= 0)
+		close(bf.kernel.fd);
+	if (bf.initrd.fd >= 0)
+		close(bf.initrd.fd);
 	return status;
 }

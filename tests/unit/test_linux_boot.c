@@ -128,9 +128,11 @@ static bool all_zero(const uint8_t *p, size_t n)
 static int load(struct guest_mem *m, const struct image *img, const char *cmdline,
 		const uint8_t *initrd, size_t initrd_size, struct boot_regs *regs, const char **why)
 {
+	struct boot_buffers files = { .kernel = img->buf, .initrd = initrd };
 	struct boot_image bi = {
 		.kernel = img->buf, .kernel_size = img->size,
-		.initrd = initrd, .initrd_size = initrd_size,
+		.initrd_size = initrd ? initrd_size : 0,
+		.read = boot_buffers_read, .ctx = &files,
 		.cmdline = cmdline, .rsdp = LAYOUT_ACPI,
 	};
 
