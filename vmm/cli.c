@@ -89,6 +89,7 @@ void cli_usage_main(void)
 "Commands:\n"
 "  run      boot a guest (vmm run --help)\n"
 "  bench    measure against QEMU in the same run (vmm bench --help)\n"
+"  host     prepare this host for passthrough (vmm host --help)\n"
 "  version  print the version\n"
 "\n"
 "vmm COMMAND --help tells more.\n",

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "log.h"
 #include "vm.h"
+#include "vfio/host.h"
 
 static int cmd_run(int argc, char **argv)
 {
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))
 		return bench_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "host"))
+		return host_main(argc - 1, argv + 1);
 	pr_err("unknown command '%s' (vmm --help lists them)", argv[1]);
 	return 2;
 }

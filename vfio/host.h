@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VFIO_HOST_H
+#define VFIO_HOST_H
+
+/*
+ * `vmm host`: the manual steps of the passthrough guides (check the IOMMU,
+ * read the groups, bind to vfio-pci, make it persistent, undo it) as
+ * commands. Everything is read and written under a root directory (the
+ * --sysroot option, "/" by default), so tests run on fake sysfs trees.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stddef.h>
+
+#define HOST_BDF_LEN 13 /* "0000:01:00.0" and the NUL */
+#define HOST_NAME_LEN 64
+
+/* One PCI function, as sysfs shows it. */
+struct host_dev {
+	char bdf[HOST_BDF_LEN];
+	char parent[HOST_BDF_LEN]; /* the upstream bridge; "" on a root bus */
+	uint16_t vendor, device;
+	uint32_t class;            /* base, sub-class, prog-if */
+	int group;                 /* IOMMU group; -1 when there is none */
+	char driver[HOST_NAME_LEN];   /* "" when no driver is bound */
+	char override[HOST_NAME_LEN]; /* driver_override; "" when unset */
+	bool boot_vga;
+	char critical[96];         /* why the host needs it; "" if it does not */
+};
+
+/* The host's PCI devices, sorted by BDF. */
+struct host {
+	const char *root;          /* the sysroot, without a trailing '/' */
+	struct host_dev *devs;
+	size_t n;
+	bool have_groups;          /* /sys/kernel/iommu_groups has entries */
+};
+
+enum host_verdict { HOST_SAFE, HOST_TOGETHER, HOST_UNSAFE };
+
+/*
+ * A stand-in for the kernel's reaction to a sysfs write, for tests on fake
+ * trees (the real kernel rebinds on its own). rel is the path under the
+ * sysroot, e.g. "sys/bus/pci/drivers_probe".
+ */
+typedef void host_sim_fn(const char *root, const char *rel, const char *value, void *arg);
+
+struct host_io {
+	FILE *out;          /* results: text or JSON */
+	FILE *log;          /* each sysfs write, announced before it is made */
+	host_sim_fn *sim;   /* NULL on a real host */
+	void *sim_arg;
+};
+
+/* `vmm host ...` with argv[0] == "host"; returns the exit status. */
+int host_main(int argc, char **argv);
+int host_cmd(int argc, char **argv, const struct host_io *io);
+
+/* The model (host_sysfs.c). */
+int host_load(struct host *h, const char *root) __attribute__((warn_unused_result));
+void host_free(struct host *h);
+struct host_dev *host_find(const struct host *h, const char *bdf);
+int host_parse_bdf(const char *arg, char out[HOST_BDF_LEN]);
+bool host_same_slot(const char *a, const char *b);
+bool host_is_bridge(const struct host_dev *d);
+const char *host_class_name(uint32_t class);
+int host_path(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int host_read(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int host_link_name(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool host_exists(const struct host *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Groups and verdicts (host_groups.c). */
+void host_mark_critical(struct host *h);
+enum host_verdict host_group_verdict(const struct host *h, int group, char *why, size_t len);
+const char *host_verdict_name(enum host_verdict v);
+int host_cmd_groups(const struct host *h, bool json, FILE *out);
+int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out);
+
+/* Findings about the whole host (host_check.c). */
+enum host_boot { HOST_BOOT_UNKNOWN, HOST_BOOT_GRUB, HOST_BOOT_SDBOOT };
+enum host_boot host_bootloader(const struct host *h);
+const char *host_iommu_params(const struct host *h);
+int host_cmd_check(const struct host *h, uint64_t guest_memory, bool json, FILE *out);
+
+/* Binding (host_bind.c). */
+struct host_bind_opts {
+	bool dry_run, force, all_functions, json;
+	const char *state;  /* the state file */
+};
+int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
+		  const struct host_io *io);
+int host_cmd_unbind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
+		    const struct host_io *io);
+int host_default_state(const struct host *h, char *buf, size_t len);
+
+/* Persistent configuration (host_persist.c). */
+struct host_persist_opts {
+	bool write, rollback, json;
+	const char *state;  /* where bind recorded the functions bound now */
+};
+int host_cmd_persist(const struct host *h, const struct host_persist_opts *o, char **bdfs, int n,
+		     const struct host_io *io);
+
+/* The state file of bind (host_state.c). */
+#define HOST_STATE_MAX 256
+
+struct host_state_entry {
+	char bdf[HOST_BDF_LEN];
+	char driver[HOST_NAME_LEN];   /* "" when it had none */
+	char override[HOST_NAME_LEN];
+	bool has_override;            /* false: driver_override was unset */
+};
+
+struct host_state {
+	struct host_state_entry e[HOST_STATE_MAX];
+	size_t n;
+};
+
+/* A missing file is an empty state; a malformed one is -EINVAL, said on stderr. */
+int host_state_load(const char *path, struct host_state *st) __attribute__((warn_unused_result));
+/* An empty state removes the file. */
+int host_state_save(const char *path, const struct host_state *st) __attribute__((warn_unused_result));
+struct host_state_entry *host_state_find(struct host_state *st, const char *bdf);
+void host_state_remove(struct host_state *st, const char *bdf);
+
+/* JSON output helpers (host_main.c). */
+void host_json_str(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `vmm host bind/unbind/restore`: moving functions to vfio-pci and back
+ * through sysfs, one BDF at a time. driver_override names the driver for
+ * exactly that function, so a second identical card is never caught, as it
+ * would be by an ID rule (vfio-pci.ids=, new_id). The steps are the
+ * kernel's documented ones: set driver_override, unbind from the current
+ * driver, ask drivers_probe to bind it again; undo by clearing the override
+ * (writing "\n") and probing again.
+ */
+#include "host.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+#define VFIO_DRIVER "vfio-pci"
+
+struct binder {
+	struct host *h;
+	const struct host_bind_opts *o;
+	const struct host_io *io;
+	unsigned writes;           /* for the comma in JSON */
+	struct host_state st;
+};
+
+int host_default_state(const struct host *h, char *buf, size_t len)
+{
+	return host_path(h, buf, len, "var/lib/vmm/host-state.json");
+}
+
+static void show_value(const char *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", strcmp(v, "\n") ? v : "\\n");
+}
+
+/*
+ * One sysfs write, announced before it is made (on the log), or only
+ * printed with --dry-run. The value is written whole, as echo would.
+ */
+static int sysfs_write(struct binder *b, const char *value, const char *fmt, ...)
+{
+	char rel[PATH_MAX], path[PATH_MAX], shown[HOST_NAME_LEN + 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(rel, sizeof(rel), fmt, ap);
+
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(rel) || host_path(b->h, path, sizeof(path), "%s", rel))
+		return -ENAMETOOLONG;
+	show_value(value, shown, sizeof(shown));
+	if (b->o->json) {
+		fprintf(b->io->out, "%s{\"path\":", b->writes++ ? "," : "");
+		host_json_str(b->io->out, path);
+		fputs(",\"value\":", b->io->out);
+		host_json_str(b->io->out, value);
+		fputc('}', b->io->out);
+	} else if (b->o->dry_run) {
+		fprintf(b->io->out, "would write '%s' > %s\n", shown, path);
+	}
+	if (b->o->dry_run)
+		return 0;
+	fprintf(b->io->log, "vmm: host: writing '%s' > %s\n", shown, path);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t)strlen(value)) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		pr_err("writing '%s' to %s: %s", shown, path, strerror(err));
+		return -err;
+	}
+	close(fd);
+	if (b->io->sim)
+		b->io->sim(b->h->root, rel, value, b->io->sim_arg);
+	return 0;
+}
+
+/* Tells the kernel to give bdf to the driver its override (or its IDs) name. */
+static int rebind(struct binder *b, const struct host_dev *d, const char *override)
+{
+	int ret = sysfs_write(b, override, "sys/bus/pci/devices/%s/driver_override", d->bdf);
+
+	if (!ret && d->driver[0])
+		ret = sysfs_write(b, d->bdf, "sys/bus/pci/devices/%s/driver/unbind", d->bdf);
+	if (!ret)
+		ret = sysfs_write(b, d->bdf, "sys/bus/pci/drivers_probe");
+	return ret;
+}
+
+/* The functions to bind: those named, and with --all-functions their slot mates. */
+static int expand(struct binder *b, char **bdfs, int n, struct host_dev **list, size_t *count)
+{
+	*count = 0;
+	for (int i = 0; i < n; i++) {
+		struct host_dev *d = host_find(b->h, bdfs[i]);
+
+		if (!d) {
+			pr_err("%s: no such PCI device under %s/sys/bus/pci/devices", bdfs[i], b->h->root);
+			return -ENODEV;
+		}
+		for (size_t j = 0; j < b->h->n; j++) {
+			struct host_dev *f = &b->h->devs[j];
+			bool want = f == d || (b->o->all_functions && host_same_slot(f->bdf, d->bdf) &&
+					       !host_is_bridge(f));
+			size_t k = 0;
+
+			while (k < *count && list[k] != f)
+				k++;
+			if (want && k == *count)
+				list[(*count)++] = f;
+		}
+	}
+	return 0;
+}
+
+static bool in_list(struct host_dev **list, size_t n, const struct host_dev *d)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == d)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * VFIO can use a group only when every endpoint in it is on vfio-pci or on
+ * no driver; a mate left on a host driver makes the group non-viable.
+ */
+static const struct host_dev *unviable_mate(const struct host *h, const struct host_dev *d,
+					    struct host_dev **list, size_t n)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		const struct host_dev *m = &h->devs[i];
+
+		if (m->group != d->group || m == d || host_is_bridge(m) || in_list(list, n, m))
+			continue;
+		if (m->driver[0] && strcmp(m->driver, VFIO_DRIVER) && strcmp(m->driver, "pci-stub"))
+			return m;
+	}
+	return NULL;
+}
+
+/* Why d must not be bound without --force; false if it may. */
+static bool refusal(struct binder *b, const struct host_dev *d, struct host_dev **list, size_t n,
+		    char *why, size_t len)
+{
+	const struct host_dev *m;
+
+	if (d->group < 0)
+		snprintf(why, len, "it is in no IOMMU group (the IOMMU is off: vmm host check)");
+	else if (host_group_verdict(b->h, d->group, why, len) == HOST_UNSAFE)
+		;
+	else if ((m = unviable_mate(b->h, d, list, n)))
+		snprintf(why, len, "group %d also holds %s (%s, on %s), which would stay with the host: "
+			 "bind it too (--all-functions for one card's functions)", d->group, m->bdf,
+			 host_class_name(m->class), m->driver);
+	else
+		return false;
+	return true;
+}
+
+static int check_refusals(struct binder *b, struct host_dev **list, size_t n)
+{
+	char why[320];
+	int refused = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (host_is_bridge(list[i])) {
+			pr_err("%s: refusing: a PCI bridge stays with the host (vfio-pci takes only endpoints)",
+			       list[i]->bdf);
+			refused++;
+		} else if (refusal(b, list[i], list, n, why, sizeof(why))) {
+			if (b->o->force) {
+				pr_warn("%s: binding anyway (--force): %s", list[i]->bdf, why);
+				continue;
+			}
+			pr_err("%s: refusing: %s (--force overrides)", list[i]->bdf, why);
+			refused++;
+		}
+	}
+	return refused ? -EPERM : 0;
+}
+
+/* After a real write, the driver link says whether the kernel did as asked. */
+static int verify(struct binder *b, const char *bdf, const char *want)
+{
+	char now[HOST_NAME_LEN] = "";
+
+	if (b->o->dry_run)
+		return 0;
+	if (host_link_name(b->h, now, sizeof(now), "sys/bus/pci/devices/%s/driver", bdf))
+		now[0] = '\0';
+	if (!strcmp(now, want))
+		return 0;
+	pr_err("%s: on %s after drivers_probe, not %s (dmesg may say why)", bdf,
+	       now[0] ? now : "no driver", want[0] ? want : "no driver");
+	return -EIO;
+}
+
+static void json_begin(struct binder *b)
+{
+	if (b->o->json)
+		fprintf(b->io->out, "{\"dry_run\":%s,\"state\":", b->o->dry_run ? "true" : "false");
+	if (b->o->json) {
+		host_json_str(b->io->out, b->o->state);
+		fputs(",\"writes\":[", b->io->out);
+	}
+}
+
+static void json_end(struct binder *b, int ret)
+{
+	if (b->o->json)
+		fprintf(b->io->out, "],\"ok\":%s}\n", ret ? "false" : "true");
+}
+
+static int bind_list(struct binder *b, struct host_dev **list, size_t n)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct host_dev *d = list[i];
+
+		if (!host_state_find(&b->st, d->bdf) && b->st.n < HOST_STATE_MAX) {
+			struct host_state_entry *e = &b->st.e[b->st.n++];
+
+			memcpy(e->bdf, d->bdf, HOST_BDF_LEN);
+			memcpy(e->driver, d->driver, sizeof(e->driver));
+			memcpy(e->override, d->override, sizeof(e->override));
+			e->has_override = d->override[0];
+		}
+	}
+	/* The record comes first: a crash halfway must still leave restore able to undo. */
+	if (!b->o->dry_run && (ret = host_state_save(b->o->state, &b->st))) {
+		pr_err("cannot write the state file %s: %s; nothing changed", b->o->state, strerror(-ret));
+		return ret;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		if (!strcmp(list[i]->driver, VFIO_DRIVER) && !strcmp(list[i]->override, VFIO_DRIVER))
+			continue; /* already there */
+		ret = rebind(b, list[i], VFIO_DRIVER);
+		if (!ret)
+			ret = verify(b, list[i]->bdf, VFIO_DRIVER);
+	}
+	return ret;
+}
+
+static int load_state(struct binder *b)
+{
+	if (!b->o->state) {
+		pr_err("no state file path (--state FILE)");
+		return -EINVAL;
+	}
+	return host_state_load(b->o->state, &b->st);
+}
+
+int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
+		  const struct host_io *io)
+{
+	struct binder *b = calloc(1, sizeof(*b));
+	struct host_dev **list = calloc(h->n ? h->n : 1, sizeof(*list));
+	size_t count;
+	int ret = b && list ? 0 : -ENOMEM;
+
+	if (ret)
+		goto out;
+	*b = (struct binder){ .h = h, .o = o, .io = io };
+	ret = expand(b, bdfs, n, list, &count);
+	if (!ret)
+		ret = check_refusals(b, list, count);
+	if (!ret && !o->dry_run && !host_exists(h, "sys/bus/pci/drivers/" VFIO_DRIVER)) {
+		pr_err("the vfio-pci driver is not loaded (no %s/sys/bus/pci/drivers/vfio-pci): "
+		       "modprobe vfio-pci", h->root);
+		ret = -ENOENT;
+	}
+	if (!ret)
+		ret = load_state(b);
+	if (!ret) {
+		json_begin(b);
+		ret = bind_list(b, list, count);
+		json_end(b, ret);
+	}
+out:
+	free(list);
+	free(b);
+	return ret ? 1 : 0;
+}
+
+/* Puts one function back: its old override (or none), its old driver. */
+static int give_back(struct binder *b, struct host_dev *d)
+{
+	struct host_state_entry *e = host_state_find(&b->st, d->bdf);
+	const char *override = e && e->has_override ? e->override : "\n";
+	int ret = rebind(b, d, override);
+
+	if (!ret && e)
+		ret = verify(b, d->bdf, e->driver);
+	if (!ret && !b->o->dry_run)
+		host_state_remove(&b->st, d->bdf);
+	return ret;
+}
+
+static int unbind_list(struct binder *b, char **bdfs, int n)
+{
+	int ret = 0, failed = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct host_dev *d = host_find(b->h, bdfs[i]);
+
+		if (!d) {
+			pr_err("%s: no such PCI device under %s/sys/bus/pci/devices; left in the state file",
+			       bdfs[i], b->h->root);
+			failed++;
+			continue;
+		}
+		failed += give_back(b, d) != 0;
+	}
+	if (!b->o->dry_run && (ret = host_state_save(b->o->state, &b->st)))
+		pr_err("cannot write the state file %s: %s", b->o->state, strerror(-ret));
+	return failed || ret ? -EIO : 0;
+}
+
+/* unbind BDF...: those functions; restore (no BDF): every function the state file records. */
+int host_cmd_unbind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
+		    const struct host_io *io)
+{
+	struct binder *b = calloc(1, sizeof(*b));
+	char (*all)[HOST_BDF_LEN] = NULL;
+	char **names = NULL;
+	int ret = b ? 0 : -ENOMEM;
+
+	if (!ret) {
+		*b = (struct binder){ .h = h, .o = o, .io = io };
+		ret = load_state(b);
+	}
+	if (!ret && n == 0) {
+		all = calloc(b->st.n ? b->st.n : 1, sizeof(*all));
+		names = calloc(b->st.n ? b->st.n : 1, sizeof(*names));
+		ret = all && names ? 0 : -ENOMEM;
+		for (size_t i = 0; !ret && i < b->st.n; i++) {
+			memcpy(all[i], b->st.e[i].bdf, HOST_BDF_LEN);
+			names[i] = all[i];
+		}
+		bdfs = names;
+		n = (int)b->st.n;
+		if (!ret && !n && !o->json)
+			fprintf(io->out, "nothing to restore: %s records no device\n", o->state);
+	}
+	if (!ret) {
+		json_begin(b);
+		ret = unbind_list(b, bdfs, n);
+		json_end(b, ret);
+	}
+	free(all);
+	free(names);
+	free(b);
+	return ret ? 1 : 0;
+}

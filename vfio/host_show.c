@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `vmm host show BDF`: what matters about one card before passing it: all
+ * its functions, how it can be reset, its link, where it sits (NUMA), its
+ * BARs and ROM, and whether an identical card sits elsewhere (then an ID
+ * rule such as vfio-pci.ids= would catch both).
+ */
+#include "host.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* struct resource flags, as the kernel prints them in the resource file. */
+#define RES_IO       0x00000100ul
+#define RES_MEM      0x00000200ul
+#define RES_PREFETCH 0x00002000ul
+#define RES_MEM_64   0x00100000ul
+
+#define ROM_INDEX 6
+
+struct bar {
+	uint64_t size;
+	unsigned long flags;
+	bool resizable;
+	unsigned long sizes; /* resourceN_resize: bit n means 2^n MiB */
+};
+
+static void read_bars(const struct host *h, const char *bdf, struct bar bars[ROM_INDEX + 1])
+{
+	char path[4096], line[256];
+
+	memset(bars, 0, sizeof(*bars) * (ROM_INDEX + 1));
+	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s/resource", bdf))
+		return;
+	FILE *f = fopen(path, "re");
+
+	for (int i = 0; f && i <= ROM_INDEX && fgets(line, sizeof(line), f); i++) {
+		unsigned long long start, end, flags;
+
+		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start)
+			continue;
+		bars[i].size = end - start + 1;
+		bars[i].flags = (unsigned long)flags;
+	}
+	if (f)
+		fclose(f);
+	for (int i = 0; i < ROM_INDEX; i++) {
+		char buf[64];
+
+		if (host_read(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/resource%d_resize", bdf, i) > 0) {
+			bars[i].resizable = true;
+			bars[i].sizes = strtoul(buf, NULL, 16);
+		}
+	}
+}
+
+static void fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (v >= 1024 && !(v % 1024) && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu %s", (unsigned long long)v, unit[u]);
+}
+
+/* reset_method lists what the kernel can do (5.15+); without it, older kernels only have "reset". */
+static void read_reset(const struct host *h, const char *bdf, char *buf, size_t len)
+{
+	if (host_read(h, buf, len, "sys/bus/pci/devices/%s/reset_method", bdf) >= 0)
+		return;
+	snprintf(buf, len, "%s", host_exists(h, "sys/bus/pci/devices/%s/reset", bdf) ?
+		 "unknown (this kernel has no reset_method file, but can reset it)" : "");
+}
+
+struct link { char speed[32], width[8], max_speed[32], max_width[8]; };
+
+static void read_link(const struct host *h, const char *bdf, struct link *l)
+{
+	static const char *const attr[] = { "current_link_speed", "current_link_width",
+					     "max_link_speed", "max_link_width" };
+	char *dst[] = { l->speed, l->width, l->max_speed, l->max_width };
+	size_t len[] = { sizeof(l->speed), sizeof(l->width), sizeof(l->max_speed),
+			 sizeof(l->max_width) };
+
+	for (int i = 0; i < 4; i++) {
+		if (host_read(h, dst[i], len[i], "sys/bus/pci/devices/%s/%s", bdf, attr[i]) < 0)
+			dst[i][0] = '\0';
+	}
+}
+
+static void show_functions(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+{
+	bool first = true;
+
+	fputs(json ? ",\"functions\":[" : "functions of the card:\n", out);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct host_dev *f = &h->devs[i];
+
+		if (!host_same_slot(f->bdf, d->bdf))
+			continue;
+		if (json) {
+			fprintf(out, "%s{\"bdf\":\"%s\",\"id\":\"%04x:%04x\",\"class_name\":", first ? "" : ",",
+				f->bdf, f->vendor, f->device);
+			host_json_str(out, host_class_name(f->class));
+			fprintf(out, ",\"group\":%d,\"driver\":", f->group);
+			host_json_str(out, f->driver[0] ? f->driver : NULL);
+			fputc('}', out);
+		} else {
+			fprintf(out, "  %s  %04x:%04x  %-22s group %-4d %s\n", f->bdf, f->vendor, f->device,
+				host_class_name(f->class), f->group,
+				f->driver[0] ? f->driver : "(no driver)");
+		}
+		first = false;
+	}
+	fputs(json ? "]" : "", out);
+}
+
+static void show_identical(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+{
+	bool first = true;
+
+	fputs(json ? ",\"identical\":[" : "identical devices elsewhere:", out);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct host_dev *o = &h->devs[i];
+
+		if (o == d || o->vendor != d->vendor || o->device != d->device)
+			continue;
+		fprintf(out, json ? "%s\"%s\"" : "%s %s", json && !first ? "," : "", o->bdf);
+		first = false;
+	}
+	if (json)
+		fputs("]", out);
+	else
+		fputs(first ? " none\n" : " (an ID rule such as vfio-pci.ids= would catch them too; "
+		      "vmm host bind does not)\n", out);
+}
+
+static void bar_text(int i, const struct bar *b, FILE *out)
+{
+	char size[32];
+
+	fmt_size(b->size, size, sizeof(size));
+	if (i == ROM_INDEX) {
+		fprintf(out, "  ROM   %s\n", size);
+		return;
+	}
+	fprintf(out, "  BAR%d  %s, %s%s%s", i, size, b->flags & RES_IO ? "I/O" : "memory",
+		b->flags & RES_MEM_64 ? ", 64-bit" : b->flags & RES_MEM ? ", 32-bit" : "",
+		b->flags & RES_PREFETCH ? ", prefetchable" : "");
+	if (b->resizable)
+		fprintf(out, ", resizable (sizes 0x%lx: bit n = 2^n MiB)", b->sizes);
+	fputc('\n', out);
+}
+
+static void bar_json(int i, const struct bar *b, bool first, FILE *out)
+{
+	fprintf(out, "%s{\"index\":%d,\"rom\":%s,\"size\":%llu,\"io\":%s,\"64bit\":%s,"
+		"\"prefetchable\":%s,\"resizable\":%s", first ? "" : ",", i,
+		i == ROM_INDEX ? "true" : "false", (unsigned long long)b->size,
+		b->flags & RES_IO ? "true" : "false", b->flags & RES_MEM_64 ? "true" : "false",
+		b->flags & RES_PREFETCH ? "true" : "false", b->resizable ? "true" : "false");
+	if (b->resizable)
+		fprintf(out, ",\"resize_sizes\":\"0x%lx\"", b->sizes);
+	fputc('}', out);
+}
+
+static void show_bars(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+{
+	struct bar bars[ROM_INDEX + 1];
+	bool first = true;
+
+	read_bars(h, d->bdf, bars);
+	fputs(json ? ",\"bars\":[" : "BARs:\n", out);
+	for (int i = 0; i <= ROM_INDEX; i++) {
+		if (!bars[i].size)
+			continue;
+		if (json)
+			bar_json(i, &bars[i], first, out);
+		else
+			bar_text(i, &bars[i], out);
+		first = false;
+	}
+	fputs(json ? "]" : first ? "  none\n" : "", out);
+}
+
+/* What show says beyond the model: read once for either form. */
+struct card {
+	char reset[128], numa[16], cpus[256], why[256];
+	struct link l;
+	enum host_verdict v;
+};
+
+static void read_card(const struct host *h, const struct host_dev *d, struct card *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->v = host_group_verdict(h, d->group, c->why, sizeof(c->why));
+	read_reset(h, d->bdf, c->reset, sizeof(c->reset));
+	read_link(h, d->bdf, &c->l);
+	if (host_read(h, c->numa, sizeof(c->numa), "sys/bus/pci/devices/%s/numa_node", d->bdf) < 0)
+		c->numa[0] = '\0';
+	if (host_read(h, c->cpus, sizeof(c->cpus), "sys/bus/pci/devices/%s/local_cpulist", d->bdf) < 0)
+		c->cpus[0] = '\0';
+}
+
+static void show_text(const struct host *h, const struct host_dev *d, FILE *out)
+{
+	struct card c;
+	const struct link *l = &c.l;
+
+	read_card(h, d, &c);
+	fprintf(out, "%s  %04x:%04x  %s, driver %s\n", d->bdf, d->vendor, d->device,
+		host_class_name(d->class), d->driver[0] ? d->driver : "(none)");
+	if (d->group < 0)
+		fprintf(out, "%s: %s\n", host_verdict_name(c.v), c.why);
+	else
+		fprintf(out, "IOMMU group %d: %s: %s\n", d->group, host_verdict_name(c.v), c.why);
+	show_functions(h, d, out, false);
+	if (c.reset[0])
+		fprintf(out, "reset methods: %s\n", c.reset);
+	else
+		fputs("reset methods: none (warning: the card keeps its state from one guest to the "
+		      "next; see docs/passthrough.md)\n", out);
+	if (l->speed[0])
+		fprintf(out, "link: %s x%s (maximum %s x%s)%s\n", l->speed, l->width, l->max_speed,
+			l->max_width, strcmp(l->speed, l->max_speed) || strcmp(l->width, l->max_width) ?
+			" below its maximum" : "");
+	fprintf(out, "NUMA node: %s, local CPUs: %s\n", c.numa[0] ? c.numa : "unknown",
+		c.cpus[0] ? c.cpus : "unknown");
+	show_bars(h, d, out, false);
+	show_identical(h, d, out, false);
+}
+
+static void show_json(const struct host *h, const struct host_dev *d, FILE *out)
+{
+	struct card c;
+
+	read_card(h, d, &c);
+	fprintf(out, "{\"bdf\":\"%s\",\"id\":\"%04x:%04x\",\"group\":%d,\"verdict\":\"%s\",\"reason\":",
+		d->bdf, d->vendor, d->device, d->group, host_verdict_name(c.v));
+	host_json_str(out, c.why);
+	fputs(",\"driver\":", out);
+	host_json_str(out, d->driver[0] ? d->driver : NULL);
+	fputs(",\"reset_methods\":", out);
+	host_json_str(out, c.reset);
+	fputs(",\"link\":{\"speed\":", out);
+	host_json_str(out, c.l.speed);
+	fputs(",\"width\":", out);
+	host_json_str(out, c.l.width);
+	fputs(",\"max_speed\":", out);
+	host_json_str(out, c.l.max_speed);
+	fputs(",\"max_width\":", out);
+	host_json_str(out, c.l.max_width);
+	fputc('}', out);
+	fprintf(out, ",\"numa_node\":%d,\"local_cpus\":", c.numa[0] ? atoi(c.numa) : -1);
+	host_json_str(out, c.cpus);
+	show_functions(h, d, out, true);
+	show_bars(h, d, out, true);
+	show_identical(h, d, out, true);
+	fputs("}\n", out);
+}
+
+int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out)
+{
+	const struct host_dev *d = host_find(h, bdf);
+
+	if (!d)
+		return -ENODEV;
+	if (json)
+		show_json(h, d, out);
+	else
+		show_text(h, d, out);
+	return 0;
+}

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The host's PCI devices as sysfs and procfs show them, read under a sysroot
+ * so that tests can point it at a tree they built. Only links and small text
+ * files are read: what `ls -l` and `cat` would show a person following a
+ * passthrough guide.
+ */
+#include "host.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+static int vpath(const struct host *h, char *buf, size_t len, const char *fmt, va_list ap)
+{
+	int n = snprintf(buf, len, "%s/", h->root);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	int m = vsnprintf(buf + n, len - n, fmt, ap);
+
+	return m < 0 || (size_t)m >= len - n ? -ENAMETOOLONG : 0;
+}
+
+int host_path(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = vpath(h, buf, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int read_path(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int err = errno;
+
+	close(fd);
+	if (n < 0)
+		return -err;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* Reads a small file under the sysroot, without its trailing newline. */
+int host_read(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = vpath(h, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (ret)
+		return ret;
+	return read_path(path, buf, len);
+}
+
+/* The last component of a symlink's target: a driver's or group's name. */
+int host_link_name(const struct host *h, char *buf, size_t len, const char *fmt, ...)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = vpath(h, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (ret)
+		return ret;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	const char *base = strrchr(target, '/');
+
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, base);
+	return 0;
+}
+
+bool host_exists(const struct host *h, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = vpath(h, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return !ret && access(path, F_OK) == 0;
+}
+
+static bool is_bdf(const char *s)
+{
+	static const char shape[] = "xxxx:xx:xx.x";
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++) {
+		if (shape[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != shape[i])
+			return false;
+	}
+	return s[11] <= '7';
+}
+
+/* Takes "0000:01:00.0" or "01:00.0" (domain 0), in either case. */
+int host_parse_bdf(const char *arg, char out[HOST_BDF_LEN])
+{
+	char tmp[HOST_BDF_LEN];
+	size_t len = strlen(arg);
+
+	if (len == 7)
+		snprintf(tmp, sizeof(tmp), "0000:%s", arg);
+	else if (len == 12)
+		memcpy(tmp, arg, 13);
+	else
+		return -EINVAL;
+	for (char *p = tmp; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!is_bdf(tmp))
+		return -EINVAL;
+	memcpy(out, tmp, HOST_BDF_LEN);
+	return 0;
+}
+
+/* Same domain, bus and device: functions of one slot (one card). */
+bool host_same_slot(const char *a, const char *b)
+{
+	return !strncmp(a, b, 10);
+}
+
+bool host_is_bridge(const struct host_dev *d)
+{
+	unsigned sub = d->class >> 8;
+
+	return sub == 0x0604 || sub == 0x0609 || sub == 0x0607;
+}
+
+const char *host_class_name(uint32_t class)
+{
+	static const struct { uint16_t sub; const char *name; } names[] = {
+		{ 0x0100, "SCSI controller" }, { 0x0101, "IDE controller" },
+		{ 0x0104, "RAID controller" }, { 0x0106, "SATA controller" },
+		{ 0x0107, "SAS controller" }, { 0x0108, "NVMe controller" },
+		{ 0x0180, "storage controller" }, { 0x0780, "communication controller" },
+		{ 0x0200, "Ethernet controller" }, { 0x0280, "network controller" },
+		{ 0x0300, "VGA controller" }, { 0x0302, "3D controller" },
+		{ 0x0380, "display controller" }, { 0x0401, "audio device" },
+		{ 0x0403, "audio device" }, { 0x0600, "host bridge" },
+		{ 0x0601, "ISA bridge" }, { 0x0604, "PCI bridge" },
+		{ 0x0c03, "USB controller" }, { 0x0c05, "SMBus" },
+		{ 0x0c80, "serial bus controller" }, { 0x0880, "system peripheral" },
+		{ 0x00ff, "unclassified device" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].sub == class >> 8)
+			return names[i].name;
+	}
+	return "device";
+}
+
+static unsigned long read_hex(const struct host *h, const char *bdf, const char *attr)
+{
+	char buf[32];
+
+	if (host_read(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/%s", bdf, attr) <= 0)
+		return 0;
+	return strtoul(buf, NULL, 16);
+}
+
+/* The upstream bridge is the directory above the device's real one. */
+static void find_parent(const struct host *h, struct host_dev *d)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+
+	d->parent[0] = '\0';
+	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s", d->bdf) ||
+	    !realpath(path, real))
+		return;
+	char *slash = strrchr(real, '/');
+
+	if (!slash)
+		return;
+	*slash = '\0';
+	slash = strrchr(real, '/');
+	if (slash && is_bdf(slash + 1))
+		memcpy(d->parent, slash + 1, HOST_BDF_LEN);
+}
+
+static void load_dev(const struct host *h, struct host_dev *d, const char *bdf)
+{
+	char buf[HOST_NAME_LEN];
+
+	memset(d, 0, sizeof(*d));
+	memcpy(d->bdf, bdf, HOST_BDF_LEN);
+	d->vendor = (uint16_t)read_hex(h, bdf, "vendor");
+	d->device = (uint16_t)read_hex(h, bdf, "device");
+	d->class = (uint32_t)read_hex(h, bdf, "class");
+	if (host_link_name(h, d->driver, sizeof(d->driver), "sys/bus/pci/devices/%s/driver", bdf))
+		d->driver[0] = '\0';
+	/* The kernel shows an unset override as "(null)". */
+	if (host_read(h, d->override, sizeof(d->override),
+		      "sys/bus/pci/devices/%s/driver_override", bdf) < 0 ||
+	    !strcmp(d->override, "(null)"))
+		d->override[0] = '\0';
+	d->group = -1;
+	if (!host_link_name(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/iommu_group", bdf))
+		d->group = atoi(buf);
+	d->boot_vga = host_read(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/boot_vga", bdf) > 0 &&
+		      !strcmp(buf, "1");
+	find_parent(h, d);
+}
+
+static int bdf_filter(const struct dirent *e)
+{
+	return is_bdf(e->d_name);
+}
+
+static bool dir_has_entries(const struct host *h, const char *rel)
+{
+	char path[PATH_MAX];
+	struct dirent **list;
+
+	if (host_path(h, path, sizeof(path), "%s", rel))
+		return false;
+	int n = scandir(path, &list, NULL, NULL), real = 0;
+
+	for (int i = 0; i < n; i++) {
+		real += strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, "..");
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+	return real > 0;
+}
+
+int host_load(struct host *h, const char *root)
+{
+	char path[PATH_MAX];
+	struct dirent **list;
+	size_t rlen = strlen(root);
+
+	memset(h, 0, sizeof(*h));
+	/* Kept without a trailing slash: paths are root + "/" + "sys/...". */
+	h->root = rlen == 1 && root[0] == '/' ? "" : root;
+	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices"))
+		return -ENAMETOOLONG;
+	int n = scandir(path, &list, bdf_filter, alphasort);
+
+	if (n < 0) {
+		int err = -errno;
+
+		pr_err("%s: cannot list PCI devices: %s", path, strerror(-err));
+		return err;
+	}
+	h->devs = calloc(n ? (size_t)n : 1, sizeof(*h->devs));
+	for (int i = 0; i < n; i++) {
+		if (h->devs)
+			load_dev(h, &h->devs[i], list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+	if (!h->devs)
+		return -ENOMEM;
+	h->n = (size_t)n;
+	h->have_groups = dir_has_entries(h, "sys/kernel/iommu_groups");
+	host_mark_critical(h);
+	return 0;
+}
+
+void host_free(struct host *h)
+{
+	free(h->devs);
+	h->devs = NULL;
+	h->n = 0;
+}
+
+struct host_dev *host_find(const struct host *h, const char *bdf)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (!strcmp(h->devs[i].bdf, bdf))
+			return &h->devs[i];
+	}
+	return NULL;
+}
