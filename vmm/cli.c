@@ -52,6 +52,8 @@ static void usage_run(FILE *f)
 "Boots a Linux kernel (a bzImage) directly, without firmware, with the\n"
 "serial console on COM1 (ttyS0). The run ends when the guest powers off\n"
 "(exit status 0) or on a fatal error (non-zero status, one line on stderr).\n"
+"A guest reset (reboot, triple fault) boots the guest again on a fresh\n"
+"machine, as a power cycle would, unless --no-reboot.\n"
 "\n"
 "Options:\n"
 "  --cpus N              vCPUs, one thread each (default 1, at most 255)\n"
@@ -68,6 +70,8 @@ static void usage_run(FILE *f)
 "  --serial stdio|file=PATH|none\n"
 "                        where COM1 goes (default stdio). With stdio on a\n"
 "                        terminal, input goes to the guest; Ctrl-A x quits.\n"
+"  --no-reboot           end the run when the guest resets, instead of\n"
+"                        booting it again\n"
 "  -v, --verbose         more messages (repeat for debug)\n"
 "  -h, --help            this text\n"
 "\n"
@@ -174,7 +178,8 @@ static int parse_cpus(const char *arg, unsigned *cpus)
 	return 0;
 }
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
+       OPT_NO_REBOOT };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -183,6 +188,7 @@ static const struct option run_opts[] = {
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -197,6 +203,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_INITRD: cfg->initrd = arg; return 0;
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_SERIAL: return parse_serial(arg, cfg);
+	case OPT_NO_REBOOT: cfg->no_reboot = true; return 0;
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
 	default: return 2;
 	}

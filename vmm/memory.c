@@ -120,10 +120,14 @@ err_close:
 
 void guest_mem_free(struct guest_mem *mem)
 {
-	if (mem->map)
+	/*
+	 * The fd is ours only while the mapping is: a zeroed struct (never
+	 * allocated, or freed already) must not close fd 0.
+	 */
+	if (mem->map) {
 		munmap(mem->map, mem->map_len);
-	if (mem->fd >= 0)
 		close(mem->fd);
+	}
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
 }

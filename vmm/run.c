@@ -262,8 +262,12 @@ static int report_stop(struct vm *vm)
 		pr_info("guest powered off");
 		return 0;
 	case VM_STOP_RESET:
-		log_msg(LOG_WARN, NULL, "guest requested a reset%s%s; the run ends here "
-			"(reboot is not emulated yet)", vm->stop_why[0] ? ": " : "", vm->stop_why);
+		if (vm->cfg->no_reboot)
+			log_msg(LOG_WARN, NULL, "guest requested a reset%s%s; --no-reboot ends the run",
+				vm->stop_why[0] ? ": " : "", vm->stop_why);
+		else
+			pr_info("guest reset%s%s: booting it again", vm->stop_why[0] ? ": " : "",
+				vm->stop_why);
 		return 0;
 	case VM_STOP_SIGNAL:
 		log_msg(LOG_WARN, NULL, "%s", vm->stop_why);
@@ -337,7 +341,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	int status = 1, sfd = -1;
 
 	memset(&vm, 0, sizeof(vm));
-	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = -1;
+	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = vm.mem.fd = -1;
 	if (open_boot_files(cfg, &bf))
 		goto out;
 	sfd = block_signals();
@@ -346,7 +350,22 @@ int vm_run_linux(const struct vm_config *cfg)
 		goto out;
 	}
 	vcpu_signals_init();
-	status = run_machine(&vm, cfg, &bf, sfd);
+	/*
+	 * A reset is a power cycle: the whole machine is made anew, RAM and
+	 * devices included, and the kernel loaded again, so nothing of the old
+	 * boot can leak into the new one. The serial file keeps every boot.
+	 */
+	struct vm_config boot = *cfg;
+
+	for (;;) {
+		status = run_machine(&vm, &boot, &bf, sfd);
+		bool again = status == 0 && atomic_load(&vm.stop) == VM_STOP_RESET && !cfg->no_reboot;
+
+		vm_close(&vm);
+		if (!again)
+			break;
+		boot.serial_append = true;
+	}
 out:
 	vm_close(&vm);
 	if (sfd >= 0)

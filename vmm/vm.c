@@ -293,7 +293,8 @@ static int open_serial(struct vm *vm)
 		return 0;
 	case SERIAL_FILE:
 		vm->serial_fd = open(vm->cfg->serial_path,
-				     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+				     O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
+				     (vm->cfg->serial_append ? O_APPEND : O_TRUNC), 0644);
 		if (vm->serial_fd < 0) {
 			pr_err("--serial file=%s: %s", vm->cfg->serial_path, strerror(errno));
 			return -errno;
@@ -373,5 +374,5 @@ void vm_close(struct vm *vm)
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->serial_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->serial_fd = vm->mem.fd = -1;
 }

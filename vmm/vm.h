@@ -27,6 +27,8 @@ struct vm_config {
 	enum serial_mode serial;
 	const char *serial_path;
 	const char *kvm_path; /* /dev/kvm unless overridden (tests) */
+	bool no_reboot;       /* a guest reset ends the run instead of booting again */
+	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */
 };
 
 /* Why the machine stopped; the first reason recorded wins. */
