@@ -109,4 +109,86 @@ struct acpi_pm *acpi_pm_new(const struct irq_line *sci, const struct power_ctl *
 void acpi_pm_power_button(struct acpi_pm *pm);
 void acpi_pm_free(struct acpi_pm *pm);
 
+/*
+ * CFI parallel flash, Intel/Sharp command set (CFI primary vendor 0x0001),
+ * x8, as OVMF's QemuFlashFvbServicesRuntimeDxe drives it: OVMF's firmware
+ * (CODE, read-only) and its UEFI variable store (VARS) sit in such flash
+ * just below 4 GiB. Each device is backed by one file, held in memory.
+ *
+ * Commands (a write in read-array mode; the low byte is the command):
+ * 0xFF read array, 0x70 read status, 0x50 clear status (and read array),
+ * 0x90 read identifier, 0x98 CFI query, 0x10/0x40 program (the next write
+ * stores its 1..8 bytes), 0x20 then 0xD0 erase the 4 KiB block the 0xD0
+ * write addresses. Status: 0x80 ready (set by a program or erase, 0x00
+ * after clear status, which OVMF's probe requires), 0x20 erase error,
+ * 0x10 program error, 0x02 block locked.
+ *
+ * Durability: a program or erase is pwrite()n to the file before the write
+ * that issued it returns (a killed VMM loses nothing the guest issued),
+ * and fdatasync()ed before any read of the device, and before any command
+ * other than program/erase: the guest cannot see the ready bit, nor read
+ * the data back, before the change is on stable storage. A run of
+ * programs with no read between them (OVMF's byte-by-byte writes) thus
+ * costs one fdatasync, not one per byte.
+ *
+ * A read-only device (CODE, or a VARS file this user cannot write) answers
+ * program and erase with the error bits and logs it once; the file is
+ * never touched. Any guest access, of any size at any offset, is safe:
+ * outside the device it reads as all ones and writes are dropped.
+ *
+ * Thread safety: the bus callbacks take the device's lock (vCPU threads).
+ */
+#define PFLASH_SECTOR_SIZE 4096ULL            /* OVMF's PcdOvmfFirmwareBlockSize */
+#define PFLASH_MAX_SIZE    (16ULL << 20)      /* the flash window below 4 GiB */
+#define PFLASH_VENDOR_ID   0x89               /* answered to 0x90 at offset 0 */
+#define PFLASH_DEVICE_ID   0x16               /* ... and at offset 1 */
+
+struct pflash;
+extern const struct bus_ops pflash_ops;
+
+/*
+ * Opens path as a flash device. The size must be a non-zero multiple of
+ * PFLASH_SECTOR_SIZE and at most PFLASH_MAX_SIZE. A writable device takes
+ * an exclusive lock on the file (two VMs sharing one VARS file would
+ * corrupt it); a read-only one takes a shared lock. If !readonly but the
+ * file cannot be opened for writing (EACCES, EPERM, EROFS), the device is
+ * read-only, with a warning: pflash_readonly() tells.
+ * Returns NULL with errno set and *why saying what is wrong, naming the
+ * file (a per-thread buffer that the next call reuses).
+ */
+struct pflash *pflash_open(const char *path, bool readonly, const char **why);
+uint64_t pflash_size(const struct pflash *pf);
+bool pflash_readonly(const struct pflash *pf);
+/*
+ * The contents as the guest sees them in read-array mode: pflash_size()
+ * bytes, page aligned, kept current by every program and erase (suitable
+ * as a KVM memslot: read-only for a read-only device, whose pages are
+ * mprotect()ed). While the device is not in read-array mode the guest
+ * must see the MMIO path instead, as pflash_array_mode() says.
+ */
+const void *pflash_data(const struct pflash *pf);
+bool pflash_array_mode(struct pflash *pf);
+/*
+ * Calls hook each time the device enters (array_mode true) or leaves
+ * read-array mode through a guest write, so the VMM can map pflash_data()
+ * into the guest while reads may bypass the device and unmap it while they
+ * may not (QEMU calls this "romd" mode). The hook runs on the vCPU thread
+ * of the write, under the device's lock: it must not call into this
+ * device. The device starts in read-array mode. NULL removes the hook.
+ */
+void pflash_set_mode_hook(struct pflash *pf, void (*hook)(void *opaque, bool array_mode),
+			  void *opaque);
+/* Makes every completed program and erase durable now; 0 or -errno. */
+int pflash_flush(struct pflash *pf);
+
+struct pflash_stats {
+	uint64_t programs; /* successful program operations */
+	uint64_t erases;   /* successful block erases */
+	uint64_t syncs;    /* fdatasync() calls */
+	uint64_t errors;   /* refused or failed programs and erases */
+};
+void pflash_get_stats(struct pflash *pf, struct pflash_stats *st);
+/* Flushes (as pflash_flush()), unlocks and closes. NULL is a no-op. */
+void pflash_close(struct pflash *pf);
+
 #endif
