@@ -40,7 +40,41 @@ struct acpi_buf {
 	uint8_t *buf;
 	size_t len, cap, limit;
 	uint64_t gpa;
+	struct acpi_layout *layout; /* NULL unless built for the fw_cfg table loader */
 };
+
+/* Notes where a table went, for acpi_build_blob()'s callers. */
+static void layout_table(struct acpi_buf *b, size_t off, const char *sig, int has_checksum)
+{
+	struct acpi_layout *l = b->layout;
+	const uint8_t *t = b->buf + off;
+
+	if (!l)
+		return;
+	if (l->nr_tables == ACPI_LAYOUT_MAX_TABLES) {
+		l->overflow = 1;
+		return;
+	}
+	memcpy(l->table[l->nr_tables].signature, sig, 4);
+	l->table[l->nr_tables].offset = (uint32_t)off;
+	l->table[l->nr_tables].length = (uint32_t)t[4] | (uint32_t)t[5] << 8 |
+					(uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+	l->table[l->nr_tables].has_checksum = has_checksum;
+	l->nr_tables++;
+}
+
+/* A 64-bit field at off that holds the address of another table. */
+static void layout_pointer(struct acpi_buf *b, size_t off)
+{
+	struct acpi_layout *l = b->layout;
+
+	if (!l)
+		return;
+	if (l->nr_pointers == ACPI_LAYOUT_MAX_POINTERS)
+		l->overflow = 1;
+	else
+		l->pointer[l->nr_pointers++] = (uint32_t)off;
+}
 
 static int abuf_grow(struct acpi_buf *b, size_t need)
 {
@@ -225,6 +259,7 @@ static int build_dsdt(struct acpi_buf *b, const struct acpi_config *cfg, uint64_
 	memcpy(h + 1, a.buf, a.len);
 	acpi_header_checksum(h);
 	*gpa = b->gpa + off;
+	layout_table(b, off, "DSDT", 1);
 out:
 	aml_free(&a);
 	return ret;
@@ -247,6 +282,7 @@ static int build_facs(struct acpi_buf *b, uint64_t *gpa)
 	facs->length = sizeof(*facs);
 	facs->version = FACS_VERSION;
 	*gpa = b->gpa + off;
+	layout_table(b, off, "FACS", 0);
 	return 0;
 }
 
@@ -324,6 +360,9 @@ static int build_fadt(struct acpi_buf *b, const struct acpi_config *cfg, uint64_
 		return ret;
 	fadt_fill((struct acpi_fadt *)(b->buf + off), cfg, facs, dsdt);
 	*gpa = b->gpa + off;
+	layout_pointer(b, off + offsetof(struct acpi_fadt, x_firmware_ctrl));
+	layout_pointer(b, off + offsetof(struct acpi_fadt, x_dsdt));
+	layout_table(b, off, "FACP", 1);
 	return 0;
 }
 
@@ -397,6 +436,7 @@ static int build_madt(struct acpi_buf *b, const struct acpi_config *cfg, uint64_
 		return ret;
 	madt_fill(b->buf + off, cfg);
 	*gpa = b->gpa + off;
+	layout_table(b, off, "APIC", 1);
 	return 0;
 }
 
@@ -418,6 +458,9 @@ static int build_xsdt(struct acpi_buf *b, const uint64_t *tables, unsigned n, ui
 	memcpy(h + 1, tables, n * sizeof(uint64_t));
 	acpi_header_checksum(h);
 	*gpa = b->gpa + off;
+	for (unsigned i = 0; i < n; i++)
+		layout_pointer(b, off + sizeof(*h) + i * sizeof(uint64_t));
+	layout_table(b, off, "XSDT", 1);
 	return 0;
 }
 
@@ -473,6 +516,10 @@ static int acpi_build_tables(struct acpi_buf *b, const struct acpi_config *cfg)
 	if (ret)
 		return ret;
 	rsdp_fill((struct acpi_rsdp *)(b->buf + rsdp), xsdt);
+	if (b->layout) {
+		b->layout->rsdp = (uint32_t)rsdp;
+		layout_pointer(b, rsdp + offsetof(struct acpi_rsdp, xsdt_address));
+	}
 	return 0;
 }
 
@@ -501,4 +548,29 @@ int acpi_build(struct guest_mem *mem, uint64_t gpa, uint64_t size, const struct 
 out:
 	free(b.buf);
 	return ret;
+}
+
+/* Room for ACPI_MAX_CPUS: the tables stay far below this. */
+#define ACPI_BLOB_MAX (1u << 20)
+
+int acpi_build_blob(const struct acpi_config *cfg, uint8_t **blob, size_t *len,
+		    struct acpi_layout *layout)
+{
+	struct acpi_buf b = { .gpa = 0, .limit = ACPI_BLOB_MAX, .layout = layout };
+	int ret;
+
+	memset(layout, 0, sizeof(*layout));
+	ret = acpi_config_check(cfg, 0);
+	if (!ret)
+		ret = acpi_build_tables(&b, cfg);
+	/* A table or pointer the loader would not know about: OVMF would lose it. */
+	if (!ret && layout->overflow)
+		ret = -ENOSPC;
+	if (ret) {
+		free(b.buf);
+		return ret;
+	}
+	*blob = b.buf;
+	*len = b.len;
+	return 0;
 }

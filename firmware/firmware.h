@@ -183,4 +183,141 @@ struct acpi_config {
 int acpi_build(struct guest_mem *mem, uint64_t gpa, uint64_t size, const struct acpi_config *cfg,
 	       uint64_t *rsdp) __attribute__((warn_unused_result));
 
+
+/*
+ * Where acpi_build_blob() put things, for the fw_cfg table loader. Offsets
+ * are into the blob; each pointer is a 64-bit little-endian field that holds
+ * the offset (into the same blob) of the thing it points at. Pointers are
+ * listed in the order the tables were built: a table's own pointers before
+ * any pointer to it from the XSDT or RSDP.
+ */
+#define ACPI_LAYOUT_MAX_TABLES   16
+#define ACPI_LAYOUT_MAX_POINTERS 32
+
+struct acpi_table_extent {
+	char signature[4];
+	uint32_t offset, length;
+	int has_checksum; /* a standard header with its checksum at +9 (all but the FACS) */
+};
+
+struct acpi_layout {
+	uint32_t rsdp; /* offset of the 36-byte RSDP */
+	struct acpi_table_extent table[ACPI_LAYOUT_MAX_TABLES];
+	unsigned nr_tables;
+	uint32_t pointer[ACPI_LAYOUT_MAX_POINTERS];
+	unsigned nr_pointers;
+	int overflow; /* more than the arrays hold: acpi_build_blob() fails with -ENOSPC */
+};
+
+/*
+ * The same tables as acpi_build(), for firmware that places them itself
+ * (OVMF, through fw_cfg): built into a malloc'ed host buffer as if at guest
+ * address 0, so every pointer holds an offset into the blob. The RSDP
+ * comes first. *blob is the caller's to free. 0, -EINVAL, -ENOSPC (also
+ * when the layout arrays are too small for the tables) or -ENOMEM.
+ */
+int acpi_build_blob(const struct acpi_config *cfg, uint8_t **blob, size_t *len,
+		    struct acpi_layout *layout) __attribute__((warn_unused_result));
+
+/* ---- OVMF's fw_cfg files: the ACPI table loader, e820, the 64-bit PCI window ---- */
+
+#define ACPI_LOADER_FILE        "etc/table-loader"
+#define ACPI_LOADER_TABLES_FILE "etc/acpi/tables"
+#define ACPI_LOADER_RSDP_FILE   "etc/acpi/rsdp"
+#define OVMF_E820_FILE          "etc/e820"
+#define OVMF_MMIO64_FILE        "opt/ovmf/X-PciMmio64Mb"
+
+/*
+ * The table loader's script (QEMU's bios-linker-loader, as OVMF's
+ * AcpiPlatformDxe runs it): fixed 128-byte little-endian commands.
+ *
+ *   ALLOCATE       u32 type 1, file[56], u32 alignment, u8 zone
+ *   ADD_POINTER    u32 type 2, pointer file[56], pointee file[56],
+ *                  u32 offset, u8 size: add the pointee's address to the
+ *                  size-byte field at offset in the pointer file
+ *   ADD_CHECKSUM   u32 type 3, file[56], u32 result offset, u32 start,
+ *                  u32 length: store the byte that makes [start, start +
+ *                  length) sum to 0 (the result byte must be 0 beforehand)
+ *   WRITE_POINTER  u32 type 4, pointer file[56], pointee file[56],
+ *                  u32 offset, u32 pointee offset, u8 size: write the
+ *                  pointee's address + pointee offset into the (writable)
+ *                  fw_cfg file, through DMA
+ *
+ * The rest of each command is zero. Every command function returns 0,
+ * -EINVAL (a file name empty or of ACPI_LOADER_NAME_MAX bytes or more, a
+ * size not 1, 2, 4 or 8, an alignment not a power of two) or -ENOMEM.
+ */
+#define ACPI_LOADER_CMD_SIZE 128
+#define ACPI_LOADER_NAME_MAX 56
+
+enum acpi_loader_type {
+	ACPI_LOADER_ALLOCATE = 1,
+	ACPI_LOADER_ADD_POINTER = 2,
+	ACPI_LOADER_ADD_CHECKSUM = 3,
+	ACPI_LOADER_WRITE_POINTER = 4,
+};
+
+enum acpi_loader_zone {
+	ACPI_LOADER_ZONE_HIGH = 1, /* anywhere (OVMF: below 4 GiB for narrow pointers) */
+	ACPI_LOADER_ZONE_FSEG = 2, /* the BIOS F segment, where a BIOS RSDP scan looks */
+};
+
+struct acpi_loader {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+int acpi_loader_allocate(struct acpi_loader *l, const char *file, uint32_t align,
+			 enum acpi_loader_zone zone) __attribute__((warn_unused_result));
+int acpi_loader_add_pointer(struct acpi_loader *l, const char *pointer_file,
+			    const char *pointee_file, uint32_t offset, uint8_t size)
+	__attribute__((warn_unused_result));
+int acpi_loader_add_checksum(struct acpi_loader *l, const char *file, uint32_t result,
+			     uint32_t start, uint32_t length) __attribute__((warn_unused_result));
+int acpi_loader_write_pointer(struct acpi_loader *l, const char *pointer_file,
+			      const char *pointee_file, uint32_t offset, uint32_t pointee_offset,
+			      uint8_t size) __attribute__((warn_unused_result));
+void acpi_loader_free(struct acpi_loader *l);
+
+/* The three files OVMF needs for its ACPI tables; each buffer is malloc'ed. */
+struct acpi_fw_cfg_files {
+	uint8_t *tables, *rsdp, *loader;
+	size_t tables_len, rsdp_len, loader_len;
+};
+
+/*
+ * Splits an acpi_build_blob() result into etc/acpi/rsdp (the RSDP) and
+ * etc/acpi/tables (everything from the first 64-byte boundary after it),
+ * with every pointer rewritten as an offset into etc/acpi/tables and every
+ * checksum byte zeroed, and writes the script that puts them back
+ * together: allocate both (the tables 64-byte aligned, the RSDP in the F
+ * segment), add the tables' address to each pointer, then recompute each
+ * table's checksum and the RSDP's two. -EINVAL when the layout does not fit
+ * the blob or a pointer points outside the tables, -ENOMEM.
+ */
+int acpi_fw_cfg_files_split(const uint8_t *blob, size_t len, const struct acpi_layout *layout,
+			    struct acpi_fw_cfg_files *out) __attribute__((warn_unused_result));
+/* acpi_build_blob() then acpi_fw_cfg_files_split(). */
+int acpi_fw_cfg_files_build(const struct acpi_config *cfg, struct acpi_fw_cfg_files *out)
+	__attribute__((warn_unused_result));
+void acpi_fw_cfg_files_free(struct acpi_fw_cfg_files *f);
+
+/*
+ * etc/e820 as OVMF reads it: the e820_build() map as packed 20-byte
+ * entries (little-endian u64 address, u64 length, u32 type), less the
+ * reserved entries below 1 MiB (the EBDA and BIOS area: OVMF lays out the
+ * first MiB itself). Writes at most cap bytes to out; returns the bytes
+ * written, or e820_build()'s error (-ENOSPC when cap is too small).
+ */
+int ovmf_e820_file(const struct guest_mem *mem, uint8_t *out, size_t cap);
+
+/*
+ * opt/ovmf/X-PciMmio64Mb: the size of the 64-bit PCI MMIO window OVMF
+ * should give PCI0, as a decimal number of MiB without a NUL (as QEMU's
+ * -fw_cfg string= passes it). Bytes are rounded up to whole MiB. Returns
+ * the string's length, or -ENOSPC when it does not fit cap bytes (with its
+ * NUL, which out also gets).
+ */
+int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap);
+
 #endif
