@@ -44,6 +44,7 @@ static void show_value(const char *v, char *buf, size_t len)
  * One sysfs write, announced before it is made (on the log), or only
  * printed with --dry-run. The value is written whole, as echo would.
  */
+__attribute__((format(printf, 3, 4)))
 static int sysfs_write(struct binder *b, const char *value, const char *fmt, ...)
 {
 	char rel[PATH_MAX], path[PATH_MAX], shown[HOST_NAME_LEN + 4];

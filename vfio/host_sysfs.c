@@ -19,6 +19,7 @@
 
 #include "vmm/log.h"
 
+__attribute__((format(printf, 4, 0)))
 static int vpath(const struct host *h, char *buf, size_t len, const char *fmt, va_list ap)
 {
 	int n = snprintf(buf, len, "%s/", h->root);

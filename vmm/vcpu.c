@@ -91,14 +91,17 @@ static int set_msrs(struct vcpu *vcpu)
 		{ MSR_MTRR_DEF_TYPE, (1 << 11) | 6 /* enabled, write-back */ },
 	};
 	enum { N = sizeof(init) / sizeof(init[0]) };
-	struct {
+	/* kvm_msrs ends in a flexible array: give it room without a GNU extension. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[N];
-	} msrs = { .hdr.nmsrs = N };
+		uint8_t room[sizeof(struct kvm_msrs) + N * sizeof(struct kvm_msr_entry)];
+	} msrs;
 
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = N;
 	for (unsigned i = 0; i < N; i++) {
-		msrs.e[i].index = init[i].index;
-		msrs.e[i].data = init[i].data;
+		msrs.hdr.entries[i].index = init[i].index;
+		msrs.hdr.entries[i].data = init[i].data;
 	}
 	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 

@@ -78,26 +78,28 @@ static int fetch_supported_cpuid(struct vm *vm)
 static int set_gsi_routing(struct vm *vm)
 {
 	enum { NR_PIC = 16, NR_IOAPIC = 24, MAX = NR_PIC + NR_IOAPIC };
-	struct {
+	/* kvm_irq_routing ends in a flexible array: room for it without a GNU extension. */
+	union {
 		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[MAX];
+		uint8_t room[sizeof(struct kvm_irq_routing) + MAX * sizeof(struct kvm_irq_routing_entry)];
 	} r;
+	struct kvm_irq_routing_entry *e = r.hdr.entries;
 	unsigned n = 0;
 
 	memset(&r, 0, sizeof(r));
 	for (unsigned gsi = 0; gsi < NR_IOAPIC; gsi++) {
 		if (gsi < NR_PIC) {
-			r.e[n].gsi = gsi;
-			r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-			r.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-			r.e[n++].u.irqchip.pin = gsi % 8;
+			e[n].gsi = gsi;
+			e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e[n++].u.irqchip.pin = gsi % 8;
 		}
 		if (gsi == 2)
 			continue; /* the cascade; IOAPIC pin 2 belongs to GSI 0 */
-		r.e[n].gsi = gsi;
-		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		r.e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 	}
 	r.hdr.nr = n;
 	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0) {
