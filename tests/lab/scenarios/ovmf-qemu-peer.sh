@@ -9,7 +9,7 @@
 # writes, which OVMF makes.
 
 lab_needs_qemu=1
-lab_needs_ovmf_qemu=1
+lab_needs_ovmf=1
 lab_timeout=900
 lab_script='
 cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/ovmf-vars.fd
