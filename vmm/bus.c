@@ -9,14 +9,24 @@
 #include "bus.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 int bus_init(struct bus *bus, const char *name)
 {
+	int ret;
+
 	memset(bus, 0, sizeof(*bus));
 	bus->name = name;
-	return -pthread_rwlock_init(&bus->lock, NULL);
+	bus->defer = &bus->own_queue;
+	ret = pthread_mutex_init(&bus->own_queue.lock, NULL);
+	if (ret)
+		return -ret;
+	ret = pthread_rwlock_init(&bus->lock, NULL);
+	if (ret)
+		pthread_mutex_destroy(&bus->own_queue.lock);
+	return -ret;
 }
 
 void bus_destroy(struct bus *bus)
@@ -25,6 +35,51 @@ void bus_destroy(struct bus *bus)
 	bus->ranges = NULL;
 	bus->nr = bus->cap = 0;
 	pthread_rwlock_destroy(&bus->lock);
+	pthread_mutex_destroy(&bus->own_queue.lock);
+}
+
+void bus_share_defer_queue(struct bus *bus, struct bus *other)
+{
+	other->defer = bus->defer;
+}
+
+int bus_defer(struct bus *bus, void (*fn)(void *arg), void *arg)
+{
+	struct bus_defer_queue *q = bus->defer;
+	int ret = 0;
+	unsigned n;
+
+	pthread_mutex_lock(&q->lock);
+	n = atomic_load(&q->nr);
+	for (unsigned i = 0; i < n; i++)
+		if (q->item[i].fn == fn && q->item[i].arg == arg)
+			goto out;
+	if (n == BUS_DEFER_MAX) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	q->item[n] = (struct bus_deferred){ .fn = fn, .arg = arg };
+	atomic_store(&q->nr, n + 1);
+out:
+	pthread_mutex_unlock(&q->lock);
+	return ret;
+}
+
+void bus_run_deferred(struct bus *bus)
+{
+	struct bus_defer_queue *q = bus->defer;
+	struct bus_deferred work[BUS_DEFER_MAX];
+	unsigned n;
+
+	while (atomic_load(&q->nr)) {
+		pthread_mutex_lock(&q->lock);
+		n = atomic_load(&q->nr);
+		memcpy(work, q->item, n * sizeof(work[0]));
+		atomic_store(&q->nr, 0);
+		pthread_mutex_unlock(&q->lock);
+		for (unsigned i = 0; i < n; i++)
+			work[i].fn(work[i].arg);
+	}
 }
 
 /* Index of the first range whose end lies beyond addr. */
@@ -187,6 +242,8 @@ bool bus_read(struct bus *bus, uint64_t addr, void *data, unsigned size)
 	}
 	pthread_rwlock_unlock(&bus->lock);
 	memcpy(data, &v, size > 8 ? 8 : size); /* x86 host: little-endian like the guest */
+	if (atomic_load(&bus->defer->nr))
+		bus_run_deferred(bus);
 	return hit;
 }
 
@@ -207,5 +264,7 @@ bool bus_write(struct bus *bus, uint64_t addr, const void *data, unsigned size)
 		hit = true;
 	}
 	pthread_rwlock_unlock(&bus->lock);
+	if (atomic_load(&bus->defer->nr))
+		bus_run_deferred(bus);
 	return hit;
 }

@@ -211,3 +211,107 @@ Test(bus, many_ranges_stay_searchable)
 		cr_assert_not(hit, "gap after range %u", k);
 	}
 }
+
+/*
+ * A device that moves its own range from inside its write callback, the
+ * way a BAR or the ECAM window moves: it must queue the move, which then
+ * runs once the access is over (a direct bus_move() would deadlock on the
+ * read lock its caller holds).
+ */
+struct mover {
+	uint64_t base, want;
+	unsigned moves;
+	int defer_ret;
+};
+
+static void mover_apply(void *arg)
+{
+	struct mover *m = arg;
+
+	if (m->want != m->base && bus_move(&bus, m->base, m->want) == 0)
+		m->base = m->want;
+	m->moves++;
+}
+
+static uint64_t mover_read(void *opaque, uint64_t off, unsigned size)
+{
+	const struct mover *m = opaque;
+
+	(void)off;
+	(void)size;
+	return m->base;
+}
+
+static void mover_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+	struct mover *m = opaque;
+
+	(void)off;
+	(void)size;
+	m->want = val;
+	m->defer_ret = bus_defer(&bus, mover_apply, m);
+}
+
+static const struct bus_ops mover_ops = { "mover", mover_read, mover_write };
+
+Test(bus, a_device_moves_its_own_range_through_the_queue)
+{
+	struct mover m = { .base = 0x1000, .want = 0x1000 };
+	uint32_t v = 0x8000;
+	bool hit;
+
+	cr_assert_eq(bus_register(&bus, 0x1000, 0x10, &mover_ops, &m), 0);
+	cr_assert(bus_write(&bus, 0x1000, &v, 4));
+	cr_assert_eq(m.defer_ret, 0);
+	/* done by the time the write returned */
+	cr_assert_eq(m.moves, 1);
+	cr_assert_eq(m.base, 0x8000);
+	cr_assert_eq(rd32(0x8004, &hit), 0x8000);
+	cr_assert(hit);
+	rd32(0x1000, &hit);
+	cr_assert_not(hit);
+	/* reads queue nothing, and nothing runs again */
+	rd32(0x8000, &hit);
+	cr_assert_eq(m.moves, 1);
+}
+
+static unsigned runs;
+static void count_run(void *arg)
+{
+	(void)arg;
+	runs++;
+}
+
+Test(bus, the_same_work_is_queued_once_and_a_full_queue_says_so)
+{
+	static int args[BUS_DEFER_MAX + 1];
+
+	runs = 0;
+	cr_assert_eq(bus_defer(&bus, count_run, &args[0]), 0);
+	cr_assert_eq(bus_defer(&bus, count_run, &args[0]), 0);
+	for (unsigned i = 1; i < BUS_DEFER_MAX; i++)
+		cr_assert_eq(bus_defer(&bus, count_run, &args[i]), 0);
+	cr_assert_eq(bus_defer(&bus, count_run, &args[BUS_DEFER_MAX]), -ENOSPC);
+	bus_run_deferred(&bus);
+	cr_assert_eq(runs, BUS_DEFER_MAX);
+	bus_run_deferred(&bus);
+	cr_assert_eq(runs, BUS_DEFER_MAX);
+}
+
+Test(bus, a_shared_queue_runs_after_an_access_on_either_bus)
+{
+	struct bus other;
+	uint32_t v = 0;
+
+	cr_assert_eq(bus_init(&other, "other"), 0);
+	bus_share_defer_queue(&bus, &other);
+	runs = 0;
+	/* queued on one bus, run by an access (even an unclaimed one) on the other */
+	cr_assert_eq(bus_defer(&other, count_run, NULL), 0);
+	bus_read(&bus, 0x1234, &v, 4);
+	cr_assert_eq(runs, 1);
+	cr_assert_eq(bus_defer(&bus, count_run, NULL), 0);
+	bus_write(&other, 0x1234, &v, 4);
+	cr_assert_eq(runs, 2);
+	bus_destroy(&other);
+}
