@@ -273,8 +273,53 @@ void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint3
 	w->header_type = 0;
 }
 
+/* PCIEXBAR's size field, and the base bits each size leaves to the guest. */
+static uint64_t pciexbar_size(uint64_t bar)
+{
+	switch ((bar & MCH_PCIEXBAR_LENGTH) >> 1) {
+	case 0: return 256 * 0x100000ULL;
+	case 1: return 128 * 0x100000ULL;
+	case 2: return 64 * 0x100000ULL;
+	default: return 0; /* reserved: decodes nothing */
+	}
+}
+
+static struct pci_ecam pciexbar_decode(const struct pci_device *dev)
+{
+	uint64_t bar = 0, size;
+
+	for (unsigned i = 0; i < 8; i++)
+		bar |= (uint64_t)dev->cfg[MCH_PCIEXBAR + i] << (8 * i);
+	size = pciexbar_size(bar);
+	if (!(bar & MCH_PCIEXBAR_EN) || !size)
+		return (struct pci_ecam){ 0 };
+	/* Base bits 35:26; those below the size are ignored (read back as set). */
+	return (struct pci_ecam){ .enabled = true, .base = bar & ((1ULL << 36) - 1) & ~(size - 1),
+				  .size = size };
+}
+
+/* Runs with pci->lock held (every config write does). */
+static void q35_mch_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
+			      uint32_t value)
+{
+	struct pci_bus *pci = dev->opaque;
+	struct pci_ecam now;
+
+	pci_default_cfg_write(dev, offset, size, value);
+	if (offset + size <= MCH_PCIEXBAR || offset >= MCH_PCIEXBAR + 8)
+		return;
+	now = pciexbar_decode(dev);
+	if (now.enabled == pci->ecam.enabled && now.base == pci->ecam.base &&
+	    now.size == pci->ecam.size)
+		return;
+	pci->ecam = now;
+	if (pci->ecam_changed)
+		pci->ecam_changed(pci->ecam_opaque);
+}
+
 static const struct pci_device_ops q35_mch_ops = {
 	.name = "q35-mch",
+	.cfg_write = q35_mch_cfg_write,
 };
 
 /*
@@ -282,11 +327,11 @@ static const struct pci_device_ops q35_mch_ops = {
  * (the host bridge always forwards CPU memory cycles and masters DMA
  * upstream); only the error-reporting enables are the guest's to set.
  */
-void pci_host_bridge_init(struct pci_device *dev)
+void pci_host_bridge_init(struct pci_device *dev, struct pci_bus *pci)
 {
 	struct pci_config_header *h;
 
-	pci_device_init(dev, &q35_mch_ops, NULL, PCI_DEVFN(0, 0));
+	pci_device_init(dev, &q35_mch_ops, pci, PCI_DEVFN(0, 0));
 	pci_set_ids(dev, PCI_VENDOR_INTEL, PCI_DEVICE_Q35_MCH, PCI_CLASS_HOST_BRIDGE,
 		    PCI_HEADER_TYPE_NORMAL);
 	h = pci_header(dev->cfg);
@@ -294,4 +339,68 @@ void pci_host_bridge_init(struct pci_device *dev)
 	h->subsystem_vendor_id = PCI_VMM_SUBSYS_VENDOR;
 	h->subsystem_id = PCI_VMM_SUBSYS_ID;
 	pci_header(dev->wmask)->command = PCI_COMMAND_PARITY | PCI_COMMAND_SERR;
+	/* PCIEXBAR: base bits 35:26 (what the size leaves of them), size, enable. */
+	dev->wmask[MCH_PCIEXBAR] = 0x07;
+	dev->wmask[MCH_PCIEXBAR + 3] = 0xfc;
+	dev->wmask[MCH_PCIEXBAR + 4] = 0x0f;
+	memset(&dev->wmask[MCH_PAM0], 0xff, 7);
+	dev->wmask[MCH_SMRAM] = 0xff;
+	dev->wmask[MCH_ESMRAMC] = 0xff;
 }
+
+void pci_set_ecam_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&pci->lock);
+	pci->ecam_changed = changed;
+	pci->ecam_opaque = opaque;
+	pthread_mutex_unlock(&pci->lock);
+}
+
+struct pci_ecam pci_ecam_window(struct pci_bus *pci)
+{
+	struct pci_ecam e;
+
+	pthread_mutex_lock(&pci->lock);
+	e = pci->ecam;
+	pthread_mutex_unlock(&pci->lock);
+	return e;
+}
+
+/* Bus 0 only for now: a bridge's secondary buses read as empty. */
+static bool ecam_target(uint64_t offset, unsigned size, uint8_t *devfn, unsigned *reg)
+{
+	if (size != 1 && size != 2 && size != 4)
+		return false;
+	if ((offset >> 20) != 0)
+		return false;
+	*devfn = (uint8_t)(offset >> 12);
+	*reg = (unsigned)(offset & 0xfff);
+	return true;
+}
+
+static uint64_t pci_ecam_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct pci_bus *pci = opaque;
+	uint8_t devfn;
+	unsigned reg;
+
+	if (!ecam_target(offset, size, &devfn, &reg))
+		return all_ones(size);
+	return pci_cfg_read(pci, devfn, reg, size);
+}
+
+static void pci_ecam_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+	struct pci_bus *pci = opaque;
+	uint8_t devfn;
+	unsigned reg;
+
+	if (ecam_target(offset, size, &devfn, &reg))
+		pci_cfg_write(pci, devfn, reg, size, (uint32_t)value);
+}
+
+const struct bus_ops pci_ecam_ops = {
+	.name = "pci-ecam",
+	.read = pci_ecam_read,
+	.write = pci_ecam_write,
+};

@@ -98,11 +98,32 @@ struct pci_device {
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
 };
 
+/* The MCH's PCIEXBAR (Q35/ICH9 datasheets): where the ECAM window sits. */
+#define MCH_PCIEXBAR         0x60 /* 64-bit: low dword at 0x60, high at 0x64 */
+#define MCH_PCIEXBAR_EN      0x1
+#define MCH_PCIEXBAR_LENGTH  0x6  /* bits 2:1: 00 256 MiB, 01 128 MiB, 10 64 MiB */
+#define MCH_PAM0             0x90 /* PAM0..PAM6: 0x90..0x96 */
+#define MCH_SMRAM            0x9d
+#define MCH_ESMRAMC          0x9e
+
+struct pci_ecam {
+	bool enabled;
+	uint64_t base, size; /* size: 1 MiB per bus decoded */
+};
+
 struct pci_bus {
 	struct pci_device *dev[256]; /* by devfn, bus 0 only for now */
 	uint32_t conf_addr;          /* last value written to 0xCF8 */
 	const struct power_ctl *power;
 	uint8_t rcr;                 /* reset control register value */
+	struct pci_ecam ecam;        /* as PCIEXBAR last set it */
+	/*
+	 * Called with lock held each time the guest changes the ECAM
+	 * window: it may only record or queue work (bus_defer()), which
+	 * then reads the window with pci_ecam_window().
+	 */
+	void (*ecam_changed)(void *opaque);
+	void *ecam_opaque;
 	/*
 	 * vCPU threads reach config space at the same time (0xCF8/0xCFC
 	 * from one, ECAM from another later): this serialises the address
@@ -112,6 +133,15 @@ struct pci_bus {
 };
 
 extern const struct bus_ops pci_conf_ops;
+/*
+ * ECAM (enhanced configuration access, "MMCONFIG"): register it on the
+ * MMIO bus where pci_ecam_window() says, with that length. Offset bits
+ * 27:20 are the bus, 19:12 the devfn, 11:0 the register; bus 0 is the
+ * only bus for now, others read all ones. 1-, 2- and 4-byte accesses as
+ * through 0xCFC; 8-byte ones read all ones and write nothing, as the
+ * MCH answers them.
+ */
+extern const struct bus_ops pci_ecam_ops;
 
 /* power may be NULL (no reset line wired). */
 void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power);
@@ -149,7 +179,16 @@ void pci_device_init(struct pci_device *dev, const struct pci_device_ops *ops, v
 void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,
 		 uint8_t header_type);
 
-/* The Q35 host bridge (MCH) at 00:00.0: 8086:29c0, class 0600. */
-void pci_host_bridge_init(struct pci_device *dev);
+/*
+ * The Q35 host bridge (MCH) at 00:00.0: 8086:29c0, class 0600, with the
+ * registers firmware programs: PCIEXBAR (the ECAM window, off at reset;
+ * a change calls pci->ecam_changed), PAM0..6, SMRAM and ESMRAMC (plain
+ * storage: guest RAM is always RAM here, and there is no SMM).
+ */
+void pci_host_bridge_init(struct pci_device *dev, struct pci_bus *pci);
+
+void pci_set_ecam_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque);
+/* The ECAM window as the guest last programmed it. */
+struct pci_ecam pci_ecam_window(struct pci_bus *pci);
 
 #endif

@@ -325,7 +325,7 @@ static int create_devices(struct vm *vm)
 	if (!vm->com1 || !vm->rtc || !vm->kbd || !vm->pm)
 		return -ENOMEM;
 	pci_bus_init(&vm->pci, &vm->power);
-	pci_host_bridge_init(&vm->host_bridge);
+	pci_host_bridge_init(&vm->host_bridge, &vm->pci);
 	return pci_bus_add(&vm->pci, &vm->host_bridge);
 }
 

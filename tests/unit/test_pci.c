@@ -31,7 +31,7 @@ static void setup(void)
 {
 	resets = poweroffs = 0;
 	pci_bus_init(&pci, &power);
-	pci_host_bridge_init(&mch);
+	pci_host_bridge_init(&mch, &pci);
 	cr_assert_eq(pci_bus_add(&pci, &mch), 0);
 }
 
@@ -385,9 +385,22 @@ Test(pci, hostile_config_offsets)
 	cr_assert_eq(pci_cfg_read(&pci, 0, PCI_COMMAND, 2),
 		     PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_PARITY |
 			     PCI_COMMAND_SERR);
-	/* everything past the header is read-only on the bridge */
-	for (unsigned off = 0x40; off < PCI_CFG_SIZE; off += 4)
-		cr_assert_eq(pci_cfg_read(&pci, 0, off, 4), 0, "offset 0x%x", off);
+	/* past the header, only the MCH's own registers took the ones */
+	for (unsigned off = 0x40; off < PCI_CFG_SIZE; off += 4) {
+		uint32_t want = 0;
+
+		if (off == MCH_PCIEXBAR)
+			want = 0xfc000007;
+		else if (off == MCH_PCIEXBAR + 4)
+			want = 0xf;
+		else if (off == MCH_PAM0)
+			want = 0xffffffff; /* PAM0..3 */
+		else if (off == MCH_PAM0 + 4)
+			want = 0x00ffffff; /* PAM4..6 */
+		else if (off == 0x9c)
+			want = 0x00ffff00; /* SMRAM, ESMRAMC */
+		cr_assert_eq(pci_cfg_read(&pci, 0, off, 4), want, "offset 0x%x", off);
+	}
 }
 
 Test(pci, no_power_ctl_is_safe)
@@ -395,4 +408,90 @@ Test(pci, no_power_ctl_is_safe)
 	pci_bus_init(&pci, NULL);
 	out(0xcf9, 1, 0x06);
 	cr_assert_eq(in(0xcf9, 1), 0x02);
+}
+
+static unsigned ecam_changes;
+static void count_ecam_change(void *opaque)
+{
+	(void)opaque;
+	ecam_changes++;
+}
+
+/* What OVMF's PlatformPei does on Q35: PCIEXBAR at 0xB0000000, 256 MiB, enabled. */
+Test(pci, pciexbar_opens_the_ecam_window)
+{
+	struct pci_ecam e;
+
+	ecam_changes = 0;
+	pci_set_ecam_hook(&pci, count_ecam_change, NULL);
+	e = pci_ecam_window(&pci);
+	cr_assert_not(e.enabled, "ECAM is off at reset");
+	cfg_out(0, MCH_PCIEXBAR + 4, 4, 0);
+	cfg_out(0, MCH_PCIEXBAR, 4, 0xb0000000 | MCH_PCIEXBAR_EN);
+	e = pci_ecam_window(&pci);
+	cr_assert(e.enabled);
+	cr_assert_eq(e.base, 0xb0000000);
+	cr_assert_eq(e.size, 256 << 20);
+	cr_assert_eq(ecam_changes, 1);
+	cr_assert_eq(cfg_in(0, MCH_PCIEXBAR, 4), 0xb0000001);
+	/* the same value again is no change */
+	cfg_out(0, MCH_PCIEXBAR, 4, 0xb0000000 | MCH_PCIEXBAR_EN);
+	cr_assert_eq(ecam_changes, 1);
+	/* 64 MiB above 4 GiB, through the high dword */
+	cfg_out(0, MCH_PCIEXBAR + 4, 4, 0x1);
+	cfg_out(0, MCH_PCIEXBAR, 4, 0x0c000000 | 2 << 1 | MCH_PCIEXBAR_EN);
+	e = pci_ecam_window(&pci);
+	cr_assert_eq(e.base, 0x10c000000ULL);
+	cr_assert_eq(e.size, 64 << 20);
+	/* bits above 35 and the low reserved bits stay 0 */
+	cfg_out(0, MCH_PCIEXBAR + 4, 4, 0xffffffff);
+	cr_assert_eq(cfg_in(0, MCH_PCIEXBAR + 4, 4), 0xf);
+	/* disabled, and the reserved size: no window */
+	cfg_out(0, MCH_PCIEXBAR, 4, 0xb0000000);
+	cr_assert_not(pci_ecam_window(&pci).enabled);
+	cfg_out(0, MCH_PCIEXBAR, 4, 0xb0000000 | 3 << 1 | MCH_PCIEXBAR_EN);
+	cr_assert_not(pci_ecam_window(&pci).enabled);
+	cr_assert_geq(ecam_changes, 4);
+}
+
+Test(pci, pam_and_smram_registers_keep_what_firmware_writes)
+{
+	for (unsigned r = MCH_PAM0; r <= MCH_PAM0 + 6; r++) {
+		cfg_out(0, r, 1, 0x33);
+		cr_assert_eq(cfg_in(0, r, 1), 0x33, "PAM at 0x%x", r);
+	}
+	cfg_out(0, MCH_SMRAM, 1, 0x0a);
+	cr_assert_eq(cfg_in(0, MCH_SMRAM, 1), 0x0a);
+	/* a neighbour that is not a register stays 0 */
+	cfg_out(0, 0xa0, 4, 0xffffffff);
+	cr_assert_eq(cfg_in(0, 0xa0, 4), 0);
+}
+
+static uint32_t ecam_rd(uint64_t off, unsigned size)
+{
+	return (uint32_t)pci_ecam_ops.read(&pci, off, size);
+}
+
+Test(pci, ecam_reaches_the_same_config_space_as_cf8)
+{
+	/* bus 0, 00.0: ids, and the extended space that 0xCF8 cannot reach without AMD's bits */
+	cr_assert_eq(ecam_rd(0, 4), 0x29c08086);
+	cr_assert_eq(ecam_rd(PCI_CLASS_DEVICE, 2), 0x0600);
+	cr_assert_eq(ecam_rd(0x100, 4), 0, "extended space of the MCH: no capabilities");
+	/* writes land where 0xCF8/0xCFC reads them */
+	pci_ecam_ops.write(&pci, PCI_COMMAND, 2, PCI_COMMAND_SERR);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2),
+		     PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_SERR);
+	/* an absent function, another bus, an 8-byte access: all ones */
+	cr_assert_eq(ecam_rd(PCI_DEVFN(3, 0) << 12, 4), 0xffffffff);
+	cr_assert_eq(ecam_rd(1 << 20, 4), 0xffffffff);
+	cr_assert_eq(pci_ecam_ops.read(&pci, 0, 8), UINT64_MAX);
+	/* misaligned: all ones, and a misaligned write changes nothing */
+	cr_assert_eq(ecam_rd(1, 2), 0xffff);
+	pci_ecam_ops.write(&pci, PCI_COMMAND + 1, 2, 0xffff);
+	cr_assert_eq(cfg_in(0, PCI_COMMAND, 2),
+		     PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_SERR);
+	/* and the PCIEXBAR can be set through ECAM itself */
+	pci_ecam_ops.write(&pci, MCH_PCIEXBAR, 4, 0xe0000000 | MCH_PCIEXBAR_EN);
+	cr_assert_eq(pci_ecam_window(&pci).base, 0xe0000000);
 }
