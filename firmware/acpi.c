@@ -179,15 +179,56 @@ static void dsdt_pci0_crs(struct aml *a, const struct acpi_config *cfg)
 	aml_restemplate_end(a, rt);
 }
 
+/* Package { Package { 0xSSSSFFFF, pin, 0, GSI }, ... } for slots 0..31. */
+static void dsdt_pci0_prt(struct aml *a)
+{
+	size_t all, one;
+
+	aml_name(a, "_PRT");
+	all = aml_package_begin(a, 32 * 4);
+	for (unsigned slot = 0; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			one = aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, acpi_prt_gsi(slot, pin));
+			aml_end(a, one);
+		}
+	}
+	aml_end(a, all);
+}
+
 static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 {
 	size_t dev = aml_device_begin(a, "PCI0");
 
-	aml_name_eisaid(a, "_HID", "PNP0A03");
+	/* PCI Express root bridge, compatible with a PCI one. */
+	aml_name_eisaid(a, "_HID", cfg->ecam_base ? "PNP0A08" : "PNP0A03");
+	if (cfg->ecam_base)
+		aml_name_eisaid(a, "_CID", "PNP0A03");
 	aml_name_integer(a, "_ADR", 0);
 	aml_name_integer(a, "_UID", 0);
 	aml_name_integer(a, "_BBN", 0);
 	dsdt_pci0_crs(a, cfg);
+	if (cfg->pci_prt)
+		dsdt_pci0_prt(a);
+	aml_end(a, dev);
+}
+
+/* The ECAM window as a motherboard resource, where Linux checks MMCONFIG is reserved. */
+static void dsdt_ecam_resource(struct aml *a, const struct acpi_config *cfg)
+{
+	uint64_t size = ((uint64_t)cfg->ecam_end_bus + 1) << 20;
+	size_t dev = aml_device_begin(a, "MCFG");
+	size_t rt;
+
+	aml_name_eisaid(a, "_HID", "PNP0C02");
+	aml_name_integer(a, "_UID", 0x4d434647); /* "MCFG" */
+	aml_name(a, "_CRS");
+	rt = aml_restemplate_begin(a);
+	aml_res_qword_mem(a, cfg->ecam_base, cfg->ecam_base + size - 1, false);
+	aml_restemplate_end(a, rt);
 	aml_end(a, dev);
 }
 
@@ -233,6 +274,8 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	sb = aml_scope_begin(a, "\\_SB");
 	dsdt_cpus(a, cfg->ncpus);
 	dsdt_pci0(a, cfg);
+	if (cfg->ecam_base)
+		dsdt_ecam_resource(a, cfg);
 	if (cfg->com1_port)
 		dsdt_isa_device(a, "COM1", "PNP0501", 1, cfg->com1_port, 8, cfg->com1_irq);
 	dsdt_isa_device(a, "RTC", "PNP0B00", 0, PORT_RTC, 2, IRQ_RTC);
@@ -442,6 +485,32 @@ static int build_madt(struct acpi_buf *b, const struct acpi_config *cfg, uint64_
 
 /* ---- XSDT, RSDP ---- */
 
+/* MCFG: the header, 8 reserved bytes, one 16-byte allocation for segment 0. */
+#define MCFG_SIZE (sizeof(struct acpi_header) + 8 + 16)
+
+static int build_mcfg(struct acpi_buf *b, const struct acpi_config *cfg, uint64_t *gpa)
+{
+	struct acpi_header *h;
+	uint8_t *e;
+	size_t off;
+	int ret;
+
+	ret = abuf_alloc(b, MCFG_SIZE, 8, &off);
+	if (ret)
+		return ret;
+	h = (struct acpi_header *)(b->buf + off);
+	acpi_header_init(h, "MCFG", MCFG_SIZE, 1);
+	e = b->buf + off + sizeof(*h) + 8;
+	for (unsigned i = 0; i < 8; i++)
+		e[i] = (uint8_t)(cfg->ecam_base >> (8 * i));
+	/* e[8..9]: segment 0; e[10]: first bus 0 */
+	e[11] = cfg->ecam_end_bus;
+	acpi_header_checksum(h);
+	*gpa = b->gpa + off;
+	layout_table(b, off, "MCFG", 1);
+	return 0;
+}
+
 static int build_xsdt(struct acpi_buf *b, const uint64_t *tables, unsigned n, uint64_t *gpa)
 {
 	struct acpi_header *h;
@@ -492,13 +561,19 @@ static int acpi_config_check(const struct acpi_config *cfg, uint64_t gpa)
 	if (cfg->pci_mmio64_size &&
 	    cfg->pci_mmio64_base + cfg->pci_mmio64_size < cfg->pci_mmio64_base)
 		return -EINVAL;
+	/* ECAM: 1 MiB per bus, aligned to its size as PCIEXBAR requires. */
+	if (cfg->ecam_base &&
+	    (cfg->ecam_base % (((uint64_t)cfg->ecam_end_bus + 1) << 20) ||
+	     cfg->ecam_base + (((uint64_t)cfg->ecam_end_bus + 1) << 20) < cfg->ecam_base))
+		return -EINVAL;
 	/* The RSDP is found by a scan of 16-byte boundaries. */
 	return gpa % 16 ? -EINVAL : 0;
 }
 
 static int acpi_build_tables(struct acpi_buf *b, const struct acpi_config *cfg)
 {
-	uint64_t facs, dsdt, sdt[2], xsdt;
+	uint64_t facs, dsdt, sdt[3], xsdt;
+	unsigned nsdt = 2;
 	size_t rsdp;
 	int ret;
 
@@ -511,8 +586,10 @@ static int acpi_build_tables(struct acpi_buf *b, const struct acpi_config *cfg)
 		ret = build_fadt(b, cfg, facs, dsdt, &sdt[0]);
 	if (!ret)
 		ret = build_madt(b, cfg, &sdt[1]);
+	if (!ret && cfg->ecam_base)
+		ret = build_mcfg(b, cfg, &sdt[nsdt++]);
 	if (!ret)
-		ret = build_xsdt(b, sdt, 2, &xsdt);
+		ret = build_xsdt(b, sdt, nsdt, &xsdt);
 	if (ret)
 		return ret;
 	rsdp_fill((struct acpi_rsdp *)(b->buf + rsdp), xsdt);

@@ -2,6 +2,7 @@
 #ifndef FIRMWARE_FIRMWARE_H
 #define FIRMWARE_FIRMWARE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -151,7 +152,24 @@ struct acpi_config {
 	uint8_t com1_irq;
 	uint64_t pci_mmio32_base, pci_mmio32_size; /* PCI0 _CRS windows */
 	uint64_t pci_mmio64_base, pci_mmio64_size; /* size 0: none */
+	/*
+	 * The Q35 platform (firmware boots): ECAM for buses 0..ecam_end_bus
+	 * at ecam_base (0: none) gets an MCFG table and a motherboard
+	 * resource (PNP0C02) that reserves it, and pci_prt adds PCI0._PRT:
+	 * INTA..INTD of every slot on bus 0 straight to IOAPIC GSIs
+	 * ACPI_PRT_GSI_BASE + (slot + pin) % 8, level, active low.
+	 */
+	uint64_t ecam_base;
+	uint8_t ecam_end_bus;
+	bool pci_prt;
 };
+
+#define ACPI_PRT_GSI_BASE 16
+/* The GSI that PCI0._PRT gives INTx pin (0 = INTA) of bus-0 slot. */
+static inline unsigned acpi_prt_gsi(unsigned slot, unsigned pin)
+{
+	return ACPI_PRT_GSI_BASE + (slot + pin) % 8;
+}
 
 /*
  * Writes RSDP, XSDT, FADT, FACS, DSDT and MADT into [gpa, gpa + size) of
@@ -159,6 +177,7 @@ struct acpi_config {
  * RSDP comes first, so gpa must be 16-byte aligned (for the RSDP scan);
  * returns its guest address in *rsdp.
  *
+ * With ecam_base, the XSDT also lists an MCFG.
  * The DSDT has \_S5, and under \_SB: one ACPI0007 processor device per
  * CPU (C000, C001, ...; _UID = index), PCI0 (PNP0A03) with the 32-bit and
  * optional 64-bit MMIO windows, COM1 (when com1_port != 0) and the RTC

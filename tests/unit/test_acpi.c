@@ -79,7 +79,7 @@ static struct acpi_config config(unsigned ncpus)
 
 struct tables {
 	struct guest_mem mem;
-	const uint8_t *rsdp, *xsdt, *fadt, *facs, *dsdt, *madt;
+	const uint8_t *rsdp, *xsdt, *fadt, *facs, *dsdt, *madt, *mcfg;
 };
 
 /* A table's bytes, checked to lie wholly inside the ACPI area and to have a valid checksum. */
@@ -125,6 +125,8 @@ static struct tables build(const struct acpi_config *cfg)
 			t.fadt = table_at(&t, gpa, "FACP");
 		else if (!memcmp(p, "APIC", 4))
 			t.madt = table_at(&t, gpa, "APIC");
+		else if (!memcmp(p, "MCFG", 4) && cfg->ecam_base)
+			t.mcfg = table_at(&t, gpa, "MCFG");
 		else
 			cr_assert_fail("unexpected table %.4s in the XSDT", (const char *)p);
 	}
@@ -965,4 +967,127 @@ Test(aml, bad_descriptors_are_einval)
 	aml_eisaid(&a, "PNP0A0");
 	cr_assert_eq(aml_error(&a), -EINVAL);
 	aml_free(&a);
+}
+
+/* ---- the Q35 additions: MCFG, PCIe root bridge, _PRT ---- */
+
+static struct acpi_config q35_config(void)
+{
+	struct acpi_config cfg = config(2);
+
+	cfg.ecam_base = 0xb0000000;
+	cfg.ecam_end_bus = 255;
+	cfg.pci_prt = true;
+	return cfg;
+}
+
+Test(acpi, mcfg_describes_the_ecam_window)
+{
+	struct acpi_config cfg = q35_config();
+	struct tables t = build(&cfg);
+
+	cr_assert_not_null(t.mcfg, "no MCFG in the XSDT");
+	cr_assert_eq(get32(t.mcfg + 4), 36 + 8 + 16);
+	cr_assert_eq(get64(t.mcfg + 44), 0xb0000000, "base");
+	cr_assert_eq(get16(t.mcfg + 52), 0, "segment");
+	cr_assert_eq(t.mcfg[54], 0, "first bus");
+	cr_assert_eq(t.mcfg[55], 255, "last bus");
+	tables_free(&t);
+	/* and none without ECAM */
+	cfg = config(2);
+	t = build(&cfg);
+	cr_assert_null(t.mcfg);
+	tables_free(&t);
+}
+
+Test(acpi, ecam_must_be_aligned_to_its_size)
+{
+	struct acpi_config cfg = q35_config();
+	struct guest_mem mem = mem_new();
+	uint64_t rsdp;
+
+	cfg.ecam_base = 0xb8000000; /* 256 buses need 256 MiB alignment */
+	cr_assert_eq(acpi_build(&mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.ecam_end_bus = 63; /* 64 MiB */
+	cr_assert_eq(acpi_build(&mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &cfg, &rsdp), 0);
+	free(mem.region[0].hva);
+}
+
+/* A Package's elements: the count, and the first element. */
+static const uint8_t *package_elems(const uint8_t *p, unsigned *count)
+{
+	unsigned n;
+
+	cr_assert_eq(p[0], 0x12, "not a Package");
+	pkglen_decode(p + 1, &n);
+	*count = p[1 + n];
+	return p + 2 + n;
+}
+
+Test(acpi, q35_dsdt_has_a_pcie_root_bridge_prt_and_reserved_ecam)
+{
+	struct acpi_config cfg = q35_config();
+	struct tables t = build(&cfg);
+	static struct aml_walk w;
+	const struct aml_name *nm;
+	const uint8_t *e, *f;
+	unsigned n, m, seen[32][4] = { { 0 } };
+	struct res_iter it;
+	size_t len;
+
+	walk_dsdt(&w, &t);
+	cr_assert_eq(int_value(find(&w, "\\_SB_.PCI0._HID")->data), 0x080ad041, "PNP0A08");
+	cr_assert_eq(int_value(find(&w, "\\_SB_.PCI0._CID")->data), 0x030ad041, "PNP0A03");
+	check_pci0_crs(&w, &cfg);
+	nm = find(&w, "\\_SB_.PCI0._PRT");
+	cr_assert_not_null(nm, "no _PRT");
+	e = package_elems(nm->data, &n);
+	cr_assert_eq(n, 128, "4 pins of 32 slots");
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t addr, pin, src, gsi;
+
+		f = package_elems(e, &m);
+		cr_assert_eq(m, 4);
+		addr = int_value(f);
+		f += data_len(f);
+		pin = int_value(f);
+		f += data_len(f);
+		src = int_value(f);
+		f += data_len(f);
+		gsi = int_value(f);
+		cr_assert_eq(addr & 0xffff, 0xffff, "any function");
+		cr_assert_lt(addr >> 16, 32);
+		cr_assert_lt(pin, 4);
+		cr_assert_eq(src, 0, "a GSI, not a link device");
+		cr_assert(gsi >= 16 && gsi < 24, "an IOAPIC pin no ISA device uses");
+		cr_assert_eq(gsi, acpi_prt_gsi((unsigned)(addr >> 16), (unsigned)pin));
+		seen[addr >> 16][pin]++;
+		e += data_len(e);
+	}
+	for (unsigned s = 0; s < 32; s++)
+		for (unsigned p = 0; p < 4; p++)
+			cr_assert_eq(seen[s][p], 1, "slot %u pin %u once", s, p);
+	/* neighbouring slots' INTA land on different GSIs (the swizzle) */
+	cr_assert_neq(acpi_prt_gsi(1, 0), acpi_prt_gsi(2, 0));
+	/* the ECAM window reserved as a motherboard resource */
+	cr_assert_eq(int_value(find(&w, "\\_SB_.MCFG._HID")->data), 0x020cd041, "PNP0C02");
+	nm = find(&w, "\\_SB_.MCFG._CRS");
+	cr_assert_not_null(nm);
+	it.p = buffer_data(nm->data, &len);
+	it.end = it.p + len;
+	check_space(res_next(&it, &len), 0x8a, 0, 8, 0xb0000000, 0xbfffffff);
+	tables_free(&t);
+}
+
+Test(acpi, the_direct_boot_dsdt_stays_without_q35_parts)
+{
+	struct acpi_config cfg = config(2);
+	struct tables t = build(&cfg);
+	static struct aml_walk w;
+
+	walk_dsdt(&w, &t);
+	cr_assert_null(find(&w, "\\_SB_.PCI0._PRT"));
+	cr_assert_null(find(&w, "\\_SB_.PCI0._CID"));
+	cr_assert_null(find(&w, "\\_SB_.MCFG"));
+	tables_free(&t);
 }
