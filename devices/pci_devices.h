@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DEVICES_PCI_DEVICES_H
+#define DEVICES_PCI_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * The PCI functions of the Q35-like platform other than the host bridge.
+ * Each model owns a struct pci_device (vmm/pci.h) that the VMM adds to
+ * the PCI bus with pci_bus_add(). Config-space hooks run with the bus
+ * lock held; the callbacks below are called from those hooks, so they
+ * only note what changed (they must not call pci_cfg_*) and the VMM acts
+ * on it afterwards.
+ *
+ * The getters and setters read or change config space: call them with
+ * pci_bus.lock held, or while no vCPU runs.
+ */
+
+struct pci_device;
+
+/*
+ * ICH9 LPC/ISA bridge at 00:1f.0: 8086:2918, class 0601, multifunction
+ * header, revision 2. What a Q35 guest programs here:
+ *   0x40 PMBASE     bits 15:7 the base of the 128-port ACPI PM I/O block,
+ *                   bit 0 reads 1 (I/O space)
+ *   0x44 ACPI_CNTL  bit 7 ACPI_EN (decode PMBASE), bits 2:0 SCI IRQ
+ *   0x60-0x63, 0x68-0x6b  PIRQ[A-H] routing: bit 7 disables, bits 3:0 IRQ
+ *   0xa0-0xa2, 0xa4 GEN_PMCON_1..3, kept but without effect
+ *   0xf0 RCBA       reads 0: no root complex register block
+ * Everything else is read-only.
+ */
+#define LPC_ICH9_DEVFN     0xf8 /* 00:1f.0 */
+#define LPC_ICH9_DEVICE_ID 0x2918
+#define LPC_ICH9_PM_LEN    128  /* ports decoded at PMBASE */
+
+struct lpc_ich9;
+
+/*
+ * pm_changed (may be NULL) is called when the decoded PM block changes:
+ * when ACPI_EN flips, or when the base moves while ACPI_EN is set; never
+ * for a write that changes neither. enabled is ACPI_EN, base is
+ * PMBASE & 0xff80 (also while disabled). NULL with errno set on failure.
+ */
+struct lpc_ich9 *lpc_ich9_new(uint8_t devfn, void (*pm_changed)(void *opaque, bool enabled,
+								 uint16_t base),
+			      void *opaque);
+struct pci_device *lpc_ich9_pci(struct lpc_ich9 *lpc);
+/* ACPI_EN and PMBASE & 0xff80 as they are now. */
+void lpc_ich9_pm_state(const struct lpc_ich9 *lpc, bool *enabled, uint16_t *base);
+/*
+ * The IRQ the SCI is routed to by ACPI_CNTL bits 2:0 (9, 10, 11, 20, 21,
+ * 22 or 23), or -EINVAL for the reserved encoding 3.
+ */
+int lpc_ich9_sci_irq(const struct lpc_ich9 *lpc);
+/*
+ * Back to power-on values (PMBASE 1, ACPI_CNTL 0, PIRQs 0x80). Calls
+ * pm_changed if that turns off a decoded PM block.
+ */
+void lpc_ich9_reset(struct lpc_ich9 *lpc);
+/* NULL is a no-op. */
+void lpc_ich9_free(struct lpc_ich9 *lpc);
+
+/*
+ * A PCI Express root port (type 1 header) on bus 0: 1b36:000c, class
+ * 0604, interrupt pin INTA. Capabilities: power management (D0 and
+ * D3hot), then PCI Express v2 (root port, slot implemented but not
+ * hot-plug capable, 2.5 GT/s x1, link-active reporting), then the
+ * bridge subsystem ids (1af4:1100); extended: ACS.
+ * The port number doubles as the physical slot number. I/O decoding is
+ * 16-bit, the prefetchable window 64-bit.
+ */
+#define PCIE_ROOT_PORT_VENDOR_ID 0x1b36 /* Red Hat, Inc. */
+#define PCIE_ROOT_PORT_DEVICE_ID 0x000c
+
+struct pcie_root_port;
+
+/*
+ * bus_reset (may be NULL) is called once each time the guest asserts
+ * Secondary Bus Reset (bridge control bit 6 going from 0 to 1): the
+ * moment the devices below are reset. Clearing the bit calls nothing.
+ * NULL with errno set on failure.
+ */
+struct pcie_root_port *pcie_root_port_new(uint8_t devfn, uint8_t port_number,
+					  bool multifunction, void (*bus_reset)(void *opaque),
+					  void *opaque);
+struct pci_device *pcie_root_port_pci(struct pcie_root_port *rp);
+uint8_t pcie_root_port_secondary_bus(const struct pcie_root_port *rp);
+uint8_t pcie_root_port_subordinate_bus(const struct pcie_root_port *rp);
+/*
+ * Whether a device sits below the port: Presence Detect State in Slot
+ * Status and, unless the guest set Link Disable, Data Link Layer Link
+ * Active in Link Status. The port starts empty.
+ */
+void pcie_root_port_set_present(struct pcie_root_port *rp, bool present);
+
+/*
+ * The windows the guest programmed, inclusive: [*base, *limit]. True when
+ * the window is open, false when it is empty (limit < base). These are
+ * the base/limit registers only: whether the port forwards at all is up
+ * to the I/O and memory enables of its command register.
+ */
+bool pcie_root_port_io_window(const struct pcie_root_port *rp, uint64_t *base,
+			      uint64_t *limit);
+bool pcie_root_port_mem_window(const struct pcie_root_port *rp, uint64_t *base,
+			       uint64_t *limit);
+bool pcie_root_port_pref_window(const struct pcie_root_port *rp, uint64_t *base,
+				uint64_t *limit);
+
+/* Back to power-on config space; the presence flag stays (it is wiring). */
+void pcie_root_port_reset(struct pcie_root_port *rp);
+/* NULL is a no-op. */
+void pcie_root_port_free(struct pcie_root_port *rp);
+
+#endif
