@@ -15,9 +15,12 @@
 #include "firmware.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vmm/layout.h"
 
 #define RSDP_SIZE        36
 #define RSDP_CSUM        8   /* over the first 20 bytes */
@@ -383,4 +386,63 @@ int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap)
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
 	return n;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static unsigned log2_ceil(uint64_t v)
+{
+	unsigned n = 0;
+
+	while (n < 64 && (1ULL << n) < v)
+		n++;
+	return n;
+}
+
+static bool ovmf_trusts(const struct ovmf_cpu *cpu, unsigned phys)
+{
+	if (phys >= 41)
+		return true;
+	if (!strcmp(cpu->vendor, "GenuineIntel"))
+		return phys == 36 || phys == 39;
+	if (!strcmp(cpu->vendor, "AuthenticAMD"))
+		return phys == 40;
+	return false;
+}
+
+void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
+			uint64_t *base, uint64_t *out_size, unsigned *phys_bits)
+{
+	unsigned phys = cpu->phys_bits ? cpu->phys_bits : 36;
+	uint64_t top = ram_top < SZ_4G ? SZ_4G : ram_top, b = 0;
+
+	if (size) {
+		b = align_up(top, SZ_1G);
+		size = align_up(size, SZ_1G);
+		b = align_up(b, 1ULL << (63 - __builtin_clzll(size)));
+		top = b + size;
+	}
+	if (ovmf_trusts(cpu, phys)) {
+		uint64_t eighth;
+
+		if (phys > 47)
+			phys = 47;
+		if (!cpu->page_1g && phys > 40)
+			phys = 40;
+		eighth = 1ULL << (phys - 3);
+		if (size < eighth && b + eighth < 1ULL << phys) {
+			b = (1ULL << phys) - eighth;
+			size = eighth;
+		}
+	} else {
+		phys = log2_ceil(top);
+		if (phys < 36)
+			phys = 36;
+	}
+	*base = b;
+	*out_size = size;
+	*phys_bits = phys;
 }

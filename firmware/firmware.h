@@ -339,4 +339,26 @@ int ovmf_e820_file(const struct guest_mem *mem, uint8_t *out, size_t cap);
  */
 int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap);
 
+/* What OVMF reads of the CPU to size the guest's physical address space. */
+struct ovmf_cpu {
+	unsigned phys_bits;  /* CPUID 0x80000008 EAX[7:0]; 0 when the leaf is missing */
+	char vendor[13];     /* CPUID 0x80000000 EBX, EDX, ECX ("" when zeros) */
+	bool page_1g;        /* CPUID 0x80000001 EDX[26] */
+};
+
+/*
+ * Where OVMF (edk2-stable202211, PlatformAddressWidthInitialization) puts
+ * the 64-bit PCI window, so that the DSDT can say the same: from ram_top
+ * (the end of RAM, at least 4 GiB) and size (X-PciMmio64Mb), both rounded
+ * up to 1 GiB, the base is aligned to the largest power of two not above
+ * the size. When OVMF trusts the CPU's address width (41 bits or more;
+ * 36 or 39 on "GenuineIntel"; 40 on "AuthenticAMD"), capped at 47 bits
+ * (40 without 1 GiB pages), a window smaller than an eighth of that
+ * space is replaced by that eighth, at its top. Also returns the address
+ * width OVMF then assumes, in *phys_bits (the CPU's, or what the window
+ * needs when OVMF does not trust the CPU).
+ */
+void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
+			uint64_t *base, uint64_t *out_size, unsigned *phys_bits);
+
 #endif

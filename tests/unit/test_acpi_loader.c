@@ -627,3 +627,65 @@ Test(acpi_loader, mmio64_string)
 	cr_assert_str_eq(s, "262144");
 	cr_assert_eq(ovmf_mmio64_file(0x4000000000ULL, s, 6), -ENOSPC, "no room for the NUL");
 }
+
+/*
+ * Where OVMF put a 64-bit BAR under QEMU 7.2 (q35, 128 MiB of RAM, so RAM
+ * ends below 4 GiB) for these CPU models: the window ovmf_mmio64_window()
+ * computes must start there.
+ */
+Test(ovmf, mmio64_window_matches_what_ovmf_did)
+{
+	static const struct {
+		struct ovmf_cpu cpu;
+		uint64_t size, want_base, want_size;
+		unsigned want_bits;
+	} seen[] = {
+		/* qemu64: AMD, 40 bits, trusted: the top eighth */
+		{ { 40, "AuthenticAMD", false }, 32 * SZ_1G, 0xe000000000ULL, 128 * SZ_1G, 40 },
+		/* Skylake-Client, 40 bits: not trusted on Intel, the 32 GiB default */
+		{ { 40, "GenuineIntel", true }, 32 * SZ_1G, 0x800000000ULL, 32 * SZ_1G, 36 },
+		/* Skylake-Client, 39 bits: trusted */
+		{ { 39, "GenuineIntel", true }, 32 * SZ_1G, 0x7000000000ULL, 64 * SZ_1G, 39 },
+		/* EPYC, 43 bits */
+		{ { 43, "AuthenticAMD", true }, 32 * SZ_1G, 0x70000000000ULL, 1024 * SZ_1G, 43 },
+		/* qemu64 with X-PciMmio64Mb=262144: larger than the eighth, kept */
+		{ { 40, "AuthenticAMD", false }, 256 * SZ_1G, 0x4000000000ULL, 256 * SZ_1G, 40 },
+	};
+
+	for (unsigned i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
+		uint64_t base, size;
+		unsigned bits;
+
+		ovmf_mmio64_window(128 << 20, seen[i].size, &seen[i].cpu, &base, &size, &bits);
+		cr_assert_eq(base, seen[i].want_base, "case %u: base 0x%llx", i,
+			     (unsigned long long)base);
+		cr_assert_eq(size, seen[i].want_size, "case %u: size", i);
+		cr_assert_eq(bits, seen[i].want_bits, "case %u: address width %u", i, bits);
+	}
+}
+
+Test(ovmf, mmio64_window_edges)
+{
+	struct ovmf_cpu wide = { 52, "GenuineIntel", true }, no1g = { 46, "AuthenticAMD", false };
+	struct ovmf_cpu none = { 0, "", false };
+	uint64_t base, size;
+	unsigned bits;
+
+	/* 52 bits is capped at 47: the top eighth of 128 TiB */
+	ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &wide, &base, &size, &bits);
+	cr_assert_eq(bits, 47);
+	cr_assert_eq(base, (1ULL << 47) - (1ULL << 44));
+	/* without 1 GiB pages, at most 40 bits */
+	ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &no1g, &base, &size, &bits);
+	cr_assert_eq(bits, 40);
+	cr_assert_eq(base, 0xe000000000ULL);
+	/* RAM above 4 GiB pushes the window up to the next multiple of its size */
+	ovmf_mmio64_window(SZ_4G + 40 * SZ_1G, 32 * SZ_1G, &none, &base, &size, &bits);
+	cr_assert_eq(base, 64 * SZ_1G);
+	cr_assert_eq(size, 32 * SZ_1G);
+	cr_assert_eq(bits, 37, "no leaf: as wide as the window needs");
+	/* a size that is not a power of two aligns to the power below it */
+	ovmf_mmio64_window(SZ_4G, 48 * SZ_1G, &none, &base, &size, &bits);
+	cr_assert_eq(base, 32 * SZ_1G);
+	cr_assert_eq(size, 48 * SZ_1G);
+}
