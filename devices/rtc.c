@@ -274,7 +274,8 @@ static void rtc_write_data(struct rtc *rtc, uint8_t val)
 		break;
 	case RTC_REG_C:
 	case RTC_REG_D:
-		dev_warn_ratelimited("rtc", "write 0x%02x to read-only register 0x%x", val, idx);
+		/* Harmless and common: OVMF clears D on every boot. */
+		dev_debug("rtc", "write 0x%02x to read-only register 0x%x ignored", val, idx);
 		break;
 	default:
 		rtc->cmos[idx] = val;

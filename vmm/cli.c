@@ -48,9 +48,14 @@ static void usage_run(FILE *f)
 {
 	fputs(
 "Usage: vmm run --kernel FILE [options]\n"
+"       vmm run --firmware CODE.fd [--vars VARS.fd] [--kernel FILE] [options]\n"
 "\n"
-"Boots a Linux kernel (a bzImage) directly, without firmware, with the\n"
-"serial console on COM1 (ttyS0). The run ends when the guest powers off\n"
+"Boots a Linux kernel (a bzImage) directly, without firmware, or UEFI\n"
+"firmware (Debian's stock OVMF_CODE_4M.fd) on a Q35 platform: PCIe host\n"
+"bridge with ECAM, ICH9 LPC, PCIe root ports, fw_cfg, CFI flash. With\n"
+"--kernel too, the firmware boots that kernel (QEMU's -kernel, through\n"
+"fw_cfg; it needs an EFI stub, as distribution kernels have). The serial\n"
+"console is COM1 (ttyS0). The run ends when the guest powers off\n"
 "(exit status 0) or on a fatal error (non-zero status, one line on stderr).\n"
 "A guest reset (reboot, triple fault) boots the guest again on a fresh\n"
 "machine, as a power cycle would, unless --no-reboot.\n"
@@ -65,6 +70,16 @@ static void usage_run(FILE *f)
 "                        prefault touches all of it before the guest starts.\n"
 "                        RAM beyond 2 GiB goes above 4 GiB, past the PCI hole.\n"
 "  --kernel FILE         the bzImage to boot (64-bit boot protocol, 2.06+)\n"
+"  --firmware FILE       UEFI firmware CODE image, mapped read-only below 4 GiB\n"
+"  --vars FILE           the firmware's variable store (writable flash; every\n"
+"                        write is on disk before the firmware sees it done).\n"
+"                        Default: a private copy of the VARS image next to\n"
+"                        CODE (OVMF_CODE_4M.fd -> OVMF_VARS_4M.fd), kept in\n"
+"                        $XDG_STATE_HOME/vmm/NAME/ (~/.local/state) across runs\n"
+"  --name NAME           the VM's name (default guest): its private VARS copy\n"
+"  --pci-mmio64 SIZE     the 64-bit PCI window for BARs, asked of the\n"
+"                        firmware (default: a quarter of the guest's physical\n"
+"                        address space, 32G to 1T; OVMF may make it larger)\n"
 "  --initrd FILE         an initramfs to load with it\n"
 "  --cmdline STR         kernel command line (default: console=ttyS0)\n"
 "  --serial stdio|file=PATH|none\n"
@@ -75,9 +90,11 @@ static void usage_run(FILE *f)
 "  -v, --verbose         more messages (repeat for debug)\n"
 "  -h, --help            this text\n"
 "\n"
-"Example:\n"
+"Examples:\n"
 "  vmm run --cpus 2 --memory 1G --kernel /boot/vmlinuz-$(uname -r) \\\n"
 "          --initrd initrd.img --cmdline 'console=ttyS0 root=/dev/vda1'\n"
+"  vmm run --cpus 2 --memory 2G --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \\\n"
+"          --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img\n"
 "\n"
 "SIGINT, SIGTERM and SIGHUP stop the guest at once and end the run.\n",
 	f);
@@ -178,8 +195,34 @@ static int parse_cpus(const char *arg, unsigned *cpus)
 	return 0;
 }
 
+/* A name becomes a directory name: letters, digits, '-', '_' and '.', not first. */
+static int parse_name(const char *arg, struct vm_config *cfg)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n > 64 || arg[0] == '.')
+		return bad("--name", arg, "1 to 64 characters, not starting with '.'");
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)arg[i]) && !strchr("-_.", arg[i]))
+			return bad("--name", arg, "only letters, digits, '-', '_' and '.'");
+	cfg->name = arg;
+	return 0;
+}
+
+static int parse_mmio64(const char *arg, struct vm_config *cfg)
+{
+	uint64_t v;
+
+	if (cli_parse_size(arg, &v))
+		return bad("--pci-mmio64", arg, "not a size (try 64G or 1T)");
+	if (v < SZ_1G || v % SZ_1M)
+		return bad("--pci-mmio64", arg, "at least 1G, in whole MiB");
+	cfg->pci_mmio64_size = v;
+	return 0;
+}
+
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
-       OPT_NO_REBOOT };
+       OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64 };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -189,6 +232,10 @@ static const struct option run_opts[] = {
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
+	{ "vars", required_argument, NULL, OPT_VARS },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "pci-mmio64", required_argument, NULL, OPT_MMIO64 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -204,6 +251,10 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_SERIAL: return parse_serial(arg, cfg);
 	case OPT_NO_REBOOT: cfg->no_reboot = true; return 0;
+	case OPT_FIRMWARE: cfg->firmware = arg; return 0;
+	case OPT_VARS: cfg->vars = arg; return 0;
+	case OPT_NAME: return parse_name(arg, cfg);
+	case OPT_MMIO64: return parse_mmio64(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
 	default: return 2;
 	}
@@ -215,7 +266,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	int c, ret;
 
 	*done = 0;
-	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0" };
+	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
+				   .name = "guest" };
 	optind = 1;
 	opterr = 0; /* our own message, in the same form as every other */
 	while ((c = getopt_long(argc, argv, ":vh", run_opts, NULL)) != -1) {
@@ -235,9 +287,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	}
 	if (optind < argc)
 		return bad("run", argv[optind], "unexpected argument");
-	if (!cfg->kernel) {
-		pr_err("run: --kernel FILE is required (see vmm run --help)");
+	if (!cfg->kernel && !cfg->firmware) {
+		pr_err("run: --kernel FILE or --firmware FILE is required (see vmm run --help)");
 		return 2;
 	}
+	if (cfg->vars && !cfg->firmware)
+		return bad("--vars", cfg->vars, "only with --firmware");
+	if (cfg->pci_mmio64_size && !cfg->firmware) {
+		pr_err("run: --pci-mmio64 only with --firmware (see vmm run --help)");
+		return 2;
+	}
+	if (cfg->initrd && !cfg->kernel)
+		return bad("--initrd", cfg->initrd, "only with --kernel");
 	return check_memory(mem_arg, &cfg->mem);
 }

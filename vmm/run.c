@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -70,6 +71,7 @@ static int pread_all(const struct boot_file *f, uint64_t off, void *dst, size_t 
 struct boot_files {
 	struct boot_file kernel, initrd;
 	uint8_t header[BOOT_HEADER_BYTES];
+	uint8_t *whole_kernel; /* firmware boots: the kernel for fw_cfg */
 };
 
 static int boot_files_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len)
@@ -122,6 +124,27 @@ static int load_linux(struct vm *vm, struct boot_files *bf)
 	if (ret)
 		pr_err("vcpu0: cannot set boot registers: %s", strerror(-ret));
 	return ret;
+}
+
+static int initrd_read(void *ctx, uint64_t off, void *dst, size_t n)
+{
+	struct boot_files *bf = ctx;
+
+	return pread_all(&bf->initrd, off, dst, n);
+}
+
+/* Firmware boots at the reset vector; the kernel, if any, waits in fw_cfg. */
+static int load_firmware(struct vm *vm, struct boot_files *bf)
+{
+	struct q35_boot boot = {
+		.kernel = bf->whole_kernel,
+		.kernel_size = bf->kernel.size,
+		.initrd_size = bf->initrd.fd >= 0 ? bf->initrd.size : 0,
+		.read_initrd = initrd_read,
+		.ctx = bf,
+	};
+
+	return q35_setup(vm, &boot);
 }
 
 /* ---- the console: stdin to COM1, with Ctrl-A x to quit as in QEMU ---- */
@@ -287,7 +310,7 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 	if (ret == 0)
 		ret = vm_create_vcpus(vm);
 	if (ret == 0)
-		ret = load_linux(vm, bf);
+		ret = cfg->firmware ? load_firmware(vm, bf) : load_linux(vm, bf);
 	if (ret == 0)
 		ret = start_vcpus(vm);
 	if (ret)
@@ -320,6 +343,8 @@ static int open_boot_files(const struct vm_config *cfg, struct boot_files *bf)
 	int ret;
 
 	bf->initrd.fd = -1;
+	if (!cfg->kernel)
+		return 0;
 	ret = open_file(&bf->kernel, "--kernel", cfg->kernel);
 	if (ret)
 		return ret;
@@ -331,18 +356,186 @@ static int open_boot_files(const struct vm_config *cfg, struct boot_files *bf)
 		pr_err("--kernel %s: %s", cfg->kernel, why);
 		return -ENOEXEC;
 	}
+	if (cfg->firmware) {
+		/* fw_cfg serves it from memory: the firmware reads it in pieces, out of order. */
+		bf->whole_kernel = malloc(bf->kernel.size ? bf->kernel.size : 1);
+		if (!bf->whole_kernel) {
+			pr_err("--kernel %s: no memory for %zu bytes", cfg->kernel, bf->kernel.size);
+			return -ENOMEM;
+		}
+		ret = pread_all(&bf->kernel, 0, bf->whole_kernel, bf->kernel.size);
+		if (ret)
+			return ret;
+	}
 	return cfg->initrd ? open_file(&bf->initrd, "--initrd", cfg->initrd) : 0;
+}
+
+/*
+ * Without --vars, the firmware's variables live in a private copy of the
+ * VARS template that sits next to CODE (OVMF_CODE_4M.fd -> OVMF_VARS_4M.fd),
+ * kept per VM name under $XDG_STATE_HOME/vmm (or ~/.local/state/vmm), so
+ * that boot entries and settings survive from one run to the next. The
+ * copy is made once, durably (written, synced, then renamed into place).
+ */
+static int copy_file_durably(const char *from, const char *to)
+{
+	char tmp[PATH_MAX];
+	char buf[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", to) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			ret = errno ? -errno : -EIO;
+			break;
+		}
+	if (n < 0)
+		ret = -errno;
+	if (!ret && fsync(out) < 0)
+		ret = -errno;
+	close(in);
+	if (close(out) < 0 && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, to) < 0)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+static int mkdir_p(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The VARS template that comes with the firmware: the same name with CODE
+ * replaced by VARS. Returns the template's basename in tmpl, or NULL.
+ */
+static const char *vars_template(const char *firmware, char *tmpl, size_t len)
+{
+	const char *base;
+	char *code;
+
+	if ((size_t)snprintf(tmpl, len, "%s", firmware) >= len)
+		return NULL;
+	base = strrchr(tmpl, '/');
+	base = base ? base + 1 : tmpl;
+	code = strstr(base, "CODE");
+	if (!code)
+		return NULL;
+	memcpy(code, "VARS", 4);
+	return base;
+}
+
+/*
+ * A VARS file of another firmware build would put the variable store where
+ * this CODE does not look for it; where the template that comes with CODE
+ * is there to compare with, the sizes must agree.
+ */
+static int check_vars_size(const struct vm_config *cfg, const char *vars)
+{
+	char tmpl[PATH_MAX];
+	struct stat t, v;
+
+	if (!vars_template(cfg->firmware, tmpl, sizeof(tmpl)) || stat(tmpl, &t) < 0 ||
+	    stat(vars, &v) < 0 || !S_ISREG(v.st_mode) || t.st_size == v.st_size)
+		return 0; /* nothing to compare with, or pflash_open() will say what is wrong */
+	pr_err("--vars %s: %lld bytes, but this firmware's VARS template %s has %lld: a VARS "
+	       "file of another firmware build?", vars, (long long)v.st_size, tmpl,
+	       (long long)t.st_size);
+	return -EINVAL;
+}
+
+static int private_vars(const struct vm_config *cfg, char *out, size_t len)
+{
+	char tmpl[PATH_MAX], dir[PATH_MAX];
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME"), *base;
+	int ret;
+
+	base = vars_template(cfg->firmware, tmpl, sizeof(tmpl));
+	if (!base) {
+		pr_err("--firmware %s: no --vars given, and its name has no CODE to find the "
+		       "VARS template by: give --vars FILE", cfg->firmware);
+		return -EINVAL;
+	}
+	if (access(tmpl, R_OK) < 0) {
+		pr_err("--firmware %s: no --vars given, and no VARS template %s: give --vars FILE",
+		       cfg->firmware, tmpl);
+		return -ENOENT;
+	}
+	if (state && state[0] == '/')
+		ret = snprintf(dir, sizeof(dir), "%s/vmm/%s", state, cfg->name);
+	else if (home && home[0] == '/')
+		ret = snprintf(dir, sizeof(dir), "%s/.local/state/vmm/%s", home, cfg->name);
+	else {
+		pr_err("--firmware: no --vars given, and neither XDG_STATE_HOME nor HOME is set "
+		       "to keep a private copy of %s in: give --vars FILE", tmpl);
+		return -EINVAL;
+	}
+	if (ret < 0 || (size_t)ret >= sizeof(dir) ||
+	    (size_t)snprintf(out, len, "%s/%s", dir, base) >= len)
+		return -ENAMETOOLONG;
+	ret = mkdir_p(dir);
+	if (ret) {
+		pr_err("--vars: cannot create %s for the private VARS copy: %s", dir, strerror(-ret));
+		return ret;
+	}
+	if (access(out, F_OK) == 0) {
+		pr_info("UEFI variables: %s (this VM's copy of %s; --vars FILE to choose)", out, tmpl);
+		return 0;
+	}
+	ret = copy_file_durably(tmpl, out);
+	if (ret) {
+		pr_err("--vars: cannot copy %s to %s: %s", tmpl, out, strerror(-ret));
+		return ret;
+	}
+	pr_info("UEFI variables: %s (a new copy of %s; --vars FILE to choose)", out, tmpl);
+	return 0;
 }
 
 int vm_run_linux(const struct vm_config *cfg)
 {
 	struct boot_files bf = { .kernel.fd = -1, .initrd.fd = -1 };
+	static char vars_path[PATH_MAX];
 	struct vm vm;
 	int status = 1, sfd = -1;
 
 	memset(&vm, 0, sizeof(vm));
 	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = vm.mem.fd = -1;
 	if (open_boot_files(cfg, &bf))
+		goto out;
+	struct vm_config boot = *cfg;
+
+	if (cfg->firmware && !cfg->vars) {
+		if (private_vars(cfg, vars_path, sizeof(vars_path)))
+			goto out;
+		boot.vars = vars_path;
+	}
+	if (cfg->firmware && check_vars_size(cfg, boot.vars))
 		goto out;
 	sfd = block_signals();
 	if (sfd < 0) {
@@ -355,8 +548,6 @@ int vm_run_linux(const struct vm_config *cfg)
 	 * devices included, and the kernel loaded again, so nothing of the old
 	 * boot can leak into the new one. The serial file keeps every boot.
 	 */
-	struct vm_config boot = *cfg;
-
 	for (;;) {
 		status = run_machine(&vm, &boot, &bf, sfd);
 		bool again = status == 0 && atomic_load(&vm.stop) == VM_STOP_RESET && !cfg->no_reboot;
@@ -374,5 +565,6 @@ out:
 		close(bf.kernel.fd);
 	if (bf.initrd.fd >= 0)
 		close(bf.initrd.fd);
+	free(bf.whole_kernel);
 	return status;
 }

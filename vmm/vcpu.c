@@ -88,6 +88,7 @@ static int set_msrs(struct vcpu *vcpu)
 		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_LSTAR, 0 },
 		{ MSR_CSTAR, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_KERNEL_GS_BASE, 0 },
 		{ MSR_IA32_MISC_ENABLE, 1 /* fast strings */ },
+		/* Last: firmware sets up MTRRs itself, from their reset state. */
 		{ MSR_MTRR_DEF_TYPE, (1 << 11) | 6 /* enabled, write-back */ },
 	};
 	enum { N = sizeof(init) / sizeof(init[0]) };
@@ -98,7 +99,7 @@ static int set_msrs(struct vcpu *vcpu)
 	} msrs;
 
 	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = N;
+	msrs.hdr.nmsrs = vcpu->vm->cfg->firmware ? N - 1 : N;
 	for (unsigned i = 0; i < N; i++) {
 		msrs.hdr.entries[i].index = init[i].index;
 		msrs.hdr.entries[i].data = init[i].data;
@@ -107,7 +108,7 @@ static int set_msrs(struct vcpu *vcpu)
 
 	if (n < 0)
 		return -errno;
-	if (n != N)
+	if ((unsigned)n != msrs.hdr.nmsrs)
 		pr_warn("vcpu%u: KVM refused MSR 0x%x", vcpu->id, init[n].index);
 	return 0;
 }

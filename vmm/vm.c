@@ -355,6 +355,7 @@ void vm_close(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	q35_free(vm);
 	if (vm->com1)
 		uart_free(vm->com1);
 	if (vm->rtc)

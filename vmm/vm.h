@@ -29,7 +29,19 @@ struct vm_config {
 	const char *kvm_path; /* /dev/kvm unless overridden (tests) */
 	bool no_reboot;       /* a guest reset ends the run instead of booting again */
 	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */
+	const char *name;     /* the VM's name: its private VARS copy, messages */
+	/*
+	 * UEFI boot: the firmware's CODE image (read-only pflash) and the
+	 * VARS file it keeps its variables in (writable pflash, persisted).
+	 * With firmware the machine is the Q35 platform (vmm/q35.c).
+	 */
+	const char *firmware;
+	const char *vars;
+	uint64_t pci_mmio64_size; /* the 64-bit PCI window; 0: from the host's address bits */
 };
+
+/* PCIe root ports on bus 0 of the Q35 platform, at 00:01.0 onwards. */
+#define VM_ROOT_PORTS 4
 
 /* Why the machine stopped; the first reason recorded wins. */
 enum vm_stop {
@@ -77,6 +89,9 @@ struct vm {
 	struct acpi_pm *pm;
 	int serial_fd;             /* where COM1's output goes */
 	bool serial_fd_owned;
+
+	/* The Q35 platform of a firmware boot (vmm/q35.c); NULL otherwise. */
+	struct q35 *q35;
 };
 
 /* The pieces, in the order vm_boot_linux() uses them; tests use a subset. */
@@ -103,6 +118,18 @@ void vcpu_kick(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 /* Installs the no-op signal handler used to kick vCPUs; once per process. */
 void vcpu_signals_init(void);
+
+/* q35.c: the platform a firmware boot gets, on top of vm_add_platform_devices(). */
+struct q35_boot {
+	/* The kernel for fw_cfg (NULL: the firmware boots from its own devices). */
+	const uint8_t *kernel;
+	size_t kernel_size;
+	uint64_t initrd_size;
+	int (*read_initrd)(void *ctx, uint64_t off, void *dst, size_t n);
+	void *ctx;
+};
+int q35_setup(struct vm *vm, const struct q35_boot *boot) __attribute__((warn_unused_result));
+void q35_free(struct vm *vm);
 
 /* Boots a Linux bzImage per cfg and runs until the guest stops; returns the exit status. */
 int vm_run_linux(const struct vm_config *cfg);

@@ -74,6 +74,35 @@ case_ "no kernel option" "--kernel" -- "$vmm" run
 case_ "unknown option" "bogus" -- "$vmm" run --bogus
 case_ "serial not a mode" "--serial nowhere" -- "$vmm" run --kernel "$tmp/fake-bzimage" --serial nowhere
 case_ "option without its value" "--cpus needs a value" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus
+# Firmware boots: fake CODE and VARS images (flash-sized, not firmware) in a
+# directory of their own, so that the cases below that leave the working
+# directory alone can be told from those that do not.
+fw=$(mktemp -d)
+trap 'rm -rf "$tmp" "$io" "$fw"' EXIT
+head -c 65536 /dev/zero >"$fw/FAKE_CODE.fd"
+head -c 65536 /dev/zero >"$fw/FAKE_VARS.fd"
+head -c 65536 /dev/zero >"$fw/firmware.bin"
+case_ "vars without firmware" "--vars $fw/FAKE_VARS.fd" -- "$vmm" run --kernel "$tmp/fake-bzimage" --vars "$fw/FAKE_VARS.fd"
+case_ "pci-mmio64 without firmware" "--pci-mmio64" -- "$vmm" run --kernel "$tmp/fake-bzimage" --pci-mmio64 64G
+case_ "initrd without kernel" "--initrd" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --initrd "$tmp/text"
+case_ "missing firmware" "--firmware $tmp/nope" -- "$vmm" run --firmware "$tmp/nope" --vars "$fw/FAKE_VARS.fd"
+case_ "firmware not flash-sized" "--firmware $tmp/text" -- "$vmm" run --firmware "$tmp/text" --vars "$fw/FAKE_VARS.fd"
+case_ "no VARS template by the firmware" "give --vars FILE" HOME="$io" -- "$vmm" run --firmware "$fw/firmware.bin"
+head -c 8192 /dev/zero >"$fw/short-vars.fd"
+case_ "VARS of another size than the template" "--vars $fw/short-vars.fd: 8192 bytes" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/short-vars.fd"
+case_ "name with a slash" "--name a/b" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --name a/b
+case_ "pci-mmio64 too small" "--pci-mmio64 1M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 1M
+# VARS that another VMM holds: refused by name, before the guest starts.
+flock -x "$fw/FAKE_VARS.fd" sleep 30 &
+holder=$!
+sleep 0.2
+if [ -w /dev/kvm ]; then
+	case_ "vars in use" "--vars $fw/FAKE_VARS.fd: in use by another process" -- \
+		"$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/FAKE_VARS.fd" --memory 64M
+fi
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+
 # This one fails after the VM exists, so it also proves the unwinding path.
 if [ -w /dev/kvm ]; then
 	case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir" -- \
