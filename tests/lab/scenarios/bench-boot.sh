@@ -15,5 +15,5 @@ lab "bench=$(cat /tmp/bench.json)"
 
 scenario_check() {
 	expect lab bench_exit -eq 0
-	expect lab bench =~ '^\{"bench":"boot",.*"ratio_userspace":[0-9.]+\}$'
+	expect lab bench =~ '^\{"bench":"boot",.*"ratio_kernel":[0-9.]+,"ratio_userspace":[0-9.]+\}$'
 }
