@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #define BENCH_MARKER "VMM-AGENT: userspace-start"
+#define BENCH_KERNEL_MARKER "Linux version " /* the kernel's first console line */
 #define BENCH_MAX_RUNS 100
 #define BENCH_TAIL 2048
 
@@ -45,6 +47,8 @@ struct bench_opts {
 	const char *runs_arg;
 	const char *timeout_arg;
 	const char *sample_arg;
+	const char *firmware;
+	const char *vars; /* the VARS template, copied afresh for every boot */
 	unsigned runs;
 	unsigned timeout_s;
 	unsigned sample_ms;
@@ -52,6 +56,7 @@ struct bench_opts {
 
 /* One boot under one VMM. */
 struct bench_sample {
+	double kernel_ms;            /* < 0 while the kernel has printed nothing */
 	double userspace_ms;         /* < 0 while the marker has not appeared */
 	double exit_ms;
 	double rss_beyond_guest_kib; /* peak of RssAnon + RssFile */
@@ -75,9 +80,14 @@ static void bench_usage(FILE *to)
 	fprintf(to,
 		"usage: vmm bench boot --kernel FILE [--initrd FILE] [--cmdline STR]\n"
 		"                      [--cpus N] [--memory SIZE] [--qemu PATH]\n"
+		"                      [--firmware CODE.fd [--vars VARS.fd]]\n"
 		"                      [--runs N] [--timeout SECONDS] [--sample-ms MS]\n"
-		"Boots the guest under this vmm and under QEMU -accel kvm, N times each;\n"
-		"the guest must print \"" BENCH_MARKER "\" and power off.\n"
+		"Boots the guest under this vmm and under QEMU -accel kvm -machine q35,\n"
+		"N times each; the guest must print \"" BENCH_MARKER "\" and\n"
+		"power off. Times to the kernel's first line (\"" BENCH_KERNEL_MARKER "\",\n"
+		"so no 'quiet'), to that marker, and to the exit.\n"
+		"With --firmware both boot the kernel through that UEFI firmware, each boot\n"
+		"with a fresh copy of the VARS template (default: CODE's name with VARS).\n"
 		"Memory is sampled every MS milliseconds (default 10) in both; in an\n"
 		"emulated lab host, sampling more often slows both guests down.\n"
 		"Prints medians as one JSON object.\n");
@@ -93,7 +103,8 @@ static const char **bench_opt_slot(struct bench_opts *o, const char *name)
 		{ "--cmdline", &o->cmdline }, { "--cpus", &o->cpus },
 		{ "--memory", &o->memory }, { "--qemu", &o->qemu },
 		{ "--runs", &o->runs_arg }, { "--timeout", &o->timeout_arg },
-		{ "--sample-ms", &o->sample_arg },
+		{ "--sample-ms", &o->sample_arg }, { "--firmware", &o->firmware },
+		{ "--vars", &o->vars },
 	};
 
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -152,6 +163,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "bench: --kernel is required\n");
 		return -EINVAL;
 	}
+	if (o->vars && !o->firmware) {
+		fprintf(stderr, "bench: --vars only with --firmware\n");
+		return -EINVAL;
+	}
 	if (bench_parse_count(o->runs_arg, "--runs", BENCH_MAX_RUNS, &o->runs) ||
 	    bench_parse_count(o->timeout_arg, "--timeout", 3600, &o->timeout_s) ||
 	    bench_parse_count(o->sample_arg, "--sample-ms", 1000, &o->sample_ms))
@@ -206,12 +221,19 @@ static int bench_spawn(struct bench_child *c, const char *const argv[])
 	return 0;
 }
 
-/* Keeps the newest output in c->tail; true when n new bytes complete the marker. */
-static bool bench_take_output(struct bench_child *c, const char *buf, size_t n)
+/* True when the n bytes just added to c->tail complete marker. */
+static bool bench_tail_has(const struct bench_child *c, size_t n, const char *marker)
 {
-	const size_t mlen = sizeof(BENCH_MARKER) - 1;
-	size_t from;
+	const size_t mlen = strlen(marker);
+	size_t from = c->tail_len > n + mlen - 1 ? c->tail_len - n - (mlen - 1) : 0;
 
+	return memmem(c->tail + from, c->tail_len - from, marker, mlen) != NULL;
+}
+
+/* Keeps the newest output in c->tail and notes when each marker first shows. */
+static void bench_take_output(struct bench_child *c, const char *buf, size_t n,
+			      struct bench_sample *s)
+{
 	if (c->tail_len + n > sizeof(c->tail)) {
 		size_t drop = c->tail_len + n - sizeof(c->tail);
 
@@ -220,8 +242,10 @@ static bool bench_take_output(struct bench_child *c, const char *buf, size_t n)
 	}
 	memcpy(c->tail + c->tail_len, buf, n);
 	c->tail_len += n;
-	from = c->tail_len > n + mlen - 1 ? c->tail_len - n - (mlen - 1) : 0;
-	return memmem(c->tail + from, c->tail_len - from, BENCH_MARKER, mlen) != NULL;
+	if (s->kernel_ms < 0 && bench_tail_has(c, n, BENCH_KERNEL_MARKER))
+		s->kernel_ms = bench_elapsed_ms(&c->start);
+	if (s->userspace_ms < 0 && bench_tail_has(c, n, BENCH_MARKER))
+		s->userspace_ms = bench_elapsed_ms(&c->start);
 }
 
 static void bench_read_output(struct bench_child *c, struct bench_sample *s)
@@ -236,8 +260,7 @@ static void bench_read_output(struct bench_child *c, struct bench_sample *s)
 		}
 		return;
 	}
-	if (bench_take_output(c, buf, (size_t)n) && s->userspace_ms < 0)
-		s->userspace_ms = bench_elapsed_ms(&c->start);
+	bench_take_output(c, buf, (size_t)n, s);
 }
 
 static long bench_status_kib(const char *status, const char *key)
@@ -283,7 +306,8 @@ static int bench_watch(struct bench_child *c, const struct bench_opts *o, struct
 	double next_sample = 0;
 	int status;
 
-	*s = (struct bench_sample){ .userspace_ms = -1, .rss_beyond_guest_kib = -1, .hwm_kib = -1 };
+	*s = (struct bench_sample){ .kernel_ms = -1, .userspace_ms = -1, .rss_beyond_guest_kib = -1,
+				    .hwm_kib = -1 };
 	for (;;) {
 		struct pollfd p[2] = { { .fd = c->out, .events = POLLIN },
 				       { .fd = c->pidfd, .events = POLLIN } };
@@ -336,6 +360,9 @@ static int bench_judge(const struct bench_child *c, unsigned run, int status,
 		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
 	else if (s->userspace_ms < 0)
 		snprintf(why, sizeof(why), "exited without printing \"%s\"", BENCH_MARKER);
+	else if (s->kernel_ms < 0)
+		snprintf(why, sizeof(why), "exited without printing \"%s\" (a 'quiet' kernel?)",
+			 BENCH_KERNEL_MARKER);
 	else
 		return 0;
 	fprintf(stderr, "bench: %s, run %u: %s; its last output:\n%.*s\n",
@@ -383,26 +410,139 @@ static double bench_median(const struct bench_sample *s, unsigned n, size_t fiel
 static void bench_print(const struct bench_opts *o, const struct bench_sample *vmm,
 			const struct bench_sample *qemu)
 {
+	double vmm_k = BENCH_MEDIAN(vmm, o->runs, kernel_ms);
+	double qemu_k = BENCH_MEDIAN(qemu, o->runs, kernel_ms);
 	double vmm_us = BENCH_MEDIAN(vmm, o->runs, userspace_ms);
 	double qemu_us = BENCH_MEDIAN(qemu, o->runs, userspace_ms);
 
-	printf("{\"bench\":\"boot\",\"runs\":%u,\"sample_ms\":%u,"
-	       "\"vmm\":{\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
+	printf("{\"bench\":\"boot\",\"firmware\":%s,\"runs\":%u,\"sample_ms\":%u,"
+	       "\"vmm\":{\"kernel_ms\":%.1f,\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
 	       "\"peak_rss_beyond_guest_kib\":%.0f,\"vm_hwm_kib\":%.0f},"
-	       "\"qemu\":{\"userspace_ms\":%.1f,\"exit_ms\":%.1f,\"vm_hwm_kib\":%.0f},"
-	       "\"ratio_userspace\":%.3f}\n",
-	       o->runs, o->sample_ms, vmm_us, BENCH_MEDIAN(vmm, o->runs, exit_ms),
+	       "\"qemu\":{\"kernel_ms\":%.1f,\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
+	       "\"vm_hwm_kib\":%.0f},"
+	       "\"ratio_kernel\":%.3f,\"ratio_userspace\":%.3f}\n",
+	       o->firmware ? "true" : "false", o->runs, o->sample_ms, vmm_k, vmm_us,
+	       BENCH_MEDIAN(vmm, o->runs, exit_ms),
 	       BENCH_MEDIAN(vmm, o->runs, rss_beyond_guest_kib),
-	       BENCH_MEDIAN(vmm, o->runs, hwm_kib), qemu_us,
+	       BENCH_MEDIAN(vmm, o->runs, hwm_kib), qemu_k, qemu_us,
 	       BENCH_MEDIAN(qemu, o->runs, exit_ms), BENCH_MEDIAN(qemu, o->runs, hwm_kib),
-	       vmm_us / qemu_us);
+	       vmm_k / qemu_k, vmm_us / qemu_us);
 	fflush(stdout);
+}
+
+/* A fresh copy of the VARS template at path, so every boot starts alike. */
+static int bench_copy(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n;
+	int err = 0;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		err = -errno;
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			err = -EIO;
+			break;
+		}
+	if (n < 0)
+		err = -errno;
+	close(in);
+	close(out);
+	return err;
+}
+
+/* CODE's VARS template: the same name with CODE replaced by VARS. */
+static int bench_vars_template(struct bench_opts *o, char *buf, size_t len)
+{
+	char *base, *code;
+
+	if (o->vars)
+		return 0;
+	if ((size_t)snprintf(buf, len, "%s", o->firmware) >= len)
+		return -ENAMETOOLONG;
+	base = strrchr(buf, '/');
+	code = strstr(base ? base : buf, "CODE");
+	if (!code) {
+		fprintf(stderr, "bench: --firmware %s: no CODE in its name to find VARS by; "
+			"give --vars\n", o->firmware);
+		return -EINVAL;
+	}
+	memcpy(code, "VARS", 4);
+	o->vars = buf;
+	return 0;
+}
+
+#define BENCH_MAX_ARGS 40
+
+/* Appends the args (up to a NULL) to argv, which holds *n and stays NULL-terminated. */
+static void bench_args(const char **argv, unsigned *n, ...)
+{
+	va_list ap;
+	const char *a;
+
+	va_start(ap, n);
+	while ((a = va_arg(ap, const char *)) && *n + 1 < BENCH_MAX_ARGS)
+		argv[(*n)++] = a;
+	va_end(ap);
+	argv[*n] = NULL;
+}
+
+static int bench_runs(const struct bench_opts *o, struct bench_sample *vmm,
+		      struct bench_sample *qemu, const char *vars_copy)
+{
+	char qemu_code[4200], qemu_vars[4200];
+	const char *vmm_argv[BENCH_MAX_ARGS], *qemu_argv[BENCH_MAX_ARGS];
+	unsigned nv = 0, nq = 0;
+
+	bench_args(vmm_argv, &nv, "/proc/self/exe", "run", "--cpus", o->cpus, "--memory",
+		   o->memory, "--kernel", o->kernel, "--cmdline", o->cmdline, NULL);
+	bench_args(qemu_argv, &nq, o->qemu, "-accel", "kvm", "-machine", "q35", "-cpu", "host",
+		   "-smp", o->cpus, "-m", o->memory, "-nodefaults", "-nographic", "-no-reboot",
+		   "-serial", "stdio", "-kernel", o->kernel, "-append", o->cmdline, NULL);
+	if (o->initrd) {
+		bench_args(vmm_argv, &nv, "--initrd", o->initrd, NULL);
+		bench_args(qemu_argv, &nq, "-initrd", o->initrd, NULL);
+	}
+	if (o->firmware) {
+		snprintf(qemu_code, sizeof(qemu_code),
+			 "if=pflash,format=raw,unit=0,readonly=on,file=%s", o->firmware);
+		snprintf(qemu_vars, sizeof(qemu_vars), "if=pflash,format=raw,unit=1,file=%s",
+			 vars_copy);
+		bench_args(vmm_argv, &nv, "--firmware", o->firmware, "--vars", vars_copy, NULL);
+		bench_args(qemu_argv, &nq, "-drive", qemu_code, "-drive", qemu_vars, NULL);
+	}
+
+	/* Alternating the two spreads any drift of the host over both alike. */
+	for (unsigned i = 0; i < o->runs; i++) {
+		if (o->firmware && bench_copy(o->vars, vars_copy)) {
+			fprintf(stderr, "bench: cannot copy %s to %s\n", o->vars, vars_copy);
+			return 1;
+		}
+		if (bench_boot_once("vmm", vmm_argv, i + 1, o, &vmm[i]))
+			return 1;
+		if (o->firmware && bench_copy(o->vars, vars_copy)) {
+			fprintf(stderr, "bench: cannot copy %s to %s\n", o->vars, vars_copy);
+			return 1;
+		}
+		if (bench_boot_once("qemu", qemu_argv, i + 1, o, &qemu[i]))
+			return 1;
+	}
+	return 0;
 }
 
 int bench_main(int argc, char **argv)
 {
-	struct bench_sample vmm[BENCH_MAX_RUNS], qemu[BENCH_MAX_RUNS];
+	static struct bench_sample vmm[BENCH_MAX_RUNS], qemu[BENCH_MAX_RUNS];
+	char tmpl[4200], vars_copy[4200] = "";
 	struct bench_opts o;
+	int ret;
 
 	if (bench_wants_help(argc, argv)) {
 		bench_usage(stdout);
@@ -412,24 +552,26 @@ int bench_main(int argc, char **argv)
 		bench_usage(stderr);
 		return 1;
 	}
-	const char *vmm_argv[] = {
-		"/proc/self/exe", "run", "--cpus", o.cpus, "--memory", o.memory,
-		"--kernel", o.kernel, "--cmdline", o.cmdline,
-		o.initrd ? "--initrd" : NULL, o.initrd, NULL,
-	};
-	const char *qemu_argv[] = {
-		o.qemu, "-accel", "kvm", "-machine", "q35", "-cpu", "host",
-		"-smp", o.cpus, "-m", o.memory, "-nodefaults", "-nographic", "-no-reboot",
-		"-serial", "stdio", "-kernel", o.kernel, "-append", o.cmdline,
-		o.initrd ? "-initrd" : NULL, o.initrd, NULL,
-	};
+	if (o.firmware) {
+		const char *dir = getenv("TMPDIR");
+		int fd;
 
-	/* Alternating the two spreads any drift of the host over both alike. */
-	for (unsigned i = 0; i < o.runs; i++) {
-		if (bench_boot_once("vmm", vmm_argv, i + 1, &o, &vmm[i]) ||
-		    bench_boot_once("qemu", qemu_argv, i + 1, &o, &qemu[i]))
+		if (bench_vars_template(&o, tmpl, sizeof(tmpl)))
 			return 1;
+		snprintf(vars_copy, sizeof(vars_copy), "%s/vmm-bench-vars.XXXXXX",
+			 dir && dir[0] ? dir : "/tmp");
+		fd = mkstemp(vars_copy);
+		if (fd < 0) {
+			fprintf(stderr, "bench: cannot make %s: %s\n", vars_copy, strerror(errno));
+			return 1;
+		}
+		close(fd);
 	}
+	ret = bench_runs(&o, vmm, qemu, vars_copy);
+	if (vars_copy[0])
+		unlink(vars_copy);
+	if (ret)
+		return 1;
 	bench_print(&o, vmm, qemu);
 	return 0;
 }
