@@ -92,6 +92,21 @@ static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t devfn, unsigned off
 	return pci_default_cfg_read(dev, offset, size);
 }
 
+static bool has_bars(const struct pci_device *dev)
+{
+	for (unsigned i = 0; i < 6; i++)
+		if (dev->bar[i].kind != PCI_BAR_UNUSED)
+			return true;
+	return false;
+}
+
+/* A write that may change what a BAR decodes: the command register or a BAR register. */
+static bool touches_bars(unsigned offset, unsigned size)
+{
+	return (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
+	       (offset < PCI_BASE_ADDRESS_5 + 4 && offset + size > PCI_BASE_ADDRESS_0);
+}
+
 static void cfg_write_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset,
 			     unsigned size, uint32_t value)
 {
@@ -109,6 +124,8 @@ static void cfg_write_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset
 		dev->ops->cfg_write(dev, offset, size, value);
 	else
 		pci_default_cfg_write(dev, offset, size, value);
+	if (pci->bars_changed && touches_bars(offset, size) && has_bars(dev))
+		pci->bars_changed(pci->bars_opaque);
 }
 
 uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size)
@@ -229,6 +246,7 @@ void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power)
 	memset(pci, 0, sizeof(*pci));
 	pci->power = power;
 	pthread_mutex_init(&pci->lock, NULL);
+	pthread_mutex_init(&pci->apply_lock, NULL);
 }
 
 int pci_bus_add(struct pci_bus *pci, struct pci_device *dev)
@@ -404,3 +422,151 @@ const struct bus_ops pci_ecam_ops = {
 	.read = pci_ecam_read,
 	.write = pci_ecam_write,
 };
+
+void pci_set_bars_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&pci->lock);
+	pci->bars_changed = changed;
+	pci->bars_opaque = opaque;
+	pthread_mutex_unlock(&pci->lock);
+}
+
+static uint32_t cfg_dword(const struct pci_device *dev, unsigned off)
+{
+	uint32_t v;
+
+	memcpy(&v, &dev->cfg[off], 4);
+	return v;
+}
+
+int pci_device_add_bar(struct pci_device *dev, unsigned idx, enum pci_bar_kind kind,
+		       uint64_t size, bool prefetchable)
+{
+	unsigned off = PCI_BASE_ADDRESS_0 + 4 * idx;
+	uint64_t mask = ~(size - 1);
+	uint32_t type;
+
+	if (idx >= 6 || !size || size & (size - 1) || dev->bar[idx].kind != PCI_BAR_UNUSED ||
+	    (idx > 0 && dev->bar[idx - 1].kind == PCI_BAR_MEM64))
+		return -EINVAL;
+	switch (kind) {
+	case PCI_BAR_IO:
+		if (size < 4 || size > 256 || prefetchable)
+			return -EINVAL;
+		type = PCI_BASE_ADDRESS_SPACE_IO;
+		break;
+	case PCI_BAR_MEM32:
+		if (size < 16 || size > (2ULL << 30))
+			return -EINVAL;
+		type = PCI_BASE_ADDRESS_MEM_TYPE_32;
+		break;
+	case PCI_BAR_MEM64:
+		if (size < 16 || idx == 5 || dev->bar[idx + 1].kind != PCI_BAR_UNUSED)
+			return -EINVAL;
+		type = PCI_BASE_ADDRESS_MEM_TYPE_64;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (prefetchable)
+		type |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+	dev->bar[idx] = (struct pci_bar){ .kind = kind, .prefetchable = prefetchable, .size = size };
+	memcpy(&dev->cfg[off], &type, 4);
+	/* The low type bits stay read-only; the address bits above the size are the guest's. */
+	for (unsigned i = 0; i < 4; i++)
+		dev->wmask[off + i] = (uint8_t)((uint32_t)mask >> (8 * i)) &
+				      (uint8_t)((kind == PCI_BAR_IO ? ~3u : ~15u) >> (8 * i));
+	if (kind == PCI_BAR_IO) /* 16-bit I/O decode: bits 31:16 read 0 */
+		dev->wmask[off + 2] = dev->wmask[off + 3] = 0;
+	if (kind == PCI_BAR_MEM64) {
+		dev->bar[idx + 1].kind = PCI_BAR_UNUSED;
+		for (unsigned i = 0; i < 4; i++)
+			dev->wmask[off + 4 + i] = (uint8_t)((mask >> 32) >> (8 * i));
+		memset(&dev->cfg[off + 4], 0, 4);
+	}
+	return 0;
+}
+
+void pci_device_set_bar_addr(struct pci_device *dev, unsigned idx, uint64_t addr)
+{
+	unsigned off = PCI_BASE_ADDRESS_0 + 4 * idx;
+	uint32_t lo;
+
+	if (idx >= 6 || dev->bar[idx].kind == PCI_BAR_UNUSED)
+		return;
+	lo = (cfg_dword(dev, off) & (dev->bar[idx].kind == PCI_BAR_IO ? 3u : 15u)) |
+	     ((uint32_t)addr & ~(uint32_t)(dev->bar[idx].size - 1) &
+	      (dev->bar[idx].kind == PCI_BAR_IO ? 0xfffcu : ~15u));
+	memcpy(&dev->cfg[off], &lo, 4);
+	if (dev->bar[idx].kind == PCI_BAR_MEM64) {
+		uint32_t hi = (uint32_t)(addr >> 32);
+
+		memcpy(&dev->cfg[off + 4], &hi, 4);
+	}
+}
+
+/* What BAR idx decodes now: whether it is on, and where. */
+static bool bar_decode(const struct pci_device *dev, unsigned idx, uint64_t *addr)
+{
+	const struct pci_bar *b = &dev->bar[idx];
+	unsigned off = PCI_BASE_ADDRESS_0 + 4 * idx;
+	uint16_t cmd;
+	uint64_t a;
+
+	memcpy(&cmd, &dev->cfg[PCI_COMMAND], 2);
+	switch (b->kind) {
+	case PCI_BAR_IO:
+		a = cfg_dword(dev, off) & ~3u & 0xffffu;
+		*addr = a;
+		return (cmd & PCI_COMMAND_IO) && a && a + b->size <= 0x10000;
+	case PCI_BAR_MEM32:
+		a = cfg_dword(dev, off) & ~15u;
+		*addr = a;
+		return (cmd & PCI_COMMAND_MEMORY) && a && a + b->size - 1 <= 0xffffffffULL;
+	case PCI_BAR_MEM64:
+		a = (cfg_dword(dev, off) & ~15ULL) | (uint64_t)cfg_dword(dev, off + 4) << 32;
+		*addr = a;
+		/*
+		 * Beyond x86's 52-bit physical addresses nothing can decode: that
+		 * is a BAR the guest is sizing (all ones written) with decode on.
+		 */
+		return (cmd & PCI_COMMAND_MEMORY) && a && a + b->size - 1 < (1ULL << 52);
+	default:
+		*addr = 0;
+		return false;
+	}
+}
+
+void pci_bus_apply_bars(struct pci_bus *pci)
+{
+	pthread_mutex_lock(&pci->apply_lock);
+	for (unsigned devfn = 0; devfn < 256; devfn++) {
+		for (unsigned i = 0; i < 6; i++) {
+			struct pci_device *dev;
+			struct pci_bar *b;
+			uint64_t addr, old_addr;
+			bool on, was_on;
+
+			pthread_mutex_lock(&pci->lock);
+			dev = pci->dev[devfn];
+			if (!dev || dev->bar[i].kind == PCI_BAR_UNUSED) {
+				pthread_mutex_unlock(&pci->lock);
+				if (!dev)
+					break;
+				continue;
+			}
+			b = &dev->bar[i];
+			on = bar_decode(dev, i, &addr);
+			if (!on)
+				addr = 0;
+			was_on = b->applied_on;
+			old_addr = b->applied_addr;
+			b->applied_on = on;
+			b->applied_addr = addr;
+			pthread_mutex_unlock(&pci->lock);
+			if ((on != was_on || addr != old_addr) && dev->ops && dev->ops->bar_remap)
+				dev->ops->bar_remap(dev, i, was_on, old_addr, on, addr);
+		}
+	}
+	pthread_mutex_unlock(&pci->apply_lock);
+}

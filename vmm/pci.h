@@ -78,6 +78,27 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host");
 
 struct pci_device;
 
+/* A BAR as the device model declares it (pci_device_add_bar()). */
+enum pci_bar_kind {
+	PCI_BAR_UNUSED = 0,
+	PCI_BAR_IO,
+	PCI_BAR_MEM32,
+	PCI_BAR_MEM64, /* takes this BAR register and the next */
+};
+
+struct pci_bar {
+	enum pci_bar_kind kind;
+	bool prefetchable;
+	uint64_t size; /* a power of two */
+	/*
+	 * What the device last mapped: pci_bus_apply_bars() brings it in
+	 * line with what config space decodes now (the command register's
+	 * enables and the BAR registers), outside every lock.
+	 */
+	bool applied_on;
+	uint64_t applied_addr;
+};
+
 struct pci_device_ops {
 	const char *name;
 	/*
@@ -88,6 +109,14 @@ struct pci_device_ops {
 	 */
 	uint32_t (*cfg_read)(struct pci_device *dev, unsigned offset, unsigned size);
 	void (*cfg_write)(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value);
+	/*
+	 * BAR bar started or stopped decoding, or moved (on: whether it
+	 * decodes now, at addr). Called by pci_bus_apply_bars() with no PCI
+	 * or bus lock held, one call at a time per bus: the place to
+	 * register, move or remove bus ranges, memslots and ioeventfds.
+	 */
+	void (*bar_remap)(struct pci_device *dev, unsigned bar, bool was_on, uint64_t old_addr,
+			  bool on, uint64_t addr);
 };
 
 struct pci_device {
@@ -96,6 +125,7 @@ struct pci_device {
 	uint8_t devfn;           /* slot << 3 | function */
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
+	struct pci_bar bar[6];
 };
 
 /* The MCH's PCIEXBAR (Q35/ICH9 datasheets): where the ECAM window sits. */
@@ -124,6 +154,10 @@ struct pci_bus {
 	 */
 	void (*ecam_changed)(void *opaque);
 	void *ecam_opaque;
+	/* Likewise when a BAR's decoding changes: queue pci_bus_apply_bars(). */
+	void (*bars_changed)(void *opaque);
+	void *bars_opaque;
+	pthread_mutex_t apply_lock; /* one pci_bus_apply_bars() at a time */
 	/*
 	 * vCPU threads reach config space at the same time (0xCF8/0xCFC
 	 * from one, ECAM from another later): this serialises the address
@@ -188,6 +222,27 @@ void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint3
 void pci_host_bridge_init(struct pci_device *dev, struct pci_bus *pci);
 
 void pci_set_ecam_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque);
+void pci_set_bars_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque);
+
+/*
+ * Declares BAR idx (0..5; a 64-bit BAR also takes idx + 1): the type bits
+ * read-only in cfg, the address bits above the size guest-writable, so
+ * the guest sizes it the usual way (write all ones, read back). size is a
+ * power of two: at least 16 bytes for memory (4 KiB is what a BAR that
+ * may be mapped into a guest page wants), 4 for I/O, at most 256 for I/O
+ * and 2 GiB for a 32-bit memory BAR. -EINVAL otherwise, or when the
+ * registers are taken.
+ */
+int pci_device_add_bar(struct pci_device *dev, unsigned idx, enum pci_bar_kind kind,
+		       uint64_t size, bool prefetchable) __attribute__((warn_unused_result));
+/* Sets a BAR's address as firmware would (the VMM's own BAR assignment). */
+void pci_device_set_bar_addr(struct pci_device *dev, unsigned idx, uint64_t addr);
+/*
+ * Calls ops->bar_remap for every BAR whose decoding differs from what was
+ * last applied. Runs with no lock held (a bus_defer() callback, or the
+ * VMM before the vCPUs start).
+ */
+void pci_bus_apply_bars(struct pci_bus *pci);
 /* The ECAM window as the guest last programmed it. */
 struct pci_ecam pci_ecam_window(struct pci_bus *pci);
 

@@ -495,3 +495,138 @@ Test(pci, ecam_reaches_the_same_config_space_as_cf8)
 	pci_ecam_ops.write(&pci, MCH_PCIEXBAR, 4, 0xe0000000 | MCH_PCIEXBAR_EN);
 	cr_assert_eq(pci_ecam_window(&pci).base, 0xe0000000);
 }
+
+/* ---- BARs ---- */
+
+struct remap {
+	unsigned bar;
+	bool was_on, on;
+	uint64_t old_addr, addr;
+};
+static struct remap remaps[16];
+static unsigned nr_remaps, bars_hooks;
+
+static void record_remap(struct pci_device *dev, unsigned bar, bool was_on, uint64_t old_addr,
+			 bool on, uint64_t addr)
+{
+	(void)dev;
+	cr_assert_lt(nr_remaps, 16);
+	remaps[nr_remaps++] = (struct remap){ bar, was_on, on, old_addr, addr };
+}
+
+static void count_bars_hook(void *opaque)
+{
+	(void)opaque;
+	bars_hooks++;
+}
+
+static const struct pci_device_ops bar_dev_ops = { .name = "bars", .bar_remap = record_remap };
+static struct pci_device bar_dev;
+
+static void add_bar_dev(void)
+{
+	nr_remaps = bars_hooks = 0;
+	pci_device_init(&bar_dev, &bar_dev_ops, NULL, PCI_DEVFN(5, 0));
+	pci_set_ids(&bar_dev, 0x1af4, 0x1042, 0x010000, PCI_HEADER_TYPE_NORMAL);
+	pci_header(bar_dev.wmask)->command = PCI_COMMAND_IO | PCI_COMMAND_MEMORY;
+	cr_assert_eq(pci_device_add_bar(&bar_dev, 0, PCI_BAR_IO, 32, false), 0);
+	cr_assert_eq(pci_device_add_bar(&bar_dev, 1, PCI_BAR_MEM32, 4096, false), 0);
+	cr_assert_eq(pci_device_add_bar(&bar_dev, 2, PCI_BAR_MEM64, 0x4000, true), 0);
+	cr_assert_eq(pci_bus_add(&pci, &bar_dev), 0);
+	pci_set_bars_hook(&pci, count_bars_hook, NULL);
+}
+
+Test(pci, bars_size_the_usual_way)
+{
+	unsigned d = PCI_DEVFN(5, 0);
+
+	add_bar_dev();
+	for (unsigned r = PCI_BASE_ADDRESS_0; r <= PCI_BASE_ADDRESS_5; r += 4)
+		cfg_out(d, r, 4, 0xffffffff);
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_0, 4), 0x0000ffe1, "32 ports, I/O space");
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_1, 4), 0xfffff000, "4 KiB, 32-bit memory");
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_2, 4), 0xffffc00c, "16 KiB, 64-bit, prefetchable");
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_3, 4), 0xffffffff, "upper half");
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_4, 4), 0, "unused");
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_5, 4), 0, "unused");
+	/* decoding is off: nothing to map, whatever the registers hold */
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 0);
+}
+
+Test(pci, bad_bar_declarations_are_refused)
+{
+	struct pci_device d;
+
+	pci_device_init(&d, &bar_dev_ops, NULL, PCI_DEVFN(6, 0));
+	cr_assert_eq(pci_device_add_bar(&d, 0, PCI_BAR_MEM32, 3000, false), -EINVAL);
+	cr_assert_eq(pci_device_add_bar(&d, 0, PCI_BAR_IO, 512, false), -EINVAL);
+	cr_assert_eq(pci_device_add_bar(&d, 5, PCI_BAR_MEM64, 4096, false), -EINVAL);
+	cr_assert_eq(pci_device_add_bar(&d, 6, PCI_BAR_MEM32, 4096, false), -EINVAL);
+	cr_assert_eq(pci_device_add_bar(&d, 0, PCI_BAR_MEM64, 4096, false), 0);
+	cr_assert_eq(pci_device_add_bar(&d, 1, PCI_BAR_MEM32, 4096, false), -EINVAL,
+		     "the upper half of a 64-bit BAR is taken");
+	cr_assert_eq(pci_device_add_bar(&d, 0, PCI_BAR_MEM32, 4096, false), -EINVAL, "taken");
+}
+
+Test(pci, bars_map_when_decoding_and_move_when_the_guest_moves_them)
+{
+	unsigned d = PCI_DEVFN(5, 0);
+
+	add_bar_dev();
+	cfg_out(d, PCI_BASE_ADDRESS_0, 4, 0xc000);
+	cfg_out(d, PCI_BASE_ADDRESS_1, 4, 0xc0001000);
+	cfg_out(d, PCI_BASE_ADDRESS_2, 4, 0x00004000);
+	cfg_out(d, PCI_BASE_ADDRESS_3, 4, 0x80);
+	cr_assert_gt(bars_hooks, 0, "BAR writes ask for an apply");
+	/* memory decode on: the two memory BARs map, the I/O BAR does not */
+	cfg_out(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 2);
+	cr_assert_eq(remaps[0].bar, 1);
+	cr_assert(remaps[0].on && !remaps[0].was_on);
+	cr_assert_eq(remaps[0].addr, 0xc0001000);
+	cr_assert_eq(remaps[1].bar, 2);
+	cr_assert_eq(remaps[1].addr, 0x8000004000ULL);
+	/* nothing changed: nothing to do */
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 2);
+	/* the guest moves BAR 1 */
+	cfg_out(d, PCI_BASE_ADDRESS_1, 4, 0xd0000000);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 3);
+	cr_assert_eq(remaps[2].old_addr, 0xc0001000);
+	cr_assert_eq(remaps[2].addr, 0xd0000000);
+	cr_assert(remaps[2].was_on && remaps[2].on);
+	/* I/O decode too, then both off */
+	cfg_out(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 4);
+	cr_assert_eq(remaps[3].bar, 0);
+	cr_assert_eq(remaps[3].addr, 0xc000);
+	cfg_out(d, PCI_COMMAND, 2, 0);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 7);
+	for (unsigned i = 4; i < 7; i++)
+		cr_assert(!remaps[i].on && remaps[i].was_on);
+}
+
+Test(pci, a_bar_at_zero_or_being_sized_does_not_decode)
+{
+	unsigned d = PCI_DEVFN(5, 0);
+
+	add_bar_dev();
+	cfg_out(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 0, "all BARs at 0: unassigned");
+	/* a 64-bit BAR with all ones written, decode on */
+	cfg_out(d, PCI_BASE_ADDRESS_2, 4, 0xffffffff);
+	cfg_out(d, PCI_BASE_ADDRESS_3, 4, 0xffffffff);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 0, "0xffffffffffffc000 + 16 KiB wraps");
+	/* set by the VMM as firmware would */
+	pci_device_set_bar_addr(&bar_dev, 1, 0xc0002000);
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_1, 4), 0xc0002000);
+	pci_device_set_bar_addr(&bar_dev, 0, 0x1234);
+	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_0, 4), 0x1221, "aligned down to 32, I/O bit kept");
+}
