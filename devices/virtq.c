@@ -300,6 +300,31 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	store16(&vq->used->idx, vq->used_idx);
 }
 
+void virtq_push_many(struct virtq *vq, const struct virtq_used_elem *elem, uint32_t n)
+{
+	uint16_t idx = vq->used_idx;
+
+	if (!vq->enabled || vq->error)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		/* Device bugs, not the guest's: refuse rather than write bad entries. */
+		if (n > vq->size || elem[i].id >= vq->size) {
+			dev_err(vq->name ? vq->name : "virtq", "push of %u chains, head %u, on a "
+				"queue of size %u", n, elem[i].id, vq->size);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++, idx++) {
+		struct virtq_used_elem *e = &vq->used->ring[idx & (vq->size - 1)];
+
+		store32(&e->id, elem[i].id);
+		store32(&e->len, elem[i].len);
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	vq->used_idx = idx;
+	store16(&vq->used->idx, idx);
+}
+
 /*
  * virtio 1.2, 2.7.10: interrupt when used_event lies in
  * [old, new), i.e. the driver asked to hear about an entry just published.

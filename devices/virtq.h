@@ -183,6 +183,14 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
 
 /*
+ * Returns n chains (id: head from virtq_pop(), len: written bytes) with
+ * one used->idx update, so the driver sees all of them or none: a
+ * virtio-net packet merged over several rx buffers must not be seen with
+ * some missing. n <= queue size.
+ */
+void virtq_push_many(struct virtq *vq, const struct virtq_used_elem *elem, uint32_t n);
+
+/*
  * Whether the driver wants an interrupt for what was pushed since the
  * last call: VIRTQ_AVAIL_F_NO_INTERRUPT, or with EVENT_IDX the rule that
  * used_event lies in the range of used indices just published.

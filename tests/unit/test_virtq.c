@@ -676,3 +676,28 @@ Test(virtq, no_avail_event_without_feature)
 	cr_assert_eq(virtq_pop(&vq, &chain), 1);
 	cr_assert_eq(AVAIL_EVENT(), 0xabcd, "that word is not ours without EVENT_IDX");
 }
+
+Test(virtq, push_many_publishes_all_at_once)
+{
+	struct virtq_used_elem e[3] = { { 4, 100 }, { 1, 0 }, { 6, 7 } };
+
+	cr_assert_eq(enable(8, 0), 0);
+	vq.used_idx = 0xfffe; /* across the index wrap */
+	virtq_push_many(&vq, e, 3);
+	cr_assert_eq(USED_IDX(), 1, "one index update for the three");
+	cr_assert_eq(USED_ID(6), 4);
+	cr_assert_eq(USED_LEN(6), 100);
+	cr_assert_eq(USED_ID(7), 1);
+	cr_assert_eq(USED_ID(0), 6);
+	cr_assert_eq(USED_LEN(0), 7);
+}
+
+Test(virtq, push_many_refuses_a_bad_head, .init = setup_redirect)
+{
+	struct virtq_used_elem e[2] = { { 1, 1 }, { 8, 1 } };
+
+	cr_assert_eq(enable(8, 0), 0);
+	virtq_push_many(&vq, e, 2);
+	cr_assert_eq(USED_IDX(), 0, "nothing published, not even the good one");
+	cr_assert_eq(vq.used_idx, 0);
+}
