@@ -77,6 +77,15 @@ static void usage_run(FILE *f)
 "                        CODE (OVMF_CODE_4M.fd -> OVMF_VARS_4M.fd), kept in\n"
 "                        $XDG_STATE_HOME/vmm/NAME/ (~/.local/state) across runs\n"
 "  --name NAME           the VM's name (default guest): its private VARS copy\n"
+"  --disk path=FILE[,readonly][,direct][,serial=ID][,queues=N]\n"
+"                        a virtio-blk disk on a raw image (repeatable, up to\n"
+"                        8). The image is locked: no two VMs write one image.\n"
+"                        readonly: the device refuses writes; direct: O_DIRECT;\n"
+"                        serial: what the guest reads as its ID (20 chars)\n"
+"  --net tap=NAME[,mac=MAC][,queues=N]\n"
+"                        a virtio-net NIC on TAP device NAME (created if it\n"
+"                        does not exist and this user may; up to 4). The\n"
+"                        default MAC is derived from --name, so it is stable\n"
 "  --pci-mmio64 SIZE     the 64-bit PCI window for BARs, asked of the\n"
 "                        firmware (default: a quarter of the guest's physical\n"
 "                        address space, 32G to 1T; OVMF may make it larger)\n"
@@ -221,8 +230,132 @@ static int parse_mmio64(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+/* N in 1..max for a queues= key. */
+static int parse_queues(const char *opt, const char *arg, const char *v, unsigned max,
+			unsigned *out)
+{
+	char *end;
+	unsigned long n;
+	char why[64];
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || !isdigit((unsigned char)*v) || n == 0 || n > max) {
+		snprintf(why, sizeof(why), "queues= must be a number from 1 to %u", max);
+		return bad(opt, arg, why);
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/*
+ * Cuts a copy of "key=value,flag,..." into items; each call to next_item
+ * returns the next one, with *value set after its '=' (or NULL).
+ */
+static char *next_item(char **cursor, char **value)
+{
+	char *item = *cursor, *comma, *eq;
+
+	if (!item || !*item)
+		return NULL;
+	comma = strchr(item, ',');
+	*cursor = comma ? comma + 1 : NULL;
+	if (comma)
+		*comma = '\0';
+	eq = strchr(item, '=');
+	*value = eq ? eq + 1 : NULL;
+	if (eq)
+		*eq = '\0';
+	return item;
+}
+
+static int parse_disk(const char *arg, struct vm_config *cfg)
+{
+	struct vm_disk *d;
+	char *cursor, *key, *val;
+
+	if (cfg->nr_disks == VM_MAX_DISKS)
+		return bad("--disk", arg, "too many disks (at most 8)");
+	d = &cfg->disk[cfg->nr_disks];
+	*d = (struct vm_disk){ .queues = 1 };
+	if (strlen(arg) >= sizeof(d->spec))
+		return bad("--disk", arg, "too long");
+	strcpy(d->spec, arg);
+	cursor = d->spec;
+	while ((key = next_item(&cursor, &val))) {
+		if (!strcmp(key, "path") && val && *val)
+			d->path = val;
+		else if (!strcmp(key, "readonly") && !val)
+			d->readonly = true;
+		else if (!strcmp(key, "direct") && !val)
+			d->direct = true;
+		else if (!strcmp(key, "serial") && val && *val && strlen(val) <= 20)
+			d->serial = val;
+		else if (!strcmp(key, "serial"))
+			return bad("--disk", arg, "serial= takes 1 to 20 characters");
+		else if (!strcmp(key, "queues") && val) {
+			if (parse_queues("--disk", arg, val, 16, &d->queues))
+				return 2;
+		} else
+			return bad("--disk", arg, "expected path=FILE[,readonly][,direct][,serial=ID]"
+				   "[,queues=N]");
+	}
+	if (!d->path)
+		return bad("--disk", arg, "path=FILE is required");
+	cfg->nr_disks++;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	/* Unicast only: a multicast bit would make every peer drop our frames. */
+	return mac[0] & 1 ? -EINVAL : 0;
+}
+
+static int parse_net(const char *arg, struct vm_config *cfg)
+{
+	struct vm_nic *n;
+	char *cursor, *key, *val;
+
+	if (cfg->nr_nics == VM_MAX_NICS)
+		return bad("--net", arg, "too many NICs (at most 4)");
+	n = &cfg->nic[cfg->nr_nics];
+	*n = (struct vm_nic){ .queues = 1 };
+	if (strlen(arg) >= sizeof(n->spec))
+		return bad("--net", arg, "too long");
+	strcpy(n->spec, arg);
+	cursor = n->spec;
+	while ((key = next_item(&cursor, &val))) {
+		if (!strcmp(key, "tap") && val && *val && strlen(val) < 16)
+			n->tap = val;
+		else if (!strcmp(key, "tap"))
+			return bad("--net", arg, "tap= takes an interface name of 1 to 15 characters");
+		else if (!strcmp(key, "mac") && val) {
+			if (parse_mac(val, n->mac))
+				return bad("--net", arg, "mac= must be a unicast MAC like 52:54:00:12:34:56");
+			n->has_mac = true;
+		} else if (!strcmp(key, "queues") && val) {
+			if (parse_queues("--net", arg, val, 8, &n->queues))
+				return 2;
+		} else
+			return bad("--net", arg, "expected tap=NAME[,mac=MAC][,queues=N]");
+	}
+	if (!n->tap)
+		return bad("--net", arg, "tap=NAME is required");
+	cfg->nr_nics++;
+	return 0;
+}
+
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
-       OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64 };
+       OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -236,6 +369,8 @@ static const struct option run_opts[] = {
 	{ "vars", required_argument, NULL, OPT_VARS },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "pci-mmio64", required_argument, NULL, OPT_MMIO64 },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -255,6 +390,8 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_VARS: cfg->vars = arg; return 0;
 	case OPT_NAME: return parse_name(arg, cfg);
 	case OPT_MMIO64: return parse_mmio64(arg, cfg);
+	case OPT_DISK: return parse_disk(arg, cfg);
+	case OPT_NET: return parse_net(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
 	default: return 2;
 	}

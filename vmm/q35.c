@@ -433,8 +433,6 @@ int q35_setup(struct vm *vm, const struct q35_boot *boot)
 	q->vm = vm;
 	pthread_mutex_init(&q->remap_lock, NULL);
 	vm->q35 = q;
-	/* A guest write may move ECAM or the PM block from either bus. */
-	bus_share_defer_queue(&vm->pio, &vm->mmio);
 	if ((ret = setup_pci(q)) || (ret = place_mmio64(q)) || (ret = setup_flash(q)))
 		return ret;
 	ret = setup_fw_cfg(q, boot);

@@ -308,6 +308,8 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 	if (ret == 0)
 		ret = vm_add_platform_devices(vm);
 	if (ret == 0)
+		ret = vm_add_virtio_devices(vm);
+	if (ret == 0)
 		ret = vm_create_vcpus(vm);
 	if (ret == 0)
 		ret = cfg->firmware ? load_firmware(vm, bf) : load_linux(vm, bf);

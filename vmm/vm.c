@@ -71,22 +71,25 @@ static int fetch_supported_cpuid(struct vm *vm)
 
 /*
  * ISA interrupts go to the PIC and the IOAPIC pin of the same number, but
- * IRQ0 (the PIT) goes to IOAPIC pin 2, as the MADT's override says and as
- * on real boards; KVM's default table would put it on pin 0, and Linux
- * would then report the timer as not connected to the IOAPIC.
+ * IRQ0 (the PIT) goes to IOAPIC pin 2, as the MADT's interrupt source
+ * override says and as on real boards; KVM's default table would put it
+ * on pin 0, and Linux would then report the timer as not connected to the
+ * IOAPIC. MSI routes (virtio-pci and passthrough vectors) follow. KVM
+ * takes the whole table on every change; with vm->route_lock held.
  */
 static int set_gsi_routing(struct vm *vm)
 {
-	enum { NR_PIC = 16, NR_IOAPIC = 24, MAX = NR_PIC + NR_IOAPIC };
-	/* kvm_irq_routing ends in a flexible array: room for it without a GNU extension. */
-	union {
-		struct kvm_irq_routing hdr;
-		uint8_t room[sizeof(struct kvm_irq_routing) + MAX * sizeof(struct kvm_irq_routing_entry)];
-	} r;
-	struct kvm_irq_routing_entry *e = r.hdr.entries;
-	unsigned n = 0;
+	enum { NR_PIC = 16, NR_IOAPIC = 24, FIXED = NR_PIC + NR_IOAPIC };
+	size_t n = 0, max = FIXED + vm->nr_msi;
+	struct kvm_irq_routing *r;
+	struct kvm_irq_routing_entry *e;
+	int ret = 0;
 
-	memset(&r, 0, sizeof(r));
+	/* kvm_irq_routing ends in a flexible array, sized here at run time. */
+	r = calloc(1, sizeof(*r) + max * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	e = r->entries;
 	for (unsigned gsi = 0; gsi < NR_IOAPIC; gsi++) {
 		if (gsi < NR_PIC) {
 			e[n].gsi = gsi;
@@ -101,10 +104,94 @@ static int set_gsi_routing(struct vm *vm)
 		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
 		e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 	}
-	r.hdr.nr = n;
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0) {
-		pr_err("KVM_SET_GSI_ROUTING: %s", strerror(errno));
+	for (unsigned i = 0; i < vm->nr_msi; i++) {
+		if (!vm->msi[i].valid)
+			continue;
+		e[n].gsi = vm->msi[i].gsi;
+		e[n].type = KVM_IRQ_ROUTING_MSI;
+		e[n].u.msi.address_lo = (uint32_t)vm->msi[i].addr;
+		e[n].u.msi.address_hi = (uint32_t)(vm->msi[i].addr >> 32);
+		e[n++].u.msi.data = vm->msi[i].data;
+	}
+	r->nr = (uint32_t)n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
+		ret = -errno;
+		pr_err("KVM_SET_GSI_ROUTING (%zu routes): %s", n, strerror(errno));
+	}
+	free(r);
+	return ret;
+}
+
+int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd)
+{
+	struct kvm_irqfd irqfd = { 0 };
+	struct vm_msi_route *m;
+	int fd, ret = 0;
+
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
 		return -errno;
+	pthread_mutex_lock(&vm->route_lock);
+	if (vm->nr_msi == vm->cap_msi) {
+		unsigned cap = vm->cap_msi ? vm->cap_msi * 2 : 32;
+
+		m = realloc(vm->msi, cap * sizeof(*m));
+		if (!m) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		vm->msi = m;
+		vm->cap_msi = cap;
+	}
+	irqfd.fd = (uint32_t)fd;
+	irqfd.gsi = vm->next_gsi;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		ret = -errno;
+		pr_err("KVM_IRQFD (GSI %u): %s", irqfd.gsi, strerror(errno));
+		goto out;
+	}
+	vm->msi[vm->nr_msi++] = (struct vm_msi_route){ .gsi = vm->next_gsi };
+	*gsi = vm->next_gsi++;
+	*efd = fd;
+out:
+	pthread_mutex_unlock(&vm->route_lock);
+	if (ret)
+		close(fd);
+	return ret;
+}
+
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&vm->route_lock);
+	for (unsigned i = 0; i < vm->nr_msi; i++) {
+		if (vm->msi[i].gsi != gsi)
+			continue;
+		vm->msi[i] = (struct vm_msi_route){ .gsi = gsi, .valid = true, .addr = addr,
+						    .data = data };
+		ret = set_gsi_routing(vm);
+		break;
+	}
+	pthread_mutex_unlock(&vm->route_lock);
+	return ret;
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		int e = errno;
+
+		pr_debug("KVM_IOEVENTFD %s at 0x%llx: %s", assign ? "assign" : "deassign",
+			 (unsigned long long)addr, strerror(e));
+		return -e;
 	}
 	return 0;
 }
@@ -135,7 +222,11 @@ static int create_kvm_vm(struct vm *vm)
 		pr_err("KVM_CREATE_PIT2: %s", strerror(errno));
 		return -errno;
 	}
-	return set_gsi_routing(vm);
+	pthread_mutex_lock(&vm->route_lock);
+	int ret = set_gsi_routing(vm);
+
+	pthread_mutex_unlock(&vm->route_lock);
+	return ret;
 }
 
 static int add_memslots(struct vm *vm)
@@ -183,11 +274,15 @@ int vm_open(struct vm *vm, const struct vm_config *cfg)
 	vm->cfg = cfg;
 	vm->kvm_fd = vm->vm_fd = vm->stop_efd = vm->serial_fd = -1;
 	vm->mem.fd = -1;
+	vm->next_gsi = 24;
+	pthread_mutex_init(&vm->route_lock, NULL);
 	ret = bus_init(&vm->pio, "pio");
 	if (ret == 0)
 		ret = bus_init(&vm->mmio, "mmio");
 	if (ret)
 		return ret;
+	/* A guest write on either bus may move a range on the other (BARs, ECAM, PM). */
+	bus_share_defer_queue(&vm->pio, &vm->mmio);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
 		return -errno;
@@ -263,6 +358,11 @@ static void kvm_irq_line(void *opaque, unsigned gsi, int level)
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		pr_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
+{
+	return (struct irq_line){ .set_level = kvm_irq_line, .opaque = vm, .gsi = gsi };
 }
 
 static void vm_power(void *opaque, enum power_event ev)
@@ -355,6 +455,7 @@ void vm_close(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	vm_virtio_free(vm);
 	q35_free(vm);
 	if (vm->com1)
 		uart_free(vm->com1);
@@ -367,6 +468,7 @@ void vm_close(struct vm *vm)
 	if (vm->serial_fd_owned)
 		close(vm->serial_fd);
 	free(vm->supported_cpuid);
+	free(vm->msi);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	guest_mem_free(&vm->mem);

@@ -18,6 +18,28 @@ struct boot_regs;
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
+#define VM_MAX_DISKS 8
+#define VM_MAX_NICS  4
+#define VM_SPEC_MAX  1024
+
+/* --disk path=FILE[,readonly][,direct][,serial=ID][,queues=N] */
+struct vm_disk {
+	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
+	const char *path;
+	const char *serial;     /* NULL: derived from the file */
+	bool readonly, direct;
+	unsigned queues;
+};
+
+/* --net tap=NAME[,mac=MAC][,queues=N] */
+struct vm_nic {
+	char spec[VM_SPEC_MAX];
+	const char *tap;
+	uint8_t mac[6];
+	bool has_mac;           /* else derived from the VM's name */
+	unsigned queues;
+};
+
 struct vm_config {
 	unsigned cpus;
 	struct mem_options mem;
@@ -38,6 +60,10 @@ struct vm_config {
 	const char *firmware;
 	const char *vars;
 	uint64_t pci_mmio64_size; /* the 64-bit PCI window; 0: from the host's address bits */
+	struct vm_disk disk[VM_MAX_DISKS];
+	unsigned nr_disks;
+	struct vm_nic nic[VM_MAX_NICS];
+	unsigned nr_nics;
 };
 
 /* PCIe root ports on bus 0 of the Q35 platform, at 00:01.0 onwards. */
@@ -92,6 +118,21 @@ struct vm {
 
 	/* The Q35 platform of a firmware boot (vmm/q35.c); NULL otherwise. */
 	struct q35 *q35;
+	/* --disk and --net (vmm/virtio_devices.c); NULL without any. */
+	struct vm_virtio *virtio;
+
+	/* GSI routing: the fixed PIC/IOAPIC entries plus one MSI route per GSI from 24. */
+	pthread_mutex_t route_lock;
+	struct vm_msi_route *msi;
+	unsigned nr_msi, cap_msi;
+	unsigned next_gsi;
+};
+
+struct vm_msi_route {
+	unsigned gsi;
+	bool valid;
+	uint64_t addr;
+	uint32_t data;
 };
 
 /* The pieces, in the order vm_boot_linux() uses them; tests use a subset. */
@@ -99,6 +140,23 @@ int vm_open(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unus
 int vm_create_vcpus(struct vm *vm) __attribute__((warn_unused_result));
 int vm_add_platform_devices(struct vm *vm) __attribute__((warn_unused_result));
 void vm_close(struct vm *vm);
+
+/*
+ * Interrupts and notifications that bypass the VMM: a new GSI (24 and up)
+ * with an irqfd on it (*efd, the caller's to close); that GSI pointed at an
+ * MSI address and data; an ioeventfd on a len-byte MMIO write at addr.
+ * Each 0 or -errno, with the reason logged. Thread-safe.
+ */
+int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd) __attribute__((warn_unused_result));
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign);
+
+/* A level-triggered line into the in-kernel IOAPIC (KVM_IRQ_LINE). */
+struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
+
+/* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
+int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
+void vm_virtio_free(struct vm *vm);
 
 /* Records why the machine stops and kicks every vCPU out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)

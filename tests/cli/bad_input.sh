@@ -103,6 +103,29 @@ fi
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
+# Disks and NICs: the option's text, then what the device says.
+case_ "disk without path" "--disk readonly" -- "$vmm" run --kernel "$tmp/fake-bzimage" --disk readonly
+case_ "disk with an unknown key" "--disk path=x,cache=none" -- "$vmm" run --kernel "$tmp/fake-bzimage" --disk path=x,cache=none
+case_ "disk queues 0" "--disk path=x,queues=0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --disk path=x,queues=0
+case_ "net without tap" "--net mac=52:54:00:12:34:56" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net mac=52:54:00:12:34:56
+case_ "net multicast mac" "--net tap=t0,mac=01:00:5e:00:00:01" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net tap=t0,mac=01:00:5e:00:00:01
+case_ "net tap name too long" "--net tap=abcdefghijklmnopq" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net tap=abcdefghijklmnopq
+if [ -w /dev/kvm ]; then
+	case_ "disk image missing" "--disk $tmp/nope.img" -- \
+		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$tmp/nope.img"
+	head -c 1000 /dev/zero >"$fw/odd.img"
+	case_ "disk image not whole sectors" "--disk $fw/odd.img" -- \
+		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$fw/odd.img"
+	head -c 1048576 /dev/zero >"$fw/disk.img"
+	flock -x "$fw/disk.img" sleep 30 &
+	holder=$!
+	sleep 0.2
+	case_ "disk image in use" "--disk $fw/disk.img: in use by another process" -- \
+		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$fw/disk.img"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+fi
+
 # This one fails after the VM exists, so it also proves the unwinding path.
 if [ -w /dev/kvm ]; then
 	case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir" -- \

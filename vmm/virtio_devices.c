@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The machine's virtio devices: each --disk a virtio-blk and each --net a
+ * virtio-net function on bus 0 from slot VM_VIRTIO_SLOT0 on, over the
+ * modern virtio-pci transport, with KVM doing the notifications
+ * (ioeventfd) and the interrupts (irqfd, MSI routes).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "log.h"
+#include "vm.h"
+#include "../devices/virtio_blk.h"
+#include "../devices/virtio_net.h"
+#include "../devices/virtio_pci.h"
+#include "../firmware/firmware.h"
+
+#define VM_VIRTIO_SLOT0 8
+#define VM_VIRTIO_MAX   (VM_MAX_DISKS + VM_MAX_NICS)
+
+struct vm_virtio {
+	struct virtio_pci *vp[VM_VIRTIO_MAX];
+	char name[VM_VIRTIO_MAX][24];
+	char mac_name[VM_MAX_NICS][80];
+	unsigned nr;
+};
+
+static int plat_ioeventfd(void *opaque, uint64_t addr, unsigned len, int fd, bool assign)
+{
+	return vm_ioeventfd(opaque, addr, len, fd, assign);
+}
+
+static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
+{
+	return vm_irqfd_new(opaque, gsi, efd);
+}
+
+static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	return vm_msi_route(opaque, gsi, addr, data);
+}
+
+static void apply_bars(void *arg)
+{
+	struct vm *vm = arg;
+
+	pci_bus_apply_bars(&vm->pci);
+}
+
+/* A config write changed what a BAR decodes (under the bus lock): remap later. */
+static void bars_changed(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (bus_defer(&vm->mmio, apply_bars, vm))
+		log_msg(LOG_WARN, "pci", "cannot queue a BAR remap");
+}
+
+/* Wraps vdev in a transport at the next slot; frees vdev on failure. */
+static int add_function(struct vm *vm, struct vm_virtio *v, struct virtio_device *vdev,
+			const char *opt, const char *what)
+{
+	unsigned slot = VM_VIRTIO_SLOT0 + v->nr;
+	struct virtio_pci_platform plat = {
+		.ioeventfd = plat_ioeventfd,
+		.irqfd = plat_irqfd,
+		.msi_route = plat_msi_route,
+		.opaque = vm,
+		.mmio = &vm->mmio,
+		.intx = vm_irq_line(vm, acpi_prt_gsi(slot, 0)),
+	};
+	struct virtio_pci *vp = virtio_pci_new(vdev, PCI_DEVFN(slot, 0), &plat);
+	int ret;
+
+	if (!vp) {
+		ret = -errno;
+		pr_err("%s %s: cannot make its PCI function: %s", opt, what, strerror(-ret));
+		vdev->ops->free(vdev);
+		return ret;
+	}
+	/* Where firmware would put it; OVMF places it again, Linux keeps it. */
+	pci_device_set_bar_addr(virtio_pci_dev(vp), VIRTIO_PCI_BAR,
+				LAYOUT_PCI_MMIO32 + (uint64_t)v->nr * VIRTIO_PCI_BAR_SIZE);
+	ret = pci_bus_add(&vm->pci, virtio_pci_dev(vp));
+	if (ret) {
+		virtio_pci_free(vp);
+		return ret;
+	}
+	v->vp[v->nr++] = vp;
+	return 0;
+}
+
+static int add_disk(struct vm *vm, struct vm_virtio *v, const struct vm_disk *d, unsigned i)
+{
+	struct virtio_blk_options o = {
+		.path = d->path, .readonly = d->readonly, .direct = d->direct,
+		.serial = d->serial, .queues = d->queues,
+	};
+	const char *why = NULL;
+	struct virtio_device *vdev;
+
+	snprintf(v->name[v->nr], sizeof(v->name[0]), "virtio-blk%u", i);
+	vdev = virtio_blk_create(v->name[v->nr], &o, &vm->mem, &why);
+	if (!vdev) {
+		pr_err("--disk %s", why ? why : strerror(errno));
+		return errno ? -errno : -EINVAL;
+	}
+	return add_function(vm, v, vdev, "--disk", d->path);
+}
+
+static int add_nic(struct vm *vm, struct vm_virtio *v, const struct vm_nic *n, unsigned i)
+{
+	struct virtio_net_options o = {
+		.tap = n->tap, .mac = n->has_mac ? n->mac : NULL, .queues = n->queues,
+	};
+	const char *why = NULL;
+	struct virtio_device *vdev;
+
+	/* One name per NIC, so each default MAC differs and stays the same. */
+	if (i == 0)
+		o.vm_name = vm->cfg->name;
+	else {
+		snprintf(v->mac_name[i], sizeof(v->mac_name[i]), "%s.%u", vm->cfg->name, i);
+		o.vm_name = v->mac_name[i];
+	}
+	snprintf(v->name[v->nr], sizeof(v->name[0]), "virtio-net%u", i);
+	vdev = virtio_net_create(v->name[v->nr], &o, &vm->mem, &why);
+	if (!vdev) {
+		pr_err("--net %s", why ? why : strerror(errno));
+		return errno ? -errno : -EINVAL;
+	}
+	return add_function(vm, v, vdev, "--net", n->tap);
+}
+
+int vm_add_virtio_devices(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct vm_virtio *v;
+	int ret = 0;
+
+	if (!cfg->nr_disks && !cfg->nr_nics)
+		return 0;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	vm->virtio = v;
+	pci_set_bars_hook(&vm->pci, bars_changed, vm);
+	for (unsigned i = 0; i < cfg->nr_disks && !ret; i++)
+		ret = add_disk(vm, v, &cfg->disk[i], i);
+	for (unsigned i = 0; i < cfg->nr_nics && !ret; i++)
+		ret = add_nic(vm, v, &cfg->nic[i], i);
+	return ret;
+}
+
+void vm_virtio_free(struct vm *vm)
+{
+	struct vm_virtio *v = vm->virtio;
+
+	if (!v)
+		return;
+	/* Every device thread stops (and its I/O ends) before guest RAM goes. */
+	for (unsigned i = 0; i < v->nr; i++)
+		virtio_pci_stop(v->vp[i]);
+	for (unsigned i = 0; i < v->nr; i++)
+		virtio_pci_free(v->vp[i]);
+	free(v);
+	vm->virtio = NULL;
+}
