@@ -92,6 +92,7 @@ static int setup_acpi(struct vm *vm, uint64_t *rsdp)
 		.com1_irq = IRQ_COM1,
 		.pci_mmio32_base = LAYOUT_PCI_MMIO32,
 		.pci_mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.pci_prt = true, /* INTx of virtio functions, for drivers without MSI-X */
 	};
 	int ret = acpi_build(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &acpi, rsdp);
 
