@@ -9,6 +9,8 @@ packages=(
 	linux-libc-dev liburing-dev libcriterion-dev
 	ovmf qemu-system-x86 busybox-static cpio gzip xz-utils zstd
 	procps util-linux
+	# tests/lab: a GPT disk image with an EFI system partition (ovmf-disk-boot)
+	fdisk mtools
 	# tests/lab/build-qemu: the lab emulator for OVMF guests
 	dpkg-dev patch python3 libfdt-dev libglib2.0-dev libpixman-1-dev zlib1g-dev
 )
