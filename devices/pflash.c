@@ -88,25 +88,6 @@ struct pflash {
 	bool hook_array; /* what the hook was last told */
 };
 
-/* ---- open-time errors ---- */
-
-/* Room for a long path and the reason. */
-static _Thread_local char why_buf[4200];
-
-/* Says why path cannot be a flash device; returns -err. */
-__attribute__((format(printf, 3, 4))) static int refuse(const char **why, int err,
-							 const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
-	va_end(ap);
-	if (why)
-		*why = why_buf;
-	return -err;
-}
-
 /* ---- the CFI query table (x8 byte addresses) ---- */
 
 static unsigned ceil_log2(uint64_t v)
@@ -493,23 +474,23 @@ static int pflash_check_size(const char *path, int fd, uint64_t *size, const cha
 	off_t end;
 
 	if (fstat(fd, &st) < 0)
-		return refuse(why, errno, "%s: %s", path, strerror(errno));
+		return log_why(why, errno, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return refuse(why, EINVAL, "%s: not a regular file or block device", path);
+		return log_why(why, EINVAL, "%s: not a regular file or block device", path);
 	end = lseek(fd, 0, SEEK_END);
 	if (end < 0)
-		return refuse(why, errno, "%s: cannot find its size: %s", path, strerror(errno));
+		return log_why(why, errno, "%s: cannot find its size: %s", path, strerror(errno));
 	*size = (uint64_t)end;
 	if (*size == 0)
-		return refuse(why, EINVAL, "%s: empty file; a flash image is a multiple of %llu bytes",
+		return log_why(why, EINVAL, "%s: empty file; a flash image is a multiple of %llu bytes",
 			      path, PFLASH_SECTOR_SIZE);
 	if (*size % PFLASH_SECTOR_SIZE)
-		return refuse(why, EINVAL,
+		return log_why(why, EINVAL,
 			      "%s: size %llu bytes is not a multiple of the %llu-byte flash "
 			      "sector (truncated or not a flash image?)",
 			      path, (unsigned long long)*size, PFLASH_SECTOR_SIZE);
 	if (*size > PFLASH_MAX_SIZE)
-		return refuse(why, EFBIG, "%s: size %llu bytes is larger than the %llu MiB of "
+		return log_why(why, EFBIG, "%s: size %llu bytes is larger than the %llu MiB of "
 			      "flash below 4 GiB", path, (unsigned long long)*size,
 			      PFLASH_MAX_SIZE >> 20);
 	return 0;
@@ -520,7 +501,7 @@ static int pflash_lock_file(const char *path, int fd, bool readonly, const char 
 	if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
-		return refuse(why, EBUSY, "%s: in use by another process (locked)", path);
+		return log_why(why, EBUSY, "%s: in use by another process (locked)", path);
 	return 0; /* no locking on this filesystem: go on without */
 }
 
@@ -543,14 +524,14 @@ static int pflash_load(struct pflash *pf, const char **why)
 	pf->data = mmap(NULL, pf->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pf->data == MAP_FAILED) {
 		pf->data = NULL;
-		return refuse(why, ENOMEM, "%s: no memory for %llu bytes", pf->path,
+		return log_why(why, ENOMEM, "%s: no memory for %llu bytes", pf->path,
 			      (unsigned long long)pf->size);
 	}
 	ret = pread_all(pf->fd, pf->data, pf->size, 0);
 	if (ret < 0)
-		return refuse(why, -ret, "%s: read: %s", pf->path, strerror(-ret));
+		return log_why(why, -ret, "%s: read: %s", pf->path, strerror(-ret));
 	if (pf->readonly && mprotect(pf->data, pf->size, PROT_READ) < 0)
-		return refuse(why, errno, "%s: mprotect: %s", pf->path, strerror(errno));
+		return log_why(why, errno, "%s: mprotect: %s", pf->path, strerror(errno));
 	return 0;
 }
 
@@ -561,24 +542,24 @@ struct pflash *pflash_open(const char *path, bool readonly, const char **why)
 
 	pf = calloc(1, sizeof(*pf));
 	if (!pf) {
-		errno = -refuse(why, ENOMEM, "%s: out of memory", path);
+		errno = -log_why(why, ENOMEM, "%s: out of memory", path);
 		return NULL;
 	}
 	pf->fd = -1;
 	ret = -pthread_mutex_init(&pf->lock, NULL);
 	if (ret) {
 		free(pf);
-		errno = -refuse(why, -ret, "%s: %s", path, strerror(-ret));
+		errno = -log_why(why, -ret, "%s: %s", path, strerror(-ret));
 		return NULL;
 	}
 	pf->path = strdup(path);
 	if (!pf->path) {
-		ret = refuse(why, ENOMEM, "%s: out of memory", path);
+		ret = log_why(why, ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
 	pf->fd = pflash_open_fd(path, &readonly);
 	if (pf->fd < 0) {
-		ret = refuse(why, errno, "%s: %s", path, strerror(errno));
+		ret = log_why(why, errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	pf->readonly = readonly;

@@ -129,24 +129,6 @@ static struct virtio_blk *to_blk(struct virtio_device *vdev)
 	return (struct virtio_blk *)vdev;
 }
 
-/* ---- open-time errors ---- */
-
-/* Room for a long path and the reason. */
-static _Thread_local char why_buf[4200];
-
-__attribute__((format(printf, 3, 4))) static int refuse(const char **why, int err,
-							 const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
-	va_end(ap);
-	if (why)
-		*why = why_buf;
-	return -err;
-}
-
 /* ---- guest buffers ---- */
 
 /*
@@ -899,21 +881,21 @@ static int blk_queue_init(struct virtio_blk *blk, struct blk_queue *q, unsigned 
 	q->slots = calloc(size, sizeof(*q->slots));
 	q->free_slots = calloc(size, sizeof(*q->free_slots));
 	if (!q->segs || !q->slots || !q->free_slots)
-		return refuse(why, ENOMEM, "%s: out of memory", blk->path);
+		return log_why(why, ENOMEM, "%s: out of memory", blk->path);
 	for (uint32_t i = 0; i < size; i++)
 		q->free_slots[i] = (uint16_t)i;
 	ret = io_uring_queue_init(size, &q->ring, 0);
 	if (ret < 0)
-		return refuse(why, -ret, "%s: io_uring setup: %s (io_uring disabled by "
+		return log_why(why, -ret, "%s: io_uring setup: %s (io_uring disabled by "
 			      "kernel.io_uring_disabled or a seccomp filter?)", blk->path,
 			      strerror(-ret));
 	q->ring_ready = true;
 	q->cq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->cq_fd < 0)
-		return refuse(why, errno, "%s: eventfd: %s", blk->path, strerror(errno));
+		return log_why(why, errno, "%s: eventfd: %s", blk->path, strerror(errno));
 	ret = io_uring_register_eventfd(&q->ring, q->cq_fd);
 	if (ret < 0)
-		return refuse(why, -ret, "%s: io_uring eventfd: %s", blk->path, strerror(-ret));
+		return log_why(why, -ret, "%s: io_uring eventfd: %s", blk->path, strerror(-ret));
 	return 0;
 }
 
@@ -922,15 +904,15 @@ static int blk_check_options(const struct virtio_blk_options *opt, const char **
 	unsigned n = opt->queue_size;
 
 	if (!opt->path)
-		return refuse(why, EINVAL, "virtio-blk: no image path");
+		return log_why(why, EINVAL, "virtio-blk: no image path");
 	if (opt->queues < 1 || opt->queues > VIRTIO_BLK_MAX_QUEUES)
-		return refuse(why, EINVAL, "%s: %u queues; 1 to %u are supported", opt->path,
+		return log_why(why, EINVAL, "%s: %u queues; 1 to %u are supported", opt->path,
 			      opt->queues, VIRTIO_BLK_MAX_QUEUES);
 	if (n && (n < 4 || n > VIRTIO_BLK_MAX_QUEUE_SIZE || (n & (n - 1))))
-		return refuse(why, EINVAL, "%s: queue size %u is not a power of two from 4 to %u",
+		return log_why(why, EINVAL, "%s: queue size %u is not a power of two from 4 to %u",
 			      opt->path, n, VIRTIO_BLK_MAX_QUEUE_SIZE);
 	if (opt->serial && strlen(opt->serial) > VIRTIO_BLK_ID_BYTES)
-		return refuse(why, EINVAL, "%s: serial \"%s\" is longer than %u bytes", opt->path,
+		return log_why(why, EINVAL, "%s: serial \"%s\" is longer than %u bytes", opt->path,
 			      opt->serial, VIRTIO_BLK_ID_BYTES);
 	return 0;
 }
@@ -943,12 +925,12 @@ static int blk_open(struct virtio_blk *blk, const char **why)
 	if (blk->fd >= 0)
 		return 0;
 	if (errno == EINVAL && blk->direct)
-		return refuse(why, errno, "%s: cannot open with O_DIRECT: %s (does the "
+		return log_why(why, errno, "%s: cannot open with O_DIRECT: %s (does the "
 			      "filesystem support direct I/O?)", blk->path, strerror(errno));
 	if (!blk->readonly && (errno == EACCES || errno == EPERM || errno == EROFS))
-		return refuse(why, errno, "%s: cannot open for writing: %s (readonly?)",
+		return log_why(why, errno, "%s: cannot open for writing: %s (readonly?)",
 			      blk->path, strerror(errno));
-	return refuse(why, errno, "%s: %s", blk->path, strerror(errno));
+	return log_why(why, errno, "%s: %s", blk->path, strerror(errno));
 }
 
 /* Two VMMs never write one image: exclusive when writable, shared when not. */
@@ -957,7 +939,7 @@ static int blk_lock(struct virtio_blk *blk, const char **why)
 	if (flock(blk->fd, (blk->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
-		return refuse(why, EBUSY, "%s: in use by another process (locked)", blk->path);
+		return log_why(why, EBUSY, "%s: in use by another process (locked)", blk->path);
 	dev_warn(blk->vdev.name, "%s: cannot lock (%s); going on without", blk->path,
 		 strerror(errno));
 	return 0;
@@ -970,16 +952,16 @@ static int blk_check_size(struct virtio_blk *blk, const struct stat *st, const c
 	uint64_t size;
 
 	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
-		return refuse(why, EINVAL, "%s: not a regular file or block device", blk->path);
+		return log_why(why, EINVAL, "%s: not a regular file or block device", blk->path);
 	end = lseek(blk->fd, 0, SEEK_END);
 	if (end < 0)
-		return refuse(why, errno, "%s: cannot find its size: %s", blk->path,
+		return log_why(why, errno, "%s: cannot find its size: %s", blk->path,
 			      strerror(errno));
 	size = (uint64_t)end;
 	if (size == 0)
-		return refuse(why, EINVAL, "%s: empty image", blk->path);
+		return log_why(why, EINVAL, "%s: empty image", blk->path);
 	if (size % blk->blk_size)
-		return refuse(why, EINVAL, "%s: size %llu bytes is not a multiple of %u-byte "
+		return log_why(why, EINVAL, "%s: size %llu bytes is not a multiple of %u-byte "
 			      "%s", blk->path, (unsigned long long)size, blk->blk_size,
 			      blk->direct ? "blocks (direct I/O)" : "sectors");
 	blk->capacity = size / VIRTIO_BLK_SECTOR_SIZE;
@@ -994,7 +976,7 @@ static int blk_direct_align(struct virtio_blk *blk, const struct stat *st, const
 
 	if (S_ISBLK(st->st_mode)) {
 		if (ioctl(blk->fd, BLKSSZGET, &lbs) < 0)
-			return refuse(why, errno, "%s: BLKSSZGET: %s", blk->path, strerror(errno));
+			return log_why(why, errno, "%s: BLKSSZGET: %s", blk->path, strerror(errno));
 		blk->blk_size = blk->mem_align = (uint32_t)lbs;
 	} else if (statx(blk->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 		   (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
@@ -1008,7 +990,7 @@ static int blk_direct_align(struct virtio_blk *blk, const struct stat *st, const
 		blk->blk_size = VIRTIO_BLK_SECTOR_SIZE;
 	if (blk->blk_size > 4096 || (blk->blk_size & (blk->blk_size - 1)) ||
 	    blk->mem_align > 4096)
-		return refuse(why, EINVAL, "%s: direct I/O needs %u-byte blocks and %u-byte "
+		return log_why(why, EINVAL, "%s: direct I/O needs %u-byte blocks and %u-byte "
 			      "aligned buffers; at most 4096 are supported", blk->path,
 			      blk->blk_size, blk->mem_align);
 	return 0;
@@ -1068,7 +1050,7 @@ static int blk_setup_file(struct virtio_blk *blk, const struct virtio_blk_option
 	if (ret)
 		return ret;
 	if (fstat(blk->fd, st) < 0)
-		return refuse(why, errno, "%s: %s", blk->path, strerror(errno));
+		return log_why(why, errno, "%s: %s", blk->path, strerror(errno));
 	blk->blk_size = VIRTIO_BLK_SECTOR_SIZE;
 	blk->mem_align = 1;
 	if (blk->direct) {
@@ -1100,10 +1082,10 @@ static int blk_setup(struct virtio_blk *blk, const struct virtio_blk_options *op
 		return ret;
 	blk->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (blk->stop_fd < 0)
-		return refuse(why, errno, "%s: eventfd: %s", blk->path, strerror(errno));
+		return log_why(why, errno, "%s: eventfd: %s", blk->path, strerror(errno));
 	blk->queues = calloc(opt->queues, sizeof(*blk->queues));
 	if (!blk->queues)
-		return refuse(why, ENOMEM, "%s: out of memory", blk->path);
+		return log_why(why, ENOMEM, "%s: out of memory", blk->path);
 	blk->nr_queues = opt->queues;
 	for (unsigned i = 0; i < opt->queues; i++)
 		blk->queues[i].cq_fd = -1;
@@ -1131,7 +1113,7 @@ struct virtio_device *virtio_blk_create(const char *name, const struct virtio_bl
 	blk = calloc(1, sizeof(*blk));
 	if (!blk || pthread_mutex_init(&blk->lock, NULL)) {
 		free(blk);
-		errno = -refuse(why, ENOMEM, "%s: out of memory", opt->path);
+		errno = -log_why(why, ENOMEM, "%s: out of memory", opt->path);
 		return NULL;
 	}
 	blk->fd = -1;
@@ -1147,7 +1129,7 @@ struct virtio_device *virtio_blk_create(const char *name, const struct virtio_bl
 	blk->vdev.name = strdup(name ? name : "virtio-blk");
 	blk->path = strdup(opt->path);
 	if (!blk->vdev.name || !blk->path)
-		ret = refuse(why, ENOMEM, "%s: out of memory", opt->path);
+		ret = log_why(why, ENOMEM, "%s: out of memory", opt->path);
 	else
 		ret = blk_setup(blk, opt, why);
 	if (ret) {

@@ -179,25 +179,6 @@ static bool stopping(const struct virtio_net *net)
 	return __atomic_load_n(&net->stopping, __ATOMIC_ACQUIRE);
 }
 
-/* ---- open-time errors ---- */
-
-static _Thread_local char why_buf[512];
-
-/* Sets errno and *why; returns -err. */
-__attribute__((format(printf, 3, 4)))
-static int refuse(const char **why, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
-	va_end(ap);
-	if (why)
-		*why = why_buf;
-	errno = err;
-	return -err;
-}
-
 /* ---- the MAC ---- */
 
 void virtio_net_default_mac(const char *vm_name, uint8_t mac[6])
@@ -240,18 +221,18 @@ static int tap_explain_einval(const char *ifname, unsigned queues, const char **
 	const char *mq = queues > 1 ? " multi_queue" : "";
 
 	if (flags < 0 && if_nametoindex(ifname))
-		return refuse(why, EINVAL, "tap %s: an interface of that name exists and is not "
+		return log_why(why, EINVAL, "tap %s: an interface of that name exists and is not "
 			      "a TUN/TAP device", ifname);
 	if (flags >= 0 && (flags & IFF_TUN))
-		return refuse(why, EINVAL, "tap %s: is a TUN (layer 3) device, and a TAP is "
+		return log_why(why, EINVAL, "tap %s: is a TUN (layer 3) device, and a TAP is "
 			      "needed; as root: ip tuntap del dev %s mode tun && ip tuntap add "
 			      "dev %s mode tap user $USER vnet_hdr%s", ifname, ifname, ifname, mq);
 	if (flags >= 0 && queues > 1 && !(flags & IFF_MULTI_QUEUE))
-		return refuse(why, EINVAL, "tap %s: was created without multi_queue, which "
+		return log_why(why, EINVAL, "tap %s: was created without multi_queue, which "
 			      "queues=%u needs; as root: ip tuntap del dev %s mode tap && ip "
 			      "tuntap add dev %s mode tap user $USER vnet_hdr multi_queue", ifname,
 			      queues, ifname, ifname);
-	return refuse(why, EINVAL, "tap %s: the kernel refused it (TUNSETIFF: %s)", ifname,
+	return log_why(why, EINVAL, "tap %s: the kernel refused it (TUNSETIFF: %s)", ifname,
 		      strerror(EINVAL));
 }
 
@@ -264,33 +245,33 @@ static int tap_refused(const char *ifname, int err, unsigned queues, bool existe
 	case EPERM:
 	case EACCES:
 		if (existed)
-			return refuse(why, err, "tap %s: not permitted to use it (it belongs to "
+			return log_why(why, err, "tap %s: not permitted to use it (it belongs to "
 				      "another user or group); as root: ip tuntap del dev %s mode "
 				      "tap && ip tuntap add dev %s mode tap user $USER vnet_hdr%s",
 				      ifname, ifname, ifname, mq);
-		return refuse(why, err, "tap %s: does not exist, and creating it needs "
+		return log_why(why, err, "tap %s: does not exist, and creating it needs "
 			      "CAP_NET_ADMIN; create it once as root: ip tuntap add dev %s mode "
 			      "tap user $USER vnet_hdr%s", ifname, ifname, mq);
 	case EBUSY:
-		return refuse(why, err, "tap %s: busy: another process (another VM?) has it "
+		return log_why(why, err, "tap %s: busy: another process (another VM?) has it "
 			      "open%s", ifname, queues > 1 ? "" :
 			      "; a tap without multi_queue serves one process");
 	case EINVAL:
 		return tap_explain_einval(ifname, queues, why);
 	default:
-		return refuse(why, err, "tap %s: TUNSETIFF: %s", ifname, strerror(err));
+		return log_why(why, err, "tap %s: TUNSETIFF: %s", ifname, strerror(err));
 	}
 }
 
 static int tun_open_failed(const char *ifname, int err, const char **why)
 {
 	if (err == ENOENT)
-		return refuse(why, err, "tap %s: %s does not exist; load the tun module "
+		return log_why(why, err, "tap %s: %s does not exist; load the tun module "
 			      "(modprobe tun)", ifname, TUN_PATH);
 	if (err == EACCES || err == EPERM)
-		return refuse(why, err, "tap %s: cannot open %s: %s (it is usually mode 0666)",
+		return log_why(why, err, "tap %s: cannot open %s: %s (it is usually mode 0666)",
 			      ifname, TUN_PATH, strerror(err));
-	return refuse(why, err, "tap %s: cannot open %s: %s", ifname, TUN_PATH, strerror(err));
+	return log_why(why, err, "tap %s: cannot open %s: %s", ifname, TUN_PATH, strerror(err));
 }
 
 static int tun_setiff(int fd, char ifname[IFNAMSIZ], short flags)
@@ -338,9 +319,9 @@ static int tap_open(struct virtio_net *net, const char *name, unsigned queues, c
 	bool existed;
 
 	if (!name || !*name)
-		return refuse(why, EINVAL, "no tap name given (tap=NAME)");
+		return log_why(why, EINVAL, "no tap name given (tap=NAME)");
 	if (strlen(name) >= IFNAMSIZ)
-		return refuse(why, EINVAL, "tap %s: the name is longer than %d characters", name,
+		return log_why(why, EINVAL, "tap %s: the name is longer than %d characters", name,
 			      IFNAMSIZ - 1);
 	snprintf(net->ifname, sizeof(net->ifname), "%s", name);
 	existed = !strchr(name, '%') && if_nametoindex(name) != 0;
@@ -359,7 +340,7 @@ static int tap_open(struct virtio_net *net, const char *name, unsigned queues, c
 	 * little-endian, which is the tap's native order on this host.
 	 */
 	if (ioctl(net->pair[0].tap_fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
-		return refuse(why, errno, "tap %s: the kernel refused a %d-byte vnet header: %s",
+		return log_why(why, errno, "tap %s: the kernel refused a %d-byte vnet header: %s",
 			      net->ifname, hdr_len, strerror(errno));
 	if (!existed)
 		net_info(net, "created tap %s; it goes away when the VM exits", net->ifname);
@@ -1083,7 +1064,7 @@ static struct virtio_net *vnet_new(const char *name, unsigned pairs, unsigned qs
 	int ret = -ENOMEM;
 
 	if (!net) {
-		refuse(why, ENOMEM, "virtio-net: out of memory");
+		log_why(why, ENOMEM, "virtio-net: out of memory");
 		return NULL;
 	}
 	for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
@@ -1114,7 +1095,7 @@ static struct virtio_net *vnet_new(const char *name, unsigned pairs, unsigned qs
 	};
 	return net;
 fail:
-	refuse(why, -ret, "virtio-net: %s", strerror(-ret));
+	log_why(why, -ret, "virtio-net: %s", strerror(-ret));
 	vnet_free(&net->vdev);
 	errno = -ret;
 	return NULL;
@@ -1125,12 +1106,12 @@ static bool mac_ok(const uint8_t *mac, const char **why)
 	static const uint8_t zero[6];
 
 	if (mac[0] & 1) {
-		refuse(why, EINVAL, "mac %02x:%02x:%02x:%02x:%02x:%02x is a multicast address",
+		log_why(why, EINVAL, "mac %02x:%02x:%02x:%02x:%02x:%02x is a multicast address",
 		       mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 		return false;
 	}
 	if (!memcmp(mac, zero, 6)) {
-		refuse(why, EINVAL, "mac 00:00:00:00:00:00 is not a usable address");
+		log_why(why, EINVAL, "mac 00:00:00:00:00:00 is not a usable address");
 		return false;
 	}
 	return true;
@@ -1146,16 +1127,16 @@ struct virtio_device *virtio_net_create(const char *name, const struct virtio_ne
 	int ret;
 
 	if (!opt->tap || !*opt->tap) {
-		refuse(why, EINVAL, "no tap name given (tap=NAME)");
+		log_why(why, EINVAL, "no tap name given (tap=NAME)");
 		return NULL;
 	}
 	if (pairs > VIRTIO_NET_MAX_PAIRS) {
-		refuse(why, EINVAL, "tap %s: queues=%u, at most %u", opt->tap ? opt->tap : "",
+		log_why(why, EINVAL, "tap %s: queues=%u, at most %u", opt->tap ? opt->tap : "",
 		       pairs, VIRTIO_NET_MAX_PAIRS);
 		return NULL;
 	}
 	if (qsize > VIRTIO_NET_MAX_QUEUE_SIZE || (qsize & (qsize - 1))) {
-		refuse(why, EINVAL, "tap %s: queue size %u is not a power of two up to %u",
+		log_why(why, EINVAL, "tap %s: queue size %u is not a power of two up to %u",
 		       opt->tap ? opt->tap : "", qsize, VIRTIO_NET_MAX_QUEUE_SIZE);
 		return NULL;
 	}
@@ -1184,7 +1165,7 @@ struct virtio_device *virtio_net_create_fds(const char *name, const int *fds, un
 	struct virtio_net *net;
 
 	if (nfds < 1 || nfds > VIRTIO_NET_MAX_PAIRS) {
-		refuse(why, EINVAL, "virtio-net: %u fds, 1 to %u wanted", nfds,
+		log_why(why, EINVAL, "virtio-net: %u fds, 1 to %u wanted", nfds,
 		       VIRTIO_NET_MAX_PAIRS);
 		return NULL;
 	}
@@ -1194,7 +1175,7 @@ struct virtio_device *virtio_net_create_fds(const char *name, const int *fds, un
 		int fl = fcntl(fds[i], F_GETFL);
 
 		if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0) {
-			refuse(why, errno, "virtio-net: fd %d: %s", fds[i], strerror(errno));
+			log_why(why, errno, "virtio-net: fd %d: %s", fds[i], strerror(errno));
 			return NULL;
 		}
 	}

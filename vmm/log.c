@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "log.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -39,4 +41,20 @@ bool log_ratelimit(unsigned *budget, long *window)
 		return false;
 	(*budget)--;
 	return true;
+}
+
+/* Room for a long path and the reason. */
+static _Thread_local char why_buf[4200];
+
+int log_why(const char **why, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why_buf, sizeof(why_buf), fmt, ap);
+	va_end(ap);
+	if (why)
+		*why = why_buf;
+	errno = err;
+	return -err;
 }

@@ -18,6 +18,14 @@ void log_msg(enum log_level level, const char *prefix, const char *fmt, ...)
  */
 bool log_ratelimit(unsigned *budget, long *window);
 
+/*
+ * Why a resource cannot be had (a file, a tap), for a caller that prints it
+ * as one line: formats into a per-thread buffer (the next call on this
+ * thread reuses it), points *why at it when why is not NULL, sets errno
+ * to err and returns -err.
+ */
+int log_why(const char **why, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #define pr_err(...)   log_msg(LOG_ERR, NULL, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, NULL, __VA_ARGS__)
 #define pr_info(...)  log_msg(LOG_INFO, NULL, __VA_ARGS__)
