@@ -388,6 +388,21 @@ int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap)
 	return n;
 }
 
+const char *ovmf_vars_template(const char *code, char *out, size_t len)
+{
+	char *base, *c;
+
+	if ((size_t)snprintf(out, len, "%s", code) >= len)
+		return NULL;
+	base = strrchr(out, '/');
+	base = base ? base + 1 : out;
+	c = strstr(base, "CODE");
+	if (!c)
+		return NULL;
+	memcpy(c, "VARS", 4);
+	return base;
+}
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);

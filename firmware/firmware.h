@@ -339,6 +339,14 @@ int ovmf_e820_file(const struct guest_mem *mem, uint8_t *out, size_t cap);
  */
 int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap);
 
+/*
+ * The VARS template that comes with an OVMF CODE image: the same path with
+ * "CODE" in the file name replaced by "VARS" (OVMF_CODE_4M.fd ->
+ * OVMF_VARS_4M.fd). Writes it to out; returns its file name inside out,
+ * or NULL when the name has no CODE or out is too small.
+ */
+const char *ovmf_vars_template(const char *code, char *out, size_t len);
+
 /* What OVMF reads of the CPU to size the guest's physical address space. */
 struct ovmf_cpu {
 	unsigned phys_bits;  /* CPUID 0x80000008 EAX[7:0]; 0 when the leaf is missing */

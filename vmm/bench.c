@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../firmware/firmware.h"
+
 #define BENCH_MARKER "VMM-AGENT: userspace-start"
 #define BENCH_KERNEL_MARKER "Linux version " /* the kernel's first console line */
 #define BENCH_MAX_RUNS 100
@@ -458,23 +460,16 @@ static int bench_copy(const char *from, const char *to)
 	return err;
 }
 
-/* CODE's VARS template: the same name with CODE replaced by VARS. */
+/* Without --vars, the VARS template next to CODE. */
 static int bench_vars_template(struct bench_opts *o, char *buf, size_t len)
 {
-	char *base, *code;
-
 	if (o->vars)
 		return 0;
-	if ((size_t)snprintf(buf, len, "%s", o->firmware) >= len)
-		return -ENAMETOOLONG;
-	base = strrchr(buf, '/');
-	code = strstr(base ? base : buf, "CODE");
-	if (!code) {
+	if (!ovmf_vars_template(o->firmware, buf, len)) {
 		fprintf(stderr, "bench: --firmware %s: no CODE in its name to find VARS by; "
 			"give --vars\n", o->firmware);
 		return -EINVAL;
 	}
-	memcpy(code, "VARS", 4);
 	o->vars = buf;
 	return 0;
 }

@@ -341,24 +341,16 @@ static int place_mmio64(struct q35 *q)
 
 static int add_acpi(struct q35 *q)
 {
-	const struct vm_config *cfg = q->vm->cfg;
-	struct acpi_config acpi = {
-		.ncpus = cfg->cpus,
-		.pm_base = PORT_PM_BASE, /* where OVMF programs PMBASE */
-		.sci_irq = IRQ_SCI,
-		.reset_port = PORT_RESET_CF9,
-		.com1_port = PORT_COM1,
-		.com1_irq = IRQ_COM1,
-		.pci_mmio32_base = LAYOUT_PCI_MMIO32,
-		.pci_mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.pci_mmio64_base = q->mmio64_base,
-		.pci_mmio64_size = q->mmio64_size,
-		.ecam_base = Q35_ECAM_BASE,
-		.ecam_end_bus = Q35_ECAM_END_BUS,
-		.pci_prt = true,
-	};
+	struct acpi_config acpi;
 	struct acpi_fw_cfg_files f;
-	int ret = acpi_fw_cfg_files_build(&acpi, &f);
+	int ret;
+
+	vm_acpi_config(q->vm, &acpi);
+	acpi.pci_mmio64_base = q->mmio64_base;
+	acpi.pci_mmio64_size = q->mmio64_size;
+	acpi.ecam_base = Q35_ECAM_BASE;
+	acpi.ecam_end_bus = Q35_ECAM_END_BUS;
+	ret = acpi_fw_cfg_files_build(&acpi, &f);
 
 	if (ret)
 		return ret;

@@ -83,18 +83,11 @@ static int boot_files_read(void *ctx, enum boot_part part, uint64_t off, void *d
 
 static int setup_acpi(struct vm *vm, uint64_t *rsdp)
 {
-	struct acpi_config acpi = {
-		.ncpus = vm->cfg->cpus,
-		.pm_base = PORT_PM_BASE,
-		.sci_irq = IRQ_SCI,
-		.reset_port = PORT_RESET_CF9,
-		.com1_port = PORT_COM1,
-		.com1_irq = IRQ_COM1,
-		.pci_mmio32_base = LAYOUT_PCI_MMIO32,
-		.pci_mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.pci_prt = true, /* INTx of virtio functions, for drivers without MSI-X */
-	};
-	int ret = acpi_build(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &acpi, rsdp);
+	struct acpi_config acpi;
+	int ret;
+
+	vm_acpi_config(vm, &acpi);
+	ret = acpi_build(&vm->mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE, &acpi, rsdp);
 
 	if (ret)
 		pr_err("ACPI tables do not fit in %llu KiB: %s",
@@ -435,26 +428,6 @@ static int mkdir_p(char *path)
 }
 
 /*
- * The VARS template that comes with the firmware: the same name with CODE
- * replaced by VARS. Returns the template's basename in tmpl, or NULL.
- */
-static const char *vars_template(const char *firmware, char *tmpl, size_t len)
-{
-	const char *base;
-	char *code;
-
-	if ((size_t)snprintf(tmpl, len, "%s", firmware) >= len)
-		return NULL;
-	base = strrchr(tmpl, '/');
-	base = base ? base + 1 : tmpl;
-	code = strstr(base, "CODE");
-	if (!code)
-		return NULL;
-	memcpy(code, "VARS", 4);
-	return base;
-}
-
-/*
  * A VARS file of another firmware build would put the variable store where
  * this CODE does not look for it; where the template that comes with CODE
  * is there to compare with, the sizes must agree.
@@ -464,7 +437,7 @@ static int check_vars_size(const struct vm_config *cfg, const char *vars)
 	char tmpl[PATH_MAX];
 	struct stat t, v;
 
-	if (!vars_template(cfg->firmware, tmpl, sizeof(tmpl)) || stat(tmpl, &t) < 0 ||
+	if (!ovmf_vars_template(cfg->firmware, tmpl, sizeof(tmpl)) || stat(tmpl, &t) < 0 ||
 	    stat(vars, &v) < 0 || !S_ISREG(v.st_mode) || t.st_size == v.st_size)
 		return 0; /* nothing to compare with, or pflash_open() will say what is wrong */
 	pr_err("--vars %s: %lld bytes, but this firmware's VARS template %s has %lld: a VARS "
@@ -479,7 +452,7 @@ static int private_vars(const struct vm_config *cfg, char *out, size_t len)
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME"), *base;
 	int ret;
 
-	base = vars_template(cfg->firmware, tmpl, sizeof(tmpl));
+	base = ovmf_vars_template(cfg->firmware, tmpl, sizeof(tmpl));
 	if (!base) {
 		pr_err("--firmware %s: no --vars given, and its name has no CODE to find the "
 		       "VARS template by: give --vars FILE", cfg->firmware);

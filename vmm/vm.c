@@ -20,6 +20,7 @@
 
 #include "layout.h"
 #include "log.h"
+#include "../firmware/firmware.h"
 
 static int open_kvm(const char *path)
 {
@@ -358,6 +359,21 @@ static void kvm_irq_line(void *opaque, unsigned gsi, int level)
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		pr_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+void vm_acpi_config(const struct vm *vm, struct acpi_config *acpi)
+{
+	*acpi = (struct acpi_config){
+		.ncpus = vm->cfg->cpus,
+		.pm_base = PORT_PM_BASE,
+		.sci_irq = IRQ_SCI,
+		.reset_port = PORT_RESET_CF9,
+		.com1_port = PORT_COM1,
+		.com1_irq = IRQ_COM1,
+		.pci_mmio32_base = LAYOUT_PCI_MMIO32,
+		.pci_mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.pci_prt = true, /* INTx of PCI functions, for drivers without MSI-X */
+	};
 }
 
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)

@@ -151,6 +151,14 @@ int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd) __attribute__((warn_unu
 int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign);
 
+/*
+ * The ACPI description every machine shares: CPUs, the PM block at 0x600
+ * (where OVMF also puts it), SCI, reset register, COM1, the 32-bit PCI
+ * window and _PRT. The Q35 platform adds ECAM and the 64-bit window.
+ */
+struct acpi_config;
+void vm_acpi_config(const struct vm *vm, struct acpi_config *acpi);
+
 /* A level-triggered line into the in-kernel IOAPIC (KVM_IRQ_LINE). */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 

@@ -689,3 +689,16 @@ Test(ovmf, mmio64_window_edges)
 	cr_assert_eq(base, 32 * SZ_1G);
 	cr_assert_eq(size, 48 * SZ_1G);
 }
+
+Test(ovmf, vars_template_next_to_code)
+{
+	char out[64];
+
+	cr_assert_str_eq(ovmf_vars_template("/usr/share/OVMF/OVMF_CODE_4M.fd", out, sizeof(out)),
+			 "OVMF_VARS_4M.fd");
+	cr_assert_str_eq(out, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+	cr_assert_str_eq(ovmf_vars_template("OVMF_CODE.fd", out, sizeof(out)), "OVMF_VARS.fd");
+	/* CODE only counts in the file name, not in a directory */
+	cr_assert_null(ovmf_vars_template("/CODE/firmware.bin", out, sizeof(out)));
+	cr_assert_null(ovmf_vars_template("/usr/share/OVMF/OVMF_CODE_4M.fd", out, 10), "too long");
+}
