@@ -24,12 +24,7 @@ guest() {
 lab_timed run1 guest write
 END=wait guest fsync </dev/null >/tmp/run2.log 2>&1 &
 pid=$!
-i=0
-while ! grep -q "VMM-AGENT: fsync_done=" /tmp/run2.log && [ $i -lt 6000 ] &&
-	kill -0 $pid 2>/dev/null; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_line /tmp/run2.log "VMM-AGENT: fsync_done=" $pid
 # While run 2 holds the image, a second VMM must be refused.
 "$VMM" run --memory 64M --disk path=/tmp/disk.img --kernel "$GUEST_KERNEL" \
 	</dev/null >/tmp/second.log 2>&1

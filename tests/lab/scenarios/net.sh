@@ -21,12 +21,7 @@ while [ ! -e /sys/class/net/vmmtap0 ] && [ $i -lt 600 ] && kill -0 $pid 2>/dev/n
 	i=$((i + 1))
 done
 ip addr add 10.0.2.1/24 dev vmmtap0 && ip link set vmmtap0 up && lab tap_up=1
-i=0
-while ! grep -q "VMM-AGENT: net_serving=" /tmp/run.log && [ $i -lt 6000 ] &&
-	kill -0 $pid 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_line /tmp/run.log "VMM-AGENT: net_serving=" $pid 600
 # The guest says it serves just before it listens: try until it does.
 i=0
 until nc 10.0.2.15 5002 >/tmp/from_guest 2>/dev/null || [ $i -ge 60 ]; do

@@ -17,12 +17,7 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
 	--cmdline "$GUEST_CMDLINE agent.efivar=write:$EFIVAR_VALUE agent.end=wait" \
 	</dev/null >/tmp/run1.log 2>&1 &
 pid=$!
-i=0
-while ! grep -q "VMM-AGENT: efivar_written=" /tmp/run1.log && [ $i -lt 6000 ] &&
-	kill -0 $pid 2>/dev/null; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_line /tmp/run1.log "VMM-AGENT: efivar_written=" $pid
 kill -9 $pid
 wait $pid
 lab "run1_exit=$?"
