@@ -388,6 +388,24 @@ int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap)
 	return n;
 }
 
+int ovmf_bootorder_file(const uint8_t *disk_slots, unsigned n, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	if (!cap)
+		return -ENOSPC;
+	out[0] = '\0';
+	for (unsigned i = 0; i < n; i++) {
+		int w = snprintf(out + len, cap - len, "/pci@i0cf8/scsi@%x/disk@0,0\n",
+				 disk_slots[i]);
+
+		if (w < 0 || (size_t)w >= cap - len)
+			return -ENOSPC;
+		len += (size_t)w;
+	}
+	return (int)len + 1;
+}
+
 const char *ovmf_vars_template(const char *code, char *out, size_t len)
 {
 	char *base, *c;

@@ -347,6 +347,16 @@ int ovmf_mmio64_file(uint64_t bytes, char *out, size_t cap);
  */
 const char *ovmf_vars_template(const char *code, char *out, size_t len);
 
+/*
+ * "bootorder": the boot devices in order, as QEMU gives them to firmware,
+ * one OpenFirmware path a line and a NUL at the end. A virtio-blk function
+ * at bus-0 slot s is "/pci@i0cf8/scsi@s/disk@0,0" (s in hex), which OVMF
+ * maps to PciRoot(0x0)/Pci(s,0x0) and moves to the front of BootOrder.
+ * Returns the length with the NUL, or -ENOSPC.
+ */
+#define OVMF_BOOTORDER_FILE "bootorder"
+int ovmf_bootorder_file(const uint8_t *disk_slots, unsigned n, char *out, size_t cap);
+
 /* What OVMF reads of the CPU to size the guest's physical address space. */
 struct ovmf_cpu {
 	unsigned phys_bits;  /* CPUID 0x80000008 EAX[7:0]; 0 when the leaf is missing */

@@ -384,6 +384,23 @@ static int add_kernel(struct q35 *q, const struct q35_boot *boot)
 	return ret;
 }
 
+/* The --disk devices, in order, first to boot (a --kernel boots before them all). */
+static int add_bootorder(struct q35 *q)
+{
+	uint8_t slots[VM_MAX_DISKS];
+	char order[VM_MAX_DISKS * 40];
+	int n;
+
+	if (!q->vm->cfg->nr_disks)
+		return 0;
+	for (unsigned i = 0; i < q->vm->cfg->nr_disks; i++)
+		slots[i] = (uint8_t)(VM_VIRTIO_SLOT0 + i);
+	n = ovmf_bootorder_file(slots, q->vm->cfg->nr_disks, order, sizeof(order));
+	if (n < 0)
+		return n;
+	return fw_cfg_add_file(q->fw, OVMF_BOOTORDER_FILE, order, (size_t)n);
+}
+
 static int setup_fw_cfg(struct q35 *q, const struct q35_boot *boot)
 {
 	struct vm *vm = q->vm;
@@ -406,7 +423,7 @@ static int setup_fw_cfg(struct q35 *q, const struct q35_boot *boot)
 	if (n < 0)
 		return n;
 	if ((ret = fw_cfg_add_file(q->fw, OVMF_MMIO64_FILE, mmio64, (size_t)n)) ||
-	    (ret = add_acpi(q)) || (ret = add_kernel(q, boot)))
+	    (ret = add_acpi(q)) || (ret = add_kernel(q, boot)) || (ret = add_bootorder(q)))
 		return ret;
 	ret = bus_register(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, &fw_cfg_ops, q->fw);
 	if (ret)

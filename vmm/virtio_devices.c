@@ -18,7 +18,6 @@
 #include "../devices/virtio_pci.h"
 #include "../firmware/firmware.h"
 
-#define VM_VIRTIO_SLOT0 8
 #define VM_VIRTIO_MAX   (VM_MAX_DISKS + VM_MAX_NICS)
 
 struct vm_virtio {

@@ -66,6 +66,9 @@ struct vm_config {
 	unsigned nr_nics;
 };
 
+/* Virtio functions (--disk, then --net) on bus 0, from 00:08.0 on. */
+#define VM_VIRTIO_SLOT0 8
+
 /* PCIe root ports on bus 0 of the Q35 platform, at 00:01.0 onwards. */
 #define VM_ROOT_PORTS 4
 

@@ -702,3 +702,14 @@ Test(ovmf, vars_template_next_to_code)
 	cr_assert_null(ovmf_vars_template("/CODE/firmware.bin", out, sizeof(out)));
 	cr_assert_null(ovmf_vars_template("/usr/share/OVMF/OVMF_CODE_4M.fd", out, 10), "too long");
 }
+
+Test(ovmf, bootorder_lists_virtio_disks_as_qemu_does)
+{
+	const uint8_t slots[] = { 8, 0x1f };
+	char out[128];
+
+	cr_assert_eq(ovmf_bootorder_file(slots, 2, out, sizeof(out)), 56);
+	cr_assert_str_eq(out, "/pci@i0cf8/scsi@8/disk@0,0\n/pci@i0cf8/scsi@1f/disk@0,0\n");
+	cr_assert_eq(ovmf_bootorder_file(slots, 0, out, sizeof(out)), 1, "just the NUL");
+	cr_assert_eq(ovmf_bootorder_file(slots, 2, out, 30), -ENOSPC);
+}
