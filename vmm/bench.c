@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vm.h"
 #include "../firmware/firmware.h"
 
 #define BENCH_MARKER "VMM-AGENT: userspace-start"
@@ -432,31 +433,17 @@ static void bench_print(const struct bench_opts *o, const struct bench_sample *v
 	fflush(stdout);
 }
 
-/* A fresh copy of the VARS template at path, so every boot starts alike. */
-static int bench_copy(const char *from, const char *to)
+/* A fresh copy of the VARS template for the next boot, so every boot starts alike. */
+static int bench_fresh_vars(const struct bench_opts *o, const char *vars_copy)
 {
-	char buf[65536];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out;
-	ssize_t n;
-	int err = 0;
+	int err;
 
-	if (in < 0)
-		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		err = -errno;
-		close(in);
-		return err;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			err = -EIO;
-			break;
-		}
-	if (n < 0)
-		err = -errno;
-	close(in);
-	close(out);
+	if (!o->firmware)
+		return 0;
+	err = copy_file_durably(o->vars, vars_copy);
+	if (err)
+		fprintf(stderr, "bench: cannot copy %s to %s: %s\n", o->vars, vars_copy,
+			strerror(-err));
 	return err;
 }
 
@@ -516,17 +503,10 @@ static int bench_runs(const struct bench_opts *o, struct bench_sample *vmm,
 
 	/* Alternating the two spreads any drift of the host over both alike. */
 	for (unsigned i = 0; i < o->runs; i++) {
-		if (o->firmware && bench_copy(o->vars, vars_copy)) {
-			fprintf(stderr, "bench: cannot copy %s to %s\n", o->vars, vars_copy);
-			return 1;
-		}
-		if (bench_boot_once("vmm", vmm_argv, i + 1, o, &vmm[i]))
-			return 1;
-		if (o->firmware && bench_copy(o->vars, vars_copy)) {
-			fprintf(stderr, "bench: cannot copy %s to %s\n", o->vars, vars_copy);
-			return 1;
-		}
-		if (bench_boot_once("qemu", qemu_argv, i + 1, o, &qemu[i]))
+		if (bench_fresh_vars(o, vars_copy) ||
+		    bench_boot_once("vmm", vmm_argv, i + 1, o, &vmm[i]) ||
+		    bench_fresh_vars(o, vars_copy) ||
+		    bench_boot_once("qemu", qemu_argv, i + 1, o, &qemu[i]))
 			return 1;
 	}
 	return 0;

@@ -373,7 +373,7 @@ static int open_boot_files(const struct vm_config *cfg, struct boot_files *bf)
  * that boot entries and settings survive from one run to the next. The
  * copy is made once, durably (written, synced, then renamed into place).
  */
-static int copy_file_durably(const char *from, const char *to)
+int copy_file_durably(const char *from, const char *to)
 {
 	char tmp[PATH_MAX];
 	char buf[65536];

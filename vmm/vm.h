@@ -200,6 +200,12 @@ struct q35_boot {
 int q35_setup(struct vm *vm, const struct q35_boot *boot) __attribute__((warn_unused_result));
 void q35_free(struct vm *vm);
 
+/*
+ * run.c: copies a file (a VARS template) so that the copy is whole or
+ * absent: written to to.tmp, synced, renamed over to. 0 or -errno.
+ */
+int copy_file_durably(const char *from, const char *to) __attribute__((warn_unused_result));
+
 /* Boots a Linux bzImage per cfg and runs until the guest stops; returns the exit status. */
 int vm_run_linux(const struct vm_config *cfg);
 
