@@ -208,3 +208,14 @@ bool msix_enabled(struct msix *m)
 	pthread_mutex_unlock(&m->lock);
 	return on;
 }
+
+void msix_vector_state(struct msix *m, unsigned v, bool *masked, bool *is_pending)
+{
+	*masked = *is_pending = false;
+	if (v >= m->nr)
+		return;
+	pthread_mutex_lock(&m->lock);
+	*masked = vector_masked(m, v);
+	*is_pending = pending(m, v);
+	pthread_mutex_unlock(&m->lock);
+}

@@ -84,4 +84,7 @@ void msix_notify(struct msix *m, unsigned vector);
 
 bool msix_enabled(struct msix *m);
 
+/* For state dumps: whether vector v is masked (by any means) and pending. */
+void msix_vector_state(struct msix *m, unsigned v, bool *masked, bool *is_pending);
+
 #endif

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "virtq.h"
 
@@ -58,6 +59,8 @@ struct virtio_device_ops {
 	void (*stop)(struct virtio_device *vdev);
 	/* stop(), then release everything (fds, threads, memory, file locks). */
 	void (*free)(struct virtio_device *vdev);
+	/* Optional: the device's own state, for virtio_pci_dump() (any thread). */
+	void (*dump)(struct virtio_device *vdev, FILE *f);
 };
 
 struct virtio_device {

@@ -996,12 +996,33 @@ static void vnet_free(struct virtio_device *vdev)
 	free(net);
 }
 
+/* What each worker holds: a packet waiting for buffers, a blocked send. */
+static void vnet_dump(struct virtio_device *vdev, FILE *f)
+{
+	struct virtio_net *net = to_net(vdev);
+
+	for (unsigned i = 0; i < net->nr_pairs; i++) {
+		const struct vnet_pair *p = &net->pair[i];
+
+		fprintf(f, "  pair %u (tap %s): rx %s, ", i, net->ifname,
+			__atomic_load_n(&p->rx_active, __ATOMIC_ACQUIRE) ? "active" : "inactive");
+		if (p->rx_len)
+			fprintf(f, "a %zu-byte packet waits for buffers (%zu bytes in %u so far)",
+				p->rx_len, p->rx_done, p->rx_nused);
+		else
+			fprintf(f, "no packet waiting");
+		fprintf(f, ", tx %s%s%s\n", p->tx_held ? "waits for the tap" : "idle",
+			p->rx_broken ? ", rx broken" : "", p->tap_dead ? ", tap gone" : "");
+	}
+}
+
 static const struct virtio_device_ops vnet_ops = {
 	.config_read = vnet_config_read,
 	.config_write = vnet_config_write,
 	.start = vnet_start,
 	.stop = vnet_stop,
 	.free = vnet_free,
+	.dump = vnet_dump,
 };
 
 /* ---- creation ---- */

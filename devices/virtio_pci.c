@@ -693,6 +693,44 @@ void virtio_pci_stop(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 }
 
+/* Vector v as "vector 3", with what stops it or waits in it. */
+static void dump_vector(struct virtio_pci *vp, FILE *f, uint16_t v)
+{
+	bool masked, waiting;
+
+	if (v == VIRTIO_PCI_NO_VECTOR || v >= vp->nr_vectors) {
+		fprintf(f, "no vector");
+		return;
+	}
+	msix_vector_state(&vp->msix, v, &masked, &waiting);
+	fprintf(f, "vector %u%s%s", v, masked ? " masked" : "", waiting ? " pending" : "");
+}
+
+void virtio_pci_dump(struct virtio_pci *vp, FILE *f)
+{
+	struct virtio_device *vdev = vp->vdev;
+
+	pthread_mutex_lock(&vp->lock);
+	fprintf(f, "%s: status %#x, features %#llx, MSI-X %s, ISR %#x, config ", vp->name,
+		atomic_load(&vp->status), (unsigned long long)vp->driver_features,
+		msix_enabled(&vp->msix) ? "on" : "off", atomic_load(&vp->isr));
+	dump_vector(vp, f, atomic_load(&vp->config_vector));
+	fputc('\n', f);
+	for (unsigned q = 0; q < vdev->nr_queues; q++) {
+		if (!vdev->vq[q].enabled)
+			continue;
+		fprintf(f, "  queue %u: ", q);
+		virtq_dump(&vdev->vq[q], f);
+		fprintf(f, ", ");
+		dump_vector(vp, f, atomic_load(&vp->q[q].vector));
+		fputc('\n', f);
+	}
+	if (vp->started && vdev->ops->dump)
+		vdev->ops->dump(vdev, f);
+	pthread_mutex_unlock(&vp->lock);
+	fflush(f);
+}
+
 void virtio_pci_free(struct virtio_pci *vp)
 {
 	if (!vp)

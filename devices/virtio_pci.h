@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "devices.h"
 #include "virtio.h"
@@ -65,6 +66,12 @@ struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
 /* Stops the device (a VMM reset or exit): no I/O after it returns. */
 void virtio_pci_stop(struct virtio_pci *vp);
 void virtio_pci_free(struct virtio_pci *vp);
+/*
+ * Writes the function's state to f: status, features, and per queue its
+ * MSI-X vector (masked, pending) and ring indices, then the device's own.
+ * For "kill -USR1": why did this device's I/O stop?
+ */
+void virtio_pci_dump(struct virtio_pci *vp, FILE *f);
 
 /* The register regions, for tests: offsets into BAR 4. */
 uint64_t virtio_pci_bar_read(struct virtio_pci *vp, uint64_t offset, unsigned size);

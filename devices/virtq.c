@@ -354,3 +354,20 @@ bool virtq_should_notify(struct virtq *vq)
 		return true;
 	return event_in_range(load16(used_event(vq)), now, old);
 }
+
+void virtq_dump(const struct virtq *vq, FILE *f)
+{
+	if (!vq->enabled) {
+		fprintf(f, "not enabled");
+		return;
+	}
+	fprintf(f, "size %u avail.idx %u last_avail %u used_idx %u signalled %u%s avail.flags %#x",
+		vq->size, load16(&vq->avail->idx), vq->last_avail, vq->used_idx,
+		vq->signalled_used, vq->signalled_valid ? "" : " (none yet)",
+		load16(&vq->avail->flags));
+	if (vq->event_idx)
+		fprintf(f, " used_event %u avail_event %u", load16(used_event(vq)),
+			load16(avail_event(vq)));
+	if (vq->error)
+		fprintf(f, " broken (%s)", strerror(-vq->error));
+}

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 struct guest_mem;
@@ -196,6 +197,14 @@ void virtq_push_many(struct virtq *vq, const struct virtq_used_elem *elem, uint3
  * used_event lies in the range of used indices just published.
  */
 bool virtq_should_notify(struct virtq *vq);
+
+/*
+ * Where the queue stands, on f without a newline, the driver's indices
+ * read as they are now: for a person finding out why I/O stopped. Safe to
+ * call from any thread (it only reads, and may see a moment's
+ * inconsistency).
+ */
+void virtq_dump(const struct virtq *vq, FILE *f);
 
 /*
  * virtq_pop() error names for logs and tests. Exposed so a device can

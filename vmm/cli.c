@@ -108,7 +108,9 @@ static void usage_run(FILE *f)
 "  vmm run --cpus 2 --memory 2G --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \\\n"
 "          --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img\n"
 "\n"
-"SIGINT, SIGTERM and SIGHUP stop the guest at once and end the run.\n",
+"SIGINT, SIGTERM and SIGHUP stop the guest at once and end the run.\n"
+"SIGUSR2 prints each virtio device's queues and interrupts to stderr and\n"
+"runs on: where to look when a guest's disk or network I/O stops.\n",
 	f);
 }
 

@@ -220,11 +220,17 @@ static void handle_signal(struct vm *vm, int sfd)
 {
 	struct signalfd_siginfo si;
 
-	if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-		vm->stop_signal = (int)si.ssi_signo;
-		vm_request_stop(vm, VM_STOP_SIGNAL, "terminating on signal %d (%s)",
-				(int)si.ssi_signo, strsignal((int)si.ssi_signo));
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGUSR2) {
+		/* "Why did the guest's I/O stop?": the devices' state, and run on. */
+		fprintf(stderr, "vmm: state on SIGUSR2:\n");
+		vm_virtio_dump(vm, stderr);
+		return;
 	}
+	vm->stop_signal = (int)si.ssi_signo;
+	vm_request_stop(vm, VM_STOP_SIGNAL, "terminating on signal %d (%s)",
+			(int)si.ssi_signo, strsignal((int)si.ssi_signo));
 }
 
 /* The main thread's loop: console input, signals, and the stop event. */
@@ -326,6 +332,7 @@ static int block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	/* Blocked before any thread starts, so every thread inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -154,6 +154,14 @@ int vm_add_virtio_devices(struct vm *vm)
 	return ret;
 }
 
+void vm_virtio_dump(struct vm *vm, FILE *f)
+{
+	struct vm_virtio *v = vm->virtio;
+
+	for (unsigned i = 0; v && i < v->nr; i++)
+		virtio_pci_dump(v->vp[i], f);
+}
+
 void vm_virtio_free(struct vm *vm)
 {
 	struct vm_virtio *v = vm->virtio;

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bus.h"
 #include "memory.h"
@@ -168,6 +169,8 @@ struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 /* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
 int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
 void vm_virtio_free(struct vm *vm);
+/* SIGUSR1: every virtio function's state, to f. */
+void vm_virtio_dump(struct vm *vm, FILE *f);
 
 /* Records why the machine stops and kicks every vCPU out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)

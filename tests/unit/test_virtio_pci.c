@@ -380,6 +380,36 @@ Test(virtio_pci, msix_routes_and_fires_the_queue_vector)
 	cr_assert_eq(rd(0x6000, 8), 4, "config vector pending in the PBA");
 }
 
+/* SIGUSR2's dump: what a person needs to see why a queue stalled. */
+Test(virtio_pci, dump_shows_ring_indices_and_vector_state)
+{
+	uint8_t *ram = mem.region[0].hva;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	bring_up(256);
+	wr(0x4000 + 16 + 0, 4, 0xfee00000);
+	wr(0x4000 + 16 + 12, 4, 0);
+	cfg_w(0x42, 2, 0x8000);
+	/* queue 0: the driver made 3 entries available the device has not taken */
+	ram[0x11000 + 2] = 3;
+	virtio_needs_reset(&fake.vdev);
+	f = open_memstream(&text, &len);
+	cr_assert_not_null(f);
+	virtio_pci_dump(vp, f);
+	fclose(f);
+	cr_assert(strstr(text, "status 0x4f"), "status with NEEDS_RESET: %s", text);
+	cr_assert(strstr(text, "MSI-X on"), "%s", text);
+	cr_assert(strstr(text, "config vector 2 masked pending"), "%s", text);
+	cr_assert(strstr(text, "queue 0: size 256 avail.idx 3 last_avail 0 used_idx 0"), "%s",
+		  text);
+	cr_assert(strstr(text, ", vector 0 masked\n"), "queue 0's vector: %s", text);
+	cr_assert(strstr(text, "queue 1: size 128 "), "%s", text);
+	cr_assert(strstr(text, ", vector 1\n"), "queue 1's vector, unmasked: %s", text);
+	free(text);
+}
+
 Test(virtio_pci, intx_and_isr_without_msix)
 {
 	bring_up(256);
