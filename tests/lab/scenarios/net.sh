@@ -21,10 +21,45 @@ while [ ! -e /sys/class/net/vmmtap0 ] && [ $i -lt 600 ] && kill -0 $pid 2>/dev/n
 	i=$((i + 1))
 done
 ip addr add 10.0.2.1/24 dev vmmtap0 && ip link set vmmtap0 up && lab tap_up=1
-wait_line /tmp/run.log "VMM-AGENT: net_serving=" $pid 600
+# stalled PHASE: a transfer stopped. What the tap counted, and what the
+# devices of the vmm hold (SIGUSR2, into run.log), then the vmm is ended.
+stalled() {
+	lab "net_stalled=$1"
+	for s in rx_packets tx_packets rx_dropped tx_dropped; do
+		lab "tap_$s=$(cat /sys/class/net/vmmtap0/statistics/$s)"
+	done
+	kill -USR2 $pid
+	sleep 3
+	kill $pid
+}
+if ! wait_line /tmp/run.log "VMM-AGENT: net_serving=" $pid 240; then
+	stalled from_host
+else
+	# The dump on a running machine: it says, and the guest runs on.
+	kill -USR2 $pid
+	wait_line /tmp/run.log "pair 0 (tap vmmtap0): rx active" $pid 10 && lab state_dump=1
+fi
+# fetch: execs, so that $! is nc itself.
+fetch() {
+	exec nc 10.0.2.15 5002 >/tmp/from_guest 2>/dev/null
+}
 # The guest says it serves just before it listens: try until it does.
 i=0
-until nc 10.0.2.15 5002 >/tmp/from_guest 2>/dev/null || [ $i -ge 60 ]; do
+while kill -0 $pid 2>/dev/null; do
+	fetch &
+	nc_pid=$!
+	j=0
+	while kill -0 $nc_pid 2>/dev/null && [ $j -lt 2400 ]; do
+		sleep 0.1
+		j=$((j + 1))
+	done
+	if kill -0 $nc_pid 2>/dev/null; then
+		stalled from_guest
+		kill $nc_pid
+		break
+	fi
+	wait $nc_pid && break
+	[ $i -lt 60 ] || break
 	sleep 1
 	i=$((i + 1))
 done
@@ -43,6 +78,7 @@ cat /tmp/run.log
 
 scenario_check() {
 	expect lab tap_up -eq 1
+	expect lab state_dump -eq 1
 	expect agent net_driver = virtio_net
 	expect agent net_mac =~ '^02:'
 	expect agent ping_ok -eq 1
