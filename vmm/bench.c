@@ -14,8 +14,12 @@
  * The vmm's guest RAM is a shared memfd mapping, counted in RssShmem; so
  * RssAnon + RssFile is what the vmm needs beyond guest RAM. QEMU's guest RAM
  * is anonymous memory, so only its VmHWM is reported.
+ *
+ * The option parsing and the running and watching of each child are
+ * shared with "vmm bench blk" and "net" (bench_io.c, bench_internal.h).
  */
 #include "bench.h"
+#include "bench_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,49 +39,6 @@
 #include "vm.h"
 #include "../firmware/firmware.h"
 
-#define BENCH_MARKER "VMM-AGENT: userspace-start"
-#define BENCH_KERNEL_MARKER "Linux version " /* the kernel's first console line */
-#define BENCH_MAX_RUNS 100
-#define BENCH_TAIL 2048
-
-struct bench_opts {
-	const char *kernel;
-	const char *initrd;
-	const char *cmdline;
-	const char *cpus;
-	const char *memory;
-	const char *qemu;
-	const char *runs_arg;
-	const char *timeout_arg;
-	const char *sample_arg;
-	const char *firmware;
-	const char *vars; /* the VARS template, copied afresh for every boot */
-	unsigned runs;
-	unsigned timeout_s;
-	unsigned sample_ms;
-};
-
-/* One boot under one VMM. */
-struct bench_sample {
-	double kernel_ms;            /* < 0 while the kernel has printed nothing */
-	double userspace_ms;         /* < 0 while the marker has not appeared */
-	double exit_ms;
-	double rss_beyond_guest_kib; /* peak of RssAnon + RssFile */
-	double hwm_kib;              /* VmHWM, last seen before exit */
-};
-
-/* A child being timed. */
-struct bench_child {
-	const char *what;          /* "vmm" or "qemu", for messages */
-	pid_t pid;
-	int pidfd;                 /* readable once the child has exited */
-	int out;                   /* its stdout; -1 after EOF */
-	struct timespec start;
-	/* The latest output: finds a marker split across reads, explains failures. */
-	char tail[BENCH_TAIL];
-	size_t tail_len;
-};
-
 static void bench_usage(FILE *to)
 {
 	fprintf(to,
@@ -85,7 +46,10 @@ static void bench_usage(FILE *to)
 		"                      [--cpus N] [--memory SIZE] [--qemu PATH]\n"
 		"                      [--firmware CODE.fd [--vars VARS.fd]]\n"
 		"                      [--runs N] [--timeout SECONDS] [--sample-ms MS]\n"
-		"Boots the guest under this vmm and under QEMU -accel kvm -machine q35,\n"
+		"       vmm bench blk --disk IMAGE --kernel FILE --initrd FILE [--seconds S] ...\n"
+		"       vmm bench net [--tap NAME] --kernel FILE --initrd FILE [--seconds S] ...\n"
+		"\n"
+		"boot: boots the guest under this vmm and under QEMU -accel kvm -machine q35,\n"
 		"N times each; the guest must print \"" BENCH_MARKER "\" and\n"
 		"power off. Times to the kernel's first line (\"" BENCH_KERNEL_MARKER "\",\n"
 		"so no 'quiet'), to that marker, and to the exit.\n"
@@ -93,7 +57,21 @@ static void bench_usage(FILE *to)
 		"with a fresh copy of the VARS template (default: CODE's name with VARS).\n"
 		"Memory is sampled every MS milliseconds (default 10) in both; in an\n"
 		"emulated lab host, sampling more often slows both guests down.\n"
-		"Prints medians as one JSON object.\n");
+		"\n"
+		"blk: both VMMs get IMAGE (a raw file; its contents are overwritten) as a\n"
+		"virtio-blk disk, and the guest measures sequential 1 MiB and random 4 KiB\n"
+		"writes and reads on it with O_DIRECT, S seconds each (default 10).\n"
+		"net: makes tap NAME (default vmmbench0; it must not exist; needs\n"
+		"CAP_NET_ADMIN) with 10.0.3.1/24, gives it to both VMMs as a virtio-net NIC,\n"
+		"and the guest (10.0.3.15) measures TCP to and from this host, S seconds\n"
+		"each way. The guest for blk and net is the lab's (tests/lab): its agent\n"
+		"runs the iotest program in its initramfs (agent.checks=bench_blk or\n"
+		"bench_net, which the benchmark puts first on the command line), and\n"
+		"powers off. The figures are what the guest measured; ratio = this vmm's\n"
+		"throughput / QEMU's, so 1 or more means at least as fast.\n"
+		"\n"
+		"Each prints medians over the runs (--runs, default 3 for boot, 1 for blk\n"
+		"and net) as one JSON object.\n");
 }
 
 static const char **bench_opt_slot(struct bench_opts *o, const char *name)
@@ -107,7 +85,8 @@ static const char **bench_opt_slot(struct bench_opts *o, const char *name)
 		{ "--memory", &o->memory }, { "--qemu", &o->qemu },
 		{ "--runs", &o->runs_arg }, { "--timeout", &o->timeout_arg },
 		{ "--sample-ms", &o->sample_arg }, { "--firmware", &o->firmware },
-		{ "--vars", &o->vars },
+		{ "--vars", &o->vars }, { "--disk", &o->disk }, { "--tap", &o->tap },
+		{ "--seconds", &o->seconds_arg },
 	};
 
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -139,9 +118,12 @@ static bool bench_wants_help(int argc, char **argv)
 	return false;
 }
 
-/* argv: "bench" "boot" then --option value pairs. */
+/* argv: "bench", then boot, blk or net, then --option value pairs. */
 static int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
+	static const char *const kinds[] = { [BENCH_BOOT] = "boot", [BENCH_BLK] = "blk",
+					     [BENCH_NET] = "net" };
+
 	*o = (struct bench_opts){
 		.cmdline = "console=ttyS0 quiet panic=-1",
 		.cpus = "1",
@@ -150,9 +132,23 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		.runs_arg = "3",
 		.timeout_arg = "300",
 		.sample_arg = "10",
+		.tap = "vmmbench0",
+		.seconds_arg = "10",
 	};
-	if (argc < 2 || strcmp(argv[1], "boot") != 0)
+	if (argc < 2) {
+		fprintf(stderr, "bench: what to measure? boot, blk or net (vmm bench --help)\n");
 		return -EINVAL;
+	}
+	for (o->kind = BENCH_BOOT; o->kind <= BENCH_NET; o->kind++)
+		if (strcmp(argv[1], kinds[o->kind]) == 0)
+			break;
+	if (o->kind > BENCH_NET) {
+		fprintf(stderr, "bench: no benchmark '%s' (boot, blk or net; vmm bench --help)\n",
+			argv[1]);
+		return -EINVAL;
+	}
+	if (o->kind != BENCH_BOOT)
+		o->runs_arg = "1";
 	for (int i = 2; i < argc; i += 2) {
 		const char **slot = bench_opt_slot(o, argv[i]);
 
@@ -170,9 +166,24 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "bench: --vars only with --firmware\n");
 		return -EINVAL;
 	}
+	if (o->firmware && o->kind != BENCH_BOOT) {
+		fprintf(stderr, "bench: --firmware only with boot\n");
+		return -EINVAL;
+	}
+	if ((o->kind == BENCH_BLK) != (o->disk != NULL)) {
+		fprintf(stderr, "bench: %s\n", o->disk ? "--disk only with blk" :
+			"blk needs --disk IMAGE, a raw image both VMMs use");
+		return -EINVAL;
+	}
+	if (o->kind != BENCH_BOOT && !o->initrd) {
+		fprintf(stderr, "bench: %s needs --initrd: the lab's guest, whose agent runs iotest\n",
+			kinds[o->kind]);
+		return -EINVAL;
+	}
 	if (bench_parse_count(o->runs_arg, "--runs", BENCH_MAX_RUNS, &o->runs) ||
 	    bench_parse_count(o->timeout_arg, "--timeout", 3600, &o->timeout_s) ||
-	    bench_parse_count(o->sample_arg, "--sample-ms", 1000, &o->sample_ms))
+	    bench_parse_count(o->sample_arg, "--sample-ms", 1000, &o->sample_ms) ||
+	    bench_parse_count(o->seconds_arg, "--seconds", 600, &o->seconds))
 		return -EINVAL;
 	return 0;
 }
@@ -245,6 +256,23 @@ static void bench_take_output(struct bench_child *c, const char *buf, size_t n,
 	}
 	memcpy(c->tail + c->tail_len, buf, n);
 	c->tail_len += n;
+	if (c->keep_log && c->log_len + n < BENCH_LOG_MAX) {
+		if (c->log_len + n + 1 > c->log_cap) {
+			size_t cap = c->log_cap ? c->log_cap * 2 : 65536;
+			char *log;
+
+			while (cap < c->log_len + n + 1)
+				cap *= 2;
+			log = realloc(c->log, cap);
+			if (!log)
+				return; /* the run then lacks its results, and says so */
+			c->log = log;
+			c->log_cap = cap;
+		}
+		memcpy(c->log + c->log_len, buf, n);
+		c->log_len += n;
+		c->log[c->log_len] = '\0';
+	}
 	if (s->kernel_ms < 0 && bench_tail_has(c, n, BENCH_KERNEL_MARKER))
 		s->kernel_ms = bench_elapsed_ms(&c->start);
 	if (s->userspace_ms < 0 && bench_tail_has(c, n, BENCH_MARKER))
@@ -349,7 +377,7 @@ static void bench_close(struct bench_child *c)
 
 /* Says why a run does not count, with the child's last output; 0 if it does. */
 static int bench_judge(const struct bench_child *c, unsigned run, int status,
-		       const struct bench_sample *s)
+		       const struct bench_opts *o, const struct bench_sample *s)
 {
 	char why[96];
 
@@ -363,7 +391,7 @@ static int bench_judge(const struct bench_child *c, unsigned run, int status,
 		snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
 	else if (s->userspace_ms < 0)
 		snprintf(why, sizeof(why), "exited without printing \"%s\"", BENCH_MARKER);
-	else if (s->kernel_ms < 0)
+	else if (s->kernel_ms < 0 && o->kind == BENCH_BOOT)
 		snprintf(why, sizeof(why), "exited without printing \"%s\" (a 'quiet' kernel?)",
 			 BENCH_KERNEL_MARKER);
 	else
@@ -373,21 +401,35 @@ static int bench_judge(const struct bench_child *c, unsigned run, int status,
 	return -EIO;
 }
 
+int bench_run_child(struct bench_child *c, const char *const argv[], unsigned run,
+		    const struct bench_opts *o, struct bench_sample *s)
+{
+	int err, status;
+
+	err = bench_spawn(c, argv);
+	if (err) {
+		fprintf(stderr, "bench: %s, run %u: cannot start %s: %s\n", c->what, run, argv[0],
+			strerror(-err));
+		return err;
+	}
+	status = bench_watch(c, o, s);
+	bench_close(c);
+	return bench_judge(c, run, status, o, s);
+}
+
+void bench_child_free(struct bench_child *c)
+{
+	free(c->log);
+	c->log = NULL;
+	c->log_len = c->log_cap = 0;
+}
+
 static int bench_boot_once(const char *what, const char *const argv[], unsigned run,
 			   const struct bench_opts *o, struct bench_sample *s)
 {
 	struct bench_child c = { .what = what };
-	int err, status;
 
-	err = bench_spawn(&c, argv);
-	if (err) {
-		fprintf(stderr, "bench: %s, run %u: cannot start %s: %s\n", what, run, argv[0],
-			strerror(-err));
-		return err;
-	}
-	status = bench_watch(&c, o, s);
-	bench_close(&c);
-	return bench_judge(&c, run, status, s);
+	return bench_run_child(&c, argv, run, o, s);
 }
 
 static int bench_cmp_double(const void *a, const void *b)
@@ -397,6 +439,13 @@ static int bench_cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Sorts v. */
+double bench_median_of(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(v[0]), bench_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* Median of field (an offset into struct bench_sample) over n samples. */
 static double bench_median(const struct bench_sample *s, unsigned n, size_t field)
 {
@@ -404,8 +453,7 @@ static double bench_median(const struct bench_sample *s, unsigned n, size_t fiel
 
 	for (unsigned i = 0; i < n; i++)
 		v[i] = *(const double *)((const char *)&s[i] + field);
-	qsort(v, n, sizeof(v[0]), bench_cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return bench_median_of(v, n);
 }
 
 #define BENCH_MEDIAN(s, n, field) bench_median(s, n, offsetof(struct bench_sample, field))
@@ -461,10 +509,7 @@ static int bench_vars_template(struct bench_opts *o, char *buf, size_t len)
 	return 0;
 }
 
-#define BENCH_MAX_ARGS 40
-
-/* Appends the args (up to a NULL) to argv, which holds *n and stays NULL-terminated. */
-static void bench_args(const char **argv, unsigned *n, ...)
+void bench_args(const char **argv, unsigned *n, ...)
 {
 	va_list ap;
 	const char *a;
@@ -524,9 +569,10 @@ int bench_main(int argc, char **argv)
 		return 0;
 	}
 	if (bench_parse(argc, argv, &o)) {
-		bench_usage(stderr);
 		return 1;
 	}
+	if (o.kind != BENCH_BOOT)
+		return bench_io_main(&o);
 	if (o.firmware) {
 		const char *dir = getenv("TMPDIR");
 		int fd;

@@ -126,6 +126,19 @@ if [ -w /dev/kvm ]; then
 	wait "$holder" 2>/dev/null
 fi
 
+# vmm bench: each mistake is named before anything runs.
+case_ "bench without a benchmark" "boot, blk or net" -- "$vmm" bench
+case_ "bench of an unknown kind" "no benchmark 'disk'" -- "$vmm" bench disk --kernel k
+case_ "bench blk without --disk" "blk needs --disk" -- "$vmm" bench blk --kernel k --initrd i
+case_ "bench net without --initrd" "net needs --initrd" -- "$vmm" bench net --kernel k
+case_ "bench boot with --disk" "--disk only with blk" -- "$vmm" bench boot --kernel k --disk d
+case_ "bench net with --firmware" "--firmware only with boot" -- \
+	"$vmm" bench net --kernel k --initrd i --firmware f
+case_ "bench seconds 0" "--seconds must be a number from 1 to 600" -- \
+	"$vmm" bench blk --kernel k --initrd i --disk d --seconds 0
+case_ "bench option without value" "no value for '--tap'" -- \
+	"$vmm" bench net --kernel k --initrd i --tap
+
 # This one fails after the VM exists, so it also proves the unwinding path.
 if [ -w /dev/kvm ]; then
 	case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir" -- \
