@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VFIO_VFIO_H
+#define VFIO_VFIO_H
+
+/*
+ * Opening a passed-through device safely, through the type1 container/group
+ * API: check beforehand what would make the kernel refuse (a group member
+ * on a host driver, a locked-memory limit below guest RAM) and say it in
+ * one line, then open container, group and device and read what the device
+ * offers (regions, interrupts), and map guest RAM for the device's DMA.
+ *
+ * Every function that can fail returns 0 or -errno and, given why/len,
+ * leaves there one line that says what is wrong and what to do.
+ */
+
+#include <linux/vfio.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct host;
+struct guest_mem;
+
+/*
+ * The kernel as VFIO sees it, so tests can put a fake one in its place.
+ * Each returns what the syscall does, but -errno instead of -1. ioctl's arg
+ * is the ioctl's third argument: a pointer, or an integer cast to one.
+ */
+struct vfio_sys {
+	int (*open)(const char *path, int flags);
+	int (*ioctl)(int fd, unsigned long req, void *arg);
+	int (*close)(int fd);
+	uint64_t (*now_ns)(void); /* a monotonic clock, for the mapping's progress line */
+};
+
+extern const struct vfio_sys vfio_sys_linux;
+
+/* One DMA mapping made through the container: what vfio_unmap_all() undoes. */
+struct vfio_dma {
+	uint64_t iova, size;
+	void *hva;
+};
+
+struct vfio_container {
+	const struct vfio_sys *sys; /* NULL while closed */
+	int fd;                     /* /dev/vfio/vfio */
+	int iommu_type;             /* VFIO_TYPE1v2_IOMMU or VFIO_TYPE1_IOMMU once a group set it */
+	int want_type;              /* the best one the kernel offers */
+	unsigned groups;            /* groups attached */
+	char root[256];             /* where dev/vfio lives: "" for the real / */
+	struct vfio_dma *dma;
+	size_t n_dma, cap_dma;
+	FILE *progress;             /* the progress line of long mappings; NULL: stderr */
+};
+
+struct vfio_group {
+	struct vfio_container *c;   /* NULL while closed */
+	const struct vfio_sys *sys; /* the container's, kept should it close first */
+	int fd;                     /* /dev/vfio/N */
+	int group;
+	bool viable;
+};
+
+/* A region of the device fd; sparse areas, when the kernel gives them, are all that may be mmapped. */
+struct vfio_region {
+	uint32_t flags;             /* VFIO_REGION_INFO_FLAG_* */
+	uint64_t size, offset;
+	bool sparse;                /* a sparse mmap capability came: mmap only the areas */
+	uint32_t nr_areas;
+	struct vfio_region_sparse_mmap_area *areas;
+};
+
+struct vfio_irq {
+	uint32_t flags;             /* VFIO_IRQ_INFO_* */
+	uint32_t count;             /* 0: the device has none of this kind */
+};
+
+/* BAR0-5, the ROM and config space (VFIO_PCI_*_REGION_INDEX). */
+#define VFIO_DEV_REGIONS (VFIO_PCI_CONFIG_REGION_INDEX + 1)
+
+struct vfio_device {
+	struct vfio_group *g;       /* NULL while closed */
+	const struct vfio_sys *sys;
+	int fd;
+	char bdf[13];               /* "0000:01:00.0", as the kernel names it */
+	struct vfio_device_info info;
+	struct vfio_region region[VFIO_DEV_REGIONS];
+	struct vfio_irq irq[VFIO_PCI_NUM_IRQS]; /* INTx, MSI, MSI-X, ERR, REQ */
+};
+
+/*
+ * Whether the kernel would let bdf be opened: it exists, it has an IOMMU
+ * group, and every member of the group is on vfio-pci (bdf itself must be),
+ * pci-stub or no driver, or is a bridge on pcieport. -EINVAL (not a BDF,
+ * or a bridge), -ENODEV, -ENOENT (no group) or -EBUSY (members on host
+ * drivers: why names them and the `vmm host bind` that fixes it).
+ */
+int vfio_check_viable(const struct host *h, const char *bdf, char *why, size_t len)
+	__attribute__((warn_unused_result));
+
+/*
+ * Whether guest_bytes of RAM can be pinned for DMA under this process's
+ * RLIMIT_MEMLOCK (type1 charges every pinned page to it) unless it has
+ * CAP_IPC_LOCK. -ENOMEM with how much is needed and how to raise it.
+ */
+int vfio_memlock_check(uint64_t guest_bytes, char *why, size_t len)
+	__attribute__((warn_unused_result));
+/* The same verdict on a given soft limit (RLIM_INFINITY: none) and capability. */
+int vfio_memlock_verdict(uint64_t guest_bytes, uint64_t limit, bool cap_ipc_lock,
+			 char *why, size_t len) __attribute__((warn_unused_result));
+/* What the limit must be for guest_bytes: guest RAM and some room for other locked pages. */
+uint64_t vfio_memlock_needed(uint64_t guest_bytes);
+
+/* root: "" or "/" for the real /dev/vfio; a test's directory otherwise. */
+int vfio_container_open(struct vfio_container *c, const char *root, char *why, size_t len)
+	__attribute__((warn_unused_result));
+int vfio_container_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
+			    const char *root, char *why, size_t len)
+	__attribute__((warn_unused_result));
+/* Opens /dev/vfio/N into c; the first group also sets c's IOMMU type. */
+int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
+		    char *why, size_t len) __attribute__((warn_unused_result));
+int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
+		     char *why, size_t len) __attribute__((warn_unused_result));
+
+/* Maps [iova, iova + size) to hva for the devices' DMA, pinning it; recorded in c. */
+int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
+	__attribute__((warn_unused_result));
+/* Undoes one vfio_dma_map exactly (same iova and size); -ENOENT if none was made. */
+int vfio_dma_unmap(struct vfio_container *c, uint64_t iova, uint64_t size);
+/*
+ * Every RAM region at its gpa, in 1 GiB mappings so that a long pinning can
+ * report progress (on c->progress); on failure nothing it mapped stays mapped.
+ */
+int vfio_map_guest_ram(struct vfio_container *c, const struct guest_mem *mem,
+		       char *why, size_t len) __attribute__((warn_unused_result));
+void vfio_unmap_all(struct vfio_container *c);
+
+/* Close devices, then groups, then the container; each is idempotent. */
+void vfio_device_close(struct vfio_device *d);
+void vfio_group_close(struct vfio_group *g);
+void vfio_container_close(struct vfio_container *c);
+
+#endif
