@@ -74,11 +74,29 @@ void pci_default_cfg_write(struct pci_device *dev, unsigned offset, unsigned siz
 	}
 }
 
-/* Both with pci->lock held. */
-static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset,
-				unsigned size)
+/*
+ * The function at bus:devfn, with pci->lock held: bus 0's own, or one
+ * behind the bridge whose secondary bus is bus. A bridge not numbered yet
+ * (secondary 0) leads nowhere.
+ */
+static struct pci_device *find_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn)
 {
-	struct pci_device *dev = pci->dev[devfn];
+	if (bus == 0)
+		return pci->dev[devfn];
+	for (unsigned i = 0; i < pci->nr_behind; i++) {
+		struct pci_device *d = pci->behind[i];
+
+		if (d->devfn == devfn && d->parent->cfg[PCI_SECONDARY_BUS] == bus)
+			return d;
+	}
+	return NULL;
+}
+
+/* Both with pci->lock held. */
+static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn,
+				unsigned offset, unsigned size)
+{
+	struct pci_device *dev = find_locked(pci, bus, devfn);
 
 	if (!dev)
 		return (uint32_t)all_ones(size);
@@ -107,10 +125,10 @@ static bool touches_bars(unsigned offset, unsigned size)
 	       (offset < PCI_BASE_ADDRESS_5 + 4 && offset + size > PCI_BASE_ADDRESS_0);
 }
 
-static void cfg_write_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset,
+static void cfg_write_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
 			     unsigned size, uint32_t value)
 {
-	struct pci_device *dev = pci->dev[devfn];
+	struct pci_device *dev = find_locked(pci, bus, devfn);
 
 	if (!dev)
 		return;
@@ -128,32 +146,42 @@ static void cfg_write_locked(struct pci_bus *pci, uint8_t devfn, unsigned offset
 		pci->bars_changed(pci->bars_opaque);
 }
 
-uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size)
+uint32_t pci_cfg_read_bus(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
+			  unsigned size)
 {
 	uint32_t v;
 
 	pthread_mutex_lock(&pci->lock);
-	v = cfg_read_locked(pci, devfn, offset, size);
+	v = cfg_read_locked(pci, bus, devfn, offset, size);
 	pthread_mutex_unlock(&pci->lock);
 	return v;
+}
+
+void pci_cfg_write_bus(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
+		       unsigned size, uint32_t value)
+{
+	pthread_mutex_lock(&pci->lock);
+	cfg_write_locked(pci, bus, devfn, offset, size, value);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size)
+{
+	return pci_cfg_read_bus(pci, 0, devfn, offset, size);
 }
 
 void pci_cfg_write(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size,
 		   uint32_t value)
 {
-	pthread_mutex_lock(&pci->lock);
-	cfg_write_locked(pci, devfn, offset, size, value);
-	pthread_mutex_unlock(&pci->lock);
+	pci_cfg_write_bus(pci, 0, devfn, offset, size, value);
 }
 
-/*
- * Which function and register CONFIG_ADDRESS selects. Only bus 0 exists
- * for now; bridges will route other bus numbers here later.
- */
-static bool conf_target(uint32_t addr, uint8_t *devfn, unsigned *reg)
+/* Which function and register CONFIG_ADDRESS selects. */
+static bool conf_target(uint32_t addr, uint8_t *bus, uint8_t *devfn, unsigned *reg)
 {
-	if (!(addr & CONF_ADDR_ENABLE) || ((addr >> 16) & 0xff) != 0)
+	if (!(addr & CONF_ADDR_ENABLE))
 		return false;
+	*bus = (uint8_t)(addr >> 16);
 	*devfn = (uint8_t)(addr >> 8);
 	*reg = (addr & 0xfc) | ((addr >> 16) & 0xf00);
 	return true;
@@ -163,24 +191,24 @@ static bool conf_target(uint32_t addr, uint8_t *devfn, unsigned *reg)
 static uint32_t conf_data_read(struct pci_bus *pci, unsigned n, unsigned size)
 {
 	uint32_t v = (uint32_t)all_ones(size);
-	uint8_t devfn;
+	uint8_t bus, devfn;
 	unsigned reg;
 
 	pthread_mutex_lock(&pci->lock);
-	if (conf_target(pci->conf_addr, &devfn, &reg))
-		v = cfg_read_locked(pci, devfn, reg + n, size);
+	if (conf_target(pci->conf_addr, &bus, &devfn, &reg))
+		v = cfg_read_locked(pci, bus, devfn, reg + n, size);
 	pthread_mutex_unlock(&pci->lock);
 	return v;
 }
 
 static void conf_data_write(struct pci_bus *pci, unsigned n, unsigned size, uint32_t value)
 {
-	uint8_t devfn;
+	uint8_t bus, devfn;
 	unsigned reg;
 
 	pthread_mutex_lock(&pci->lock);
-	if (conf_target(pci->conf_addr, &devfn, &reg))
-		cfg_write_locked(pci, devfn, reg + n, size, value);
+	if (conf_target(pci->conf_addr, &bus, &devfn, &reg))
+		cfg_write_locked(pci, bus, devfn, reg + n, size, value);
 	pthread_mutex_unlock(&pci->lock);
 }
 
@@ -260,6 +288,32 @@ int pci_bus_add(struct pci_bus *pci, struct pci_device *dev)
 		ret = -EEXIST;
 	else
 		pci->dev[dev->devfn] = dev;
+	pthread_mutex_unlock(&pci->lock);
+	return ret;
+}
+
+int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pci_device *dev)
+{
+	int ret = 0;
+
+	if (!dev || !bridge || PCI_SLOT(dev->devfn) != 0 ||
+	    (bridge->cfg[PCI_HEADER_TYPE] & 0x7f) != PCI_HEADER_TYPE_BRIDGE)
+		return -EINVAL;
+	pthread_mutex_lock(&pci->lock);
+	if (pci->dev[bridge->devfn] != bridge) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (unsigned i = 0; i < pci->nr_behind; i++)
+		if (pci->behind[i]->parent == bridge && pci->behind[i]->devfn == dev->devfn)
+			ret = -EEXIST;
+	if (!ret && pci->nr_behind == PCI_MAX_BEHIND)
+		ret = -ENOSPC;
+	if (!ret) {
+		dev->parent = bridge;
+		pci->behind[pci->nr_behind++] = dev;
+	}
+out:
 	pthread_mutex_unlock(&pci->lock);
 	return ret;
 }
@@ -384,13 +438,14 @@ struct pci_ecam pci_ecam_window(struct pci_bus *pci)
 	return e;
 }
 
-/* Bus 0 only for now: a bridge's secondary buses read as empty. */
-static bool ecam_target(uint64_t offset, unsigned size, uint8_t *devfn, unsigned *reg)
+static bool ecam_target(uint64_t offset, unsigned size, uint8_t *bus, uint8_t *devfn,
+			unsigned *reg)
 {
 	if (size != 1 && size != 2 && size != 4)
 		return false;
-	if ((offset >> 20) != 0)
+	if ((offset >> 20) > 0xff)
 		return false;
+	*bus = (uint8_t)(offset >> 20);
 	*devfn = (uint8_t)(offset >> 12);
 	*reg = (unsigned)(offset & 0xfff);
 	return true;
@@ -399,22 +454,22 @@ static bool ecam_target(uint64_t offset, unsigned size, uint8_t *devfn, unsigned
 static uint64_t pci_ecam_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct pci_bus *pci = opaque;
-	uint8_t devfn;
+	uint8_t bus, devfn;
 	unsigned reg;
 
-	if (!ecam_target(offset, size, &devfn, &reg))
+	if (!ecam_target(offset, size, &bus, &devfn, &reg))
 		return all_ones(size);
-	return pci_cfg_read(pci, devfn, reg, size);
+	return pci_cfg_read_bus(pci, bus, devfn, reg, size);
 }
 
 static void pci_ecam_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
 {
 	struct pci_bus *pci = opaque;
-	uint8_t devfn;
+	uint8_t bus, devfn;
 	unsigned reg;
 
-	if (ecam_target(offset, size, &devfn, &reg))
-		pci_cfg_write(pci, devfn, reg, size, (uint32_t)value);
+	if (ecam_target(offset, size, &bus, &devfn, &reg))
+		pci_cfg_write_bus(pci, bus, devfn, reg, size, (uint32_t)value);
 }
 
 const struct bus_ops pci_ecam_ops = {
@@ -537,10 +592,19 @@ static bool bar_decode(const struct pci_device *dev, unsigned idx, uint64_t *add
 	}
 }
 
+/* Bus 0's functions by devfn (0..255), then those behind bridges. */
+static struct pci_device *nth_locked(struct pci_bus *pci, unsigned n)
+{
+	if (n < 256)
+		return pci->dev[n];
+	n -= 256;
+	return n < pci->nr_behind ? pci->behind[n] : NULL;
+}
+
 void pci_bus_apply_bars(struct pci_bus *pci)
 {
 	pthread_mutex_lock(&pci->apply_lock);
-	for (unsigned devfn = 0; devfn < 256; devfn++) {
+	for (unsigned n = 0; n < 256 + PCI_MAX_BEHIND; n++) {
 		for (unsigned i = 0; i < 6; i++) {
 			struct pci_device *dev;
 			struct pci_bar *b;
@@ -548,7 +612,7 @@ void pci_bus_apply_bars(struct pci_bus *pci)
 			bool on, was_on;
 
 			pthread_mutex_lock(&pci->lock);
-			dev = pci->dev[devfn];
+			dev = nth_locked(pci, n);
 			if (!dev || dev->bar[i].kind == PCI_BAR_UNUSED) {
 				pthread_mutex_unlock(&pci->lock);
 				if (!dev)

@@ -123,6 +123,7 @@ struct pci_device {
 	const struct pci_device_ops *ops;
 	void *opaque;
 	uint8_t devfn;           /* slot << 3 | function */
+	struct pci_device *parent; /* the bridge it sits behind; NULL on bus 0 */
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
 	struct pci_bar bar[6];
@@ -141,8 +142,17 @@ struct pci_ecam {
 	uint64_t base, size; /* size: 1 MiB per bus decoded */
 };
 
+#define PCI_MAX_BEHIND 64
+
 struct pci_bus {
-	struct pci_device *dev[256]; /* by devfn, bus 0 only for now */
+	struct pci_device *dev[256]; /* bus 0, by devfn */
+	/*
+	 * Functions behind bridges on bus 0 (the root ports): each reached
+	 * at the bus number its parent's secondary bus register holds, as
+	 * firmware and the guest number them.
+	 */
+	struct pci_device *behind[PCI_MAX_BEHIND];
+	unsigned nr_behind;
 	uint32_t conf_addr;          /* last value written to 0xCF8 */
 	const struct power_ctl *power;
 	uint8_t rcr;                 /* reset control register value */
@@ -170,8 +180,8 @@ extern const struct bus_ops pci_conf_ops;
 /*
  * ECAM (enhanced configuration access, "MMCONFIG"): register it on the
  * MMIO bus where pci_ecam_window() says, with that length. Offset bits
- * 27:20 are the bus, 19:12 the devfn, 11:0 the register; bus 0 is the
- * only bus for now, others read all ones. 1-, 2- and 4-byte accesses as
+ * 27:20 are the bus, 19:12 the devfn, 11:0 the register; a bus no bridge
+ * leads to reads all ones. 1-, 2- and 4-byte accesses as
  * through 0xCFC; 8-byte ones read all ones and write nothing, as the
  * MCH answers them.
  */
@@ -181,15 +191,28 @@ extern const struct bus_ops pci_ecam_ops;
 void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power);
 /* -EEXIST if devfn is taken, -EINVAL for a NULL device. */
 int pci_bus_add(struct pci_bus *pci, struct pci_device *dev) __attribute__((warn_unused_result));
+/*
+ * dev behind bridge (a type-1 function already on bus 0): on the
+ * bridge's secondary bus, at dev->devfn, whose device number must be 0
+ * (a PCIe link leads to one device; its functions are 0..7). -EINVAL
+ * for anything else, -EEXIST if taken, -ENOSPC past PCI_MAX_BEHIND.
+ */
+int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pci_device *dev)
+	__attribute__((warn_unused_result));
 
 /*
- * Config accesses for bus 0 (the mechanism-#1 and, later, ECAM paths).
+ * Config accesses, as the mechanism-#1 and ECAM paths make them.
  * An absent function reads all ones; a misaligned, straddling or
- * out-of-range access reads all ones and writes nothing.
+ * out-of-range access reads all ones and writes nothing. The _bus forms
+ * reach any bus; the others bus 0.
  */
 uint32_t pci_cfg_read(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size);
 void pci_cfg_write(struct pci_bus *pci, uint8_t devfn, unsigned offset, unsigned size,
 		   uint32_t value);
+uint32_t pci_cfg_read_bus(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
+			  unsigned size);
+void pci_cfg_write_bus(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
+		       unsigned size, uint32_t value);
 
 /*
  * What a device without hooks gets; hooks call these for the registers

@@ -630,3 +630,72 @@ Test(pci, a_bar_at_zero_or_being_sized_does_not_decode)
 	pci_device_set_bar_addr(&bar_dev, 0, 0x1234);
 	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_0, 4), 0x1221, "aligned down to 32, I/O bit kept");
 }
+
+/* ---- functions behind a bridge (a root port and what sits below it) ---- */
+
+static struct pci_device bridge, child;
+
+static void add_bridge_and_child(void)
+{
+	nr_remaps = 0;
+	pci_device_init(&bridge, NULL, NULL, PCI_DEVFN(1, 0));
+	pci_set_ids(&bridge, 0x1b36, 0x000c, 0x060400, PCI_HEADER_TYPE_BRIDGE);
+	bridge.wmask[PCI_PRIMARY_BUS] = bridge.wmask[PCI_SECONDARY_BUS] = 0xff;
+	bridge.wmask[PCI_SUBORDINATE_BUS] = 0xff;
+	cr_assert_eq(pci_bus_add(&pci, &bridge), 0);
+	/* function 1 of the device below: a multifunction slot's second half */
+	pci_device_init(&child, &bar_dev_ops, NULL, PCI_DEVFN(0, 1));
+	pci_set_ids(&child, 0x1234, 0x11e8, 0x00ff00, PCI_HEADER_TYPE_NORMAL);
+	pci_header(child.wmask)->command = PCI_COMMAND_MEMORY;
+	cr_assert_eq(pci_device_add_bar(&child, 0, PCI_BAR_MEM32, 4096, false), 0);
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &child), 0);
+}
+
+Test(pci, functions_behind_a_bridge_answer_on_its_secondary_bus)
+{
+	const unsigned fn = PCI_DEVFN(0, 1);
+
+	add_bridge_and_child();
+	/* not numbered yet: no bus leads there */
+	out(0xcf8, 4, conf1(1, fn, 0));
+	cr_assert_eq(in(0xcfc, 4), 0xffffffff);
+	/* firmware gives the bridge bus 3 */
+	cfg_out(PCI_DEVFN(1, 0), PCI_SECONDARY_BUS, 1, 3);
+	out(0xcf8, 4, conf1(3, fn, 0));
+	cr_assert_eq(in(0xcfc, 4), 0x11e81234, "through 0xCF8");
+	cr_assert_eq(ecam_rd(3 << 20 | fn << 12, 4), 0x11e81234, "through ECAM");
+	/* not function 0 of that bus, not bus 4, not bus 0's 00.1 */
+	cr_assert_eq(ecam_rd(3 << 20 | PCI_DEVFN(0, 0) << 12, 4), 0xffffffff);
+	cr_assert_eq(ecam_rd(4 << 20 | fn << 12, 4), 0xffffffff);
+	cr_assert_eq(cfg_in(fn, PCI_VENDOR_ID, 4), 0xffffffff);
+	/* its BAR decodes and maps like one on bus 0 */
+	pci_ecam_ops.write(&pci, 3 << 20 | fn << 12 | PCI_BASE_ADDRESS_0, 4, 0xc0002000);
+	pci_cfg_write_bus(&pci, 3, fn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 1);
+	cr_assert(remaps[0].on);
+	cr_assert_eq(remaps[0].addr, 0xc0002000);
+	/* renumbered: it follows its bridge */
+	cfg_out(PCI_DEVFN(1, 0), PCI_SECONDARY_BUS, 1, 5);
+	cr_assert_eq(pci_cfg_read_bus(&pci, 5, fn, PCI_VENDOR_ID, 2), 0x1234);
+	cr_assert_eq(pci_cfg_read_bus(&pci, 3, fn, PCI_VENDOR_ID, 2), 0xffff);
+}
+
+Test(pci, bad_placements_behind_a_bridge_are_refused)
+{
+	static struct pci_device other, stray;
+
+	add_bridge_and_child();
+	pci_device_init(&other, NULL, NULL, PCI_DEVFN(1, 0));
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), -EINVAL,
+		     "a link leads to device 0 only");
+	other.devfn = PCI_DEVFN(0, 1);
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), -EEXIST);
+	other.devfn = PCI_DEVFN(0, 0);
+	cr_assert_eq(pci_bus_add_behind(&pci, &mch, &other), -EINVAL, "the MCH is no bridge");
+	pci_device_init(&stray, NULL, NULL, PCI_DEVFN(2, 0));
+	pci_set_ids(&stray, 0x1b36, 0x000c, 0x060400, PCI_HEADER_TYPE_BRIDGE);
+	cr_assert_eq(pci_bus_add_behind(&pci, &stray, &other), -EINVAL,
+		     "a bridge that is not on bus 0");
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), 0);
+}
