@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A passed-through function's config space and BARs, over a fake device:
+ * a file laid out like a VFIO device fd's regions (config space at 0,
+ * each BAR and the ROM at their own offsets), which pread, pwrite and
+ * mmap reach exactly as they reach the real one.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/pci_regs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vfio/vfio_pci.h"
+#include "vmm/bus.h"
+#include "vmm/pci.h"
+
+#define OFF_BAR0 0x10000
+#define OFF_BAR2 0x20000
+#define OFF_BAR4 0x30000
+#define OFF_ROM  0x40000
+
+static struct vfio_device dev;
+static struct vfio_pci *vp;
+static struct bus mmio, pio;
+static struct pci_bus pci;
+static int fd = -1;
+
+/* The memslots the device asked for: one at most per BAR here. */
+static struct { bool on; uint64_t gpa, size; void *hva; } slots[8];
+static unsigned slot_calls;
+
+static int fake_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	(void)opaque;
+	slot_calls++;
+	if (!size) {
+		cr_assert(*slot >= 0 && *slot < 8 && slots[*slot].on, "removing a slot it had");
+		slots[*slot].on = false;
+		*slot = -1;
+		return 0;
+	}
+	if (*slot < 0)
+		for (*slot = 0; slots[*slot].on; (*slot)++)
+			;
+	slots[*slot] = (typeof(slots[0])){ true, gpa, size, hva };
+	return 0;
+}
+
+static void put(uint64_t off, const void *v, size_t n)
+{
+	cr_assert_eq(pwrite(fd, v, n, (off_t)off), (ssize_t)n);
+}
+
+static void put32(uint64_t off, uint32_t v)
+{
+	put(off, &v, 4);
+}
+
+static uint32_t get32(uint64_t off)
+{
+	uint32_t v = 0;
+
+	cr_assert_eq(pread(fd, &v, 4, (off_t)off), 4);
+	return v;
+}
+
+static void region(unsigned i, uint64_t off, uint64_t size, uint32_t flags)
+{
+	dev.region[i] = (struct vfio_region){ .flags = flags, .size = size, .offset = off };
+}
+
+static void make_device(bool multifunction)
+{
+	char path[] = "/tmp/test_vfio_pci.XXXXXX";
+	uint8_t cfg[4096] = { 0 };
+	struct vfio_pci_platform plat = { .memslot = fake_memslot, .mmio = &mmio, .pio = &pio };
+	char why[256] = "";
+
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	unlink(path);
+	cr_assert_eq(ftruncate(fd, 0x50000), 0);
+	/* edu's ids; a capability list PM -> MSI -> AF -> PCIe -> MSI-X */
+	memcpy(cfg, "\x34\x12\xe8\x11", 4);
+	cfg[PCI_STATUS] = PCI_STATUS_CAP_LIST;
+	cfg[PCI_CLASS_DEVICE + 1] = 0x00;
+	cfg[PCI_CLASS_DEVICE] = 0xff;
+	cfg[PCI_CAPABILITY_LIST] = 0x40;
+	cfg[0x40] = PCI_CAP_ID_PM;   cfg[0x41] = 0x50;
+	cfg[0x50] = PCI_CAP_ID_MSI;  cfg[0x51] = 0x60;
+	cfg[0x60] = PCI_CAP_ID_AF;   cfg[0x61] = 0x70;
+	cfg[0x70] = PCI_CAP_ID_EXP;  cfg[0x71] = 0x90;
+	cfg[0x90] = PCI_CAP_ID_MSIX; cfg[0x91] = 0;
+	/* the host's BAR addresses, which the guest must never see */
+	memcpy(&cfg[PCI_BASE_ADDRESS_0], "\x00\x00\x00\xfe", 4);
+	memcpy(&cfg[PCI_BASE_ADDRESS_2], "\x0c\x00\x00\xfd", 4);
+	memcpy(&cfg[PCI_BASE_ADDRESS_3], "\x01\x00\x00\x00", 4);
+	memcpy(&cfg[PCI_BASE_ADDRESS_4], "\x01\xc0\x00\x00", 4);
+	/* extended: AER at 0x100, then ACS at 0x140 */
+	memcpy(&cfg[0x100], "\x01\x00\x02\x14", 4);
+	memcpy(&cfg[0x140], "\x0d\x00\x01\x00", 4);
+	put(0, cfg, sizeof(cfg));
+	put32(OFF_BAR0, 0x010000ed);
+	put32(OFF_BAR2, 0xb2b2b2b2);
+	put32(OFF_BAR4, 0x44444444);
+	put(OFF_ROM, "\x55\xaa", 2);
+
+	memset(&dev, 0, sizeof(dev));
+	dev.fd = fd;
+	snprintf(dev.bdf, sizeof(dev.bdf), "0000:00:04.0");
+	region(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4096,
+	       VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+	region(0, OFF_BAR0, 4096, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+				  VFIO_REGION_INFO_FLAG_MMAP);
+	region(2, OFF_BAR2, 16, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+	region(4, OFF_BAR4, 32, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+	region(VFIO_PCI_ROM_REGION_INDEX, OFF_ROM, 0x8000, VFIO_REGION_INFO_FLAG_READ);
+
+	memset(slots, 0, sizeof(slots));
+	slot_calls = 0;
+	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
+	cr_assert_eq(bus_init(&pio, "pio"), 0);
+	pci_bus_init(&pci, NULL);
+	vp = vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, why, sizeof(why));
+	cr_assert_not_null(vp, "%s", why);
+	cr_assert_eq(pci_bus_add(&pci, vfio_pci_dev(vp)), 0);
+}
+
+static void setup(void)
+{
+	make_device(false);
+}
+
+static void teardown(void)
+{
+	vfio_pci_free(vp);
+	for (unsigned i = 0; i < 8; i++)
+		cr_assert(!slots[i].on, "memslot %u left behind", i);
+	bus_destroy(&mmio);
+	bus_destroy(&pio);
+	close(fd);
+}
+
+TestSuite(vfio_pci, .init = setup, .fini = teardown);
+
+static uint32_t cfg(unsigned off, unsigned size)
+{
+	return pci_cfg_read(&pci, PCI_DEVFN(3, 0), off, size);
+}
+
+static void cfg_w(unsigned off, unsigned size, uint32_t v)
+{
+	pci_cfg_write(&pci, PCI_DEVFN(3, 0), off, size, v);
+}
+
+Test(vfio_pci, identity_comes_from_the_device_and_hidden_capabilities_are_unlinked)
+{
+	cr_assert_eq(cfg(PCI_VENDOR_ID, 4), 0x11e81234);
+	cr_assert_eq(cfg(PCI_HEADER_TYPE, 1), 0, "a single-function slot");
+	cr_assert_eq(cfg(PCI_CAPABILITY_LIST, 1), 0x40);
+	cr_assert_eq(cfg(0x41, 1), 0x50, "PM -> MSI");
+	cr_assert_eq(cfg(0x51, 1), 0x70, "MSI -> PCIe: AF is hidden");
+	cr_assert_eq(cfg(0x71, 1), 0x90, "PCIe -> MSI-X");
+	cr_assert_eq(cfg(0x91, 1), 0);
+	cr_assert_eq(cfg(0x100, 4), 0, "no extended capabilities reach the guest");
+	/* what a hidden capability's bytes hold is still the device's; it just is not linked */
+	cr_assert_eq(cfg(0x60, 1), PCI_CAP_ID_AF);
+}
+
+Test(vfio_pci, a_multifunction_slot_says_so_in_the_header_type, .init = NULL)
+{
+	make_device(true);
+	cr_assert_eq(cfg(PCI_HEADER_TYPE, 1), 0x80);
+}
+
+Test(vfio_pci, bars_are_sized_from_the_regions_and_hide_the_host_addresses)
+{
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_0, 4), 0, "not the host's 0xfe000000");
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_0, 4), 0xfffff000);
+	cfg_w(PCI_BASE_ADDRESS_2, 4, 0xffffffff);
+	cfg_w(PCI_BASE_ADDRESS_3, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_2, 4), 0xfffffff0 | PCI_BASE_ADDRESS_MEM_TYPE_64 |
+		     PCI_BASE_ADDRESS_MEM_PREFETCH, "16 bytes, 64-bit, prefetchable");
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_3, 4), 0xffffffff);
+	cfg_w(PCI_BASE_ADDRESS_4, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_4, 4), 0xffe1, "32 bytes of I/O");
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_1, 4), 0, "no BAR 1");
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0xffff8001, "a 32 KiB ROM");
+	/* none of it reached the device's own registers */
+	cr_assert_eq(get32(PCI_BASE_ADDRESS_0), 0xfe000000);
+}
+
+Test(vfio_pci, status_and_unemulated_registers_are_the_devices)
+{
+	uint16_t st = PCI_STATUS_CAP_LIST | PCI_STATUS_INTERRUPT;
+
+	put(PCI_STATUS, &st, 2);
+	cr_assert_eq(cfg(PCI_STATUS, 2), st, "status is live");
+	/* PCIe device control (cap + 8): the guest's write lands in the device */
+	cfg_w(0x78, 2, 0x2810);
+	cr_assert_eq(get32(0x78) & 0xffff, 0x2810);
+	cr_assert_eq(cfg(0x78, 2), 0x2810);
+	/* a dword straddling emulated and live bytes: the emulated ones are ours */
+	put32(0x70, 0xdeadbe00 | PCI_CAP_ID_EXP);
+	cr_assert_eq(cfg(0x70, 4), 0xdead9000 | PCI_CAP_ID_EXP, "next is 0x90, the rest live");
+}
+
+Test(vfio_pci, the_command_register_reaches_the_device)
+{
+	cr_assert_eq(cfg(PCI_COMMAND, 2), 0, "decode off until the guest turns it on");
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | 0x8000);
+	cr_assert_eq(cfg(PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cr_assert_eq(get32(PCI_COMMAND) & 0xffff, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+Test(vfio_pci, bars_map_as_memslots_or_trap_to_the_device)
+{
+	uint32_t v = 0;
+	uint8_t b[4] = { 1, 2, 3, 4 };
+
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_BASE_ADDRESS_2, 4, 0x00000010);
+	cfg_w(PCI_BASE_ADDRESS_3, 4, 0x8);
+	cfg_w(PCI_BASE_ADDRESS_4, 4, 0xc000);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	pci_bus_apply_bars(&pci);
+	/* BAR 0: a whole mmappable page, so a memslot onto the device's own mapping */
+	cr_assert(slots[0].on);
+	cr_assert_eq(slots[0].gpa, 0xc0000000);
+	cr_assert_eq(slots[0].size, 4096);
+	cr_assert_eq(*(uint32_t *)slots[0].hva, 0x010000ed, "the mapping is the device's");
+	/* BAR 2: 16 bytes, trapped and forwarded */
+	cr_assert(bus_read(&mmio, 0x800000010, &v, 4));
+	cr_assert_eq(v, 0xb2b2b2b2);
+	cr_assert(bus_write(&mmio, 0x800000014, b, 4));
+	cr_assert_eq(get32(OFF_BAR2 + 4), 0x04030201);
+	/* BAR 4: I/O, forwarded */
+	cr_assert(bus_read(&pio, 0xc000, &v, 4));
+	cr_assert_eq(v, 0x44444444);
+	/* the guest moves BAR 0: the memslot follows */
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0100000);
+	pci_bus_apply_bars(&pci);
+	cr_assert(slots[0].on);
+	cr_assert_eq(slots[0].gpa, 0xc0100000);
+	/* decode off: everything goes */
+	cfg_w(PCI_COMMAND, 2, 0);
+	pci_bus_apply_bars(&pci);
+	cr_assert(!slots[0].on);
+	cr_assert(!bus_read(&mmio, 0x800000010, &v, 4));
+	cr_assert(!bus_read(&pio, 0xc000, &v, 4));
+}
+
+Test(vfio_pci, the_rom_reads_while_its_bar_decodes)
+{
+	uint16_t sig = 0;
+	uint8_t junk = 0;
+
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000 | PCI_ROM_ADDRESS_ENABLE);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	bus_run_deferred(&mmio);
+	cr_assert(bus_read(&mmio, 0xd0000000, &sig, 2));
+	cr_assert_eq(sig, 0xaa55);
+	cr_assert(bus_write(&mmio, 0xd0000000, &junk, 1));
+	cr_assert_eq(get32(OFF_ROM) & 0xffff, 0xaa55, "a ROM takes no writes");
+	/* the enable bit off: gone */
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000);
+	bus_run_deferred(&mmio);
+	cr_assert(!bus_read(&mmio, 0xd0000000, &sig, 2));
+}

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The guest's view of a passed-through PCI function (vfio_pci.h): its
+ * config space, half emulated and half the device's, and its BARs as
+ * memslots or trapped ranges. Interrupts (MSI, MSI-X, INTx) come next.
+ */
+#include "vfio_pci.h"
+
+#include <errno.h>
+#include <linux/pci_regs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/bus.h"
+#include "vmm/log.h"
+#include "vmm/pci.h"
+
+#define PAGE 4096u
+#define ROM_IDX VFIO_PCI_ROM_REGION_INDEX
+
+/* The command bits the guest drives on the real device too. */
+#define CMD_GUEST (PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | \
+		   PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE)
+
+struct vfio_bar {
+	struct vfio_pci *vp;
+	unsigned idx;          /* 0-5, or ROM_IDX */
+	bool io;
+	uint64_t size;         /* as the guest sizes it: a power of two */
+	uint64_t region_size;  /* what the device has, up to size */
+	uint64_t offset;       /* the region's offset in the device fd */
+	void *map;             /* the region mmapped, or NULL: every access is trapped */
+	int slot;              /* the memslot mapping map, or -1 */
+	bool trapped;          /* a bus range at addr forwards accesses */
+	uint64_t addr;
+};
+
+struct vfio_pci {
+	struct pci_device pci;
+	struct vfio_device *d;
+	struct vfio_pci_platform plat;
+	char name[24];
+	uint32_t cfg_size;            /* the device's config space: 256 or 4096 */
+	uint8_t emu[PCI_CFG_SIZE];    /* 1: the byte is served from pci.cfg */
+	struct vfio_bar bar[6];
+	struct vfio_bar rom;
+	/* The ROM's decoding as config space last said (under the PCI lock), and as applied. */
+	bool rom_want_on;
+	uint64_t rom_want_addr;
+	bool rom_on;
+};
+
+static struct vfio_pci *to_vp(struct pci_device *dev)
+{
+	return dev->opaque;
+}
+
+/* ---- the device's own config space and regions ---- */
+
+static int dev_pread(const struct vfio_pci *vp, void *buf, size_t n, uint64_t off)
+{
+	ssize_t got = pread(vp->d->fd, buf, n, (off_t)off);
+
+	return got == (ssize_t)n ? 0 : got < 0 ? -errno : -EIO;
+}
+
+static int dev_pwrite(const struct vfio_pci *vp, const void *buf, size_t n, uint64_t off)
+{
+	ssize_t put = pwrite(vp->d->fd, buf, n, (off_t)off);
+
+	return put == (ssize_t)n ? 0 : put < 0 ? -errno : -EIO;
+}
+
+static uint64_t cfg_region_off(const struct vfio_pci *vp)
+{
+	return vp->d->region[VFIO_PCI_CONFIG_REGION_INDEX].offset;
+}
+
+static uint32_t dev_cfg_read(struct vfio_pci *vp, unsigned off, unsigned size)
+{
+	uint32_t v = 0;
+
+	if (dev_pread(vp, &v, size, cfg_region_off(vp) + off)) {
+		dev_warn_ratelimited(vp->name, "config read at 0x%x failed", off);
+		return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+	}
+	return v;
+}
+
+static void dev_cfg_write(struct vfio_pci *vp, unsigned off, unsigned size, uint32_t v)
+{
+	if (dev_pwrite(vp, &v, size, cfg_region_off(vp) + off))
+		dev_warn_ratelimited(vp->name, "config write at 0x%x failed", off);
+}
+
+/* ---- config space as the guest sees it ---- */
+
+static void emulate(struct vfio_pci *vp, unsigned off, unsigned len)
+{
+	memset(&vp->emu[off], 1, len);
+}
+
+static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned size)
+{
+	struct vfio_pci *vp = to_vp(dev);
+	uint32_t live = 0, v = 0;
+	bool any_live = false;
+
+	for (unsigned i = 0; i < size; i++)
+		any_live |= !vp->emu[offset + i];
+	if (any_live)
+		live = dev_cfg_read(vp, offset, size);
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t b = vp->emu[offset + i] ? dev->cfg[offset + i] : (uint8_t)(live >> (8 * i));
+
+		v |= (uint32_t)b << (8 * i);
+	}
+	return v;
+}
+
+/* ROM: where it should decode now; applied after the access (rom_apply). */
+static void rom_update(struct vfio_pci *vp);
+
+static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value)
+{
+	struct vfio_pci *vp = to_vp(dev);
+	bool all_emu = true, any_emu = false;
+
+	for (unsigned i = 0; i < size; i++) {
+		all_emu &= vp->emu[offset + i];
+		any_emu |= vp->emu[offset + i];
+	}
+	if (any_emu) {
+		for (unsigned i = 0; i < size; i++) {
+			uint8_t m = vp->emu[offset + i] ? dev->wmask[offset + i] : 0;
+			uint8_t b = (uint8_t)(value >> (8 * i));
+
+			dev->cfg[offset + i] = (uint8_t)((dev->cfg[offset + i] & ~m) | (b & m));
+		}
+	}
+	if (!all_emu) {
+		/* The device's bytes of the access; the emulated ones stay out of it. */
+		for (unsigned i = 0; i < size; i++)
+			if (!vp->emu[offset + i])
+				dev_cfg_write(vp, offset + i, 1, (uint8_t)(value >> (8 * i)));
+	}
+	if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) {
+		uint16_t cmd;
+
+		memcpy(&cmd, &dev->cfg[PCI_COMMAND], 2);
+		dev_cfg_write(vp, PCI_COMMAND, 2, cmd & CMD_GUEST);
+	}
+	if ((offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
+	    (offset < PCI_ROM_ADDRESS + 4 && offset + size > PCI_ROM_ADDRESS))
+		rom_update(vp);
+}
+
+/* ---- capabilities: what stays, what is hidden ---- */
+
+static bool cap_kept(uint8_t id)
+{
+	switch (id) {
+	case PCI_CAP_ID_PM:
+	case PCI_CAP_ID_MSI:
+	case PCI_CAP_ID_VNDR:
+	case PCI_CAP_ID_EXP:
+	case PCI_CAP_ID_MSIX:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Relinks the standard list over the kept capabilities; the links become ours. */
+static void caps_filter(struct vfio_pci *vp)
+{
+	uint8_t *cfg = vp->pci.cfg;
+	unsigned prev_link = PCI_CAPABILITY_LIST, pos, steps = 0;
+
+	emulate(vp, PCI_CAPABILITY_LIST, 1);
+	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
+		cfg[PCI_CAPABILITY_LIST] = 0;
+		return;
+	}
+	pos = cfg[PCI_CAPABILITY_LIST] & ~3u;
+	while (pos >= 0x40 && pos < 0x100 && steps++ < 48) {
+		uint8_t id = cfg[pos], next = cfg[pos + 1] & ~3u;
+
+		if (cap_kept(id)) {
+			cfg[prev_link] = (uint8_t)pos;
+			emulate(vp, pos + 1, 1);
+			prev_link = pos + 1;
+		} else {
+			dev_info(vp->name, "capability 0x%02x at 0x%02x is hidden from the guest", id, pos);
+		}
+		pos = next;
+	}
+	cfg[prev_link] = 0;
+}
+
+/* Extended capabilities (AER, ACS, SR-IOV, resizable BAR, ...): none reach the guest for now. */
+static void ext_caps_hide(struct vfio_pci *vp)
+{
+	uint8_t *cfg = vp->pci.cfg;
+	unsigned pos = 0x100, steps = 0;
+
+	while (vp->cfg_size > 0x100 && pos >= 0x100 && pos < vp->cfg_size - 4 && steps++ < 128) {
+		uint32_t h;
+
+		memcpy(&h, &cfg[pos], 4);
+		if (!h || h == 0xffffffffu)
+			break;
+		dev_info(vp->name, "extended capability 0x%04x at 0x%03x is hidden from the guest",
+			 h & 0xffff, pos);
+		pos = h >> 20;
+	}
+	memset(&cfg[0x100], 0, 4);
+}
+
+/* ---- BARs ---- */
+
+static uint64_t pow2_at_least(uint64_t v, uint64_t min)
+{
+	uint64_t p = min;
+
+	while (p < v && p)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct vfio_bar *b = opaque;
+	uint64_t v = 0;
+
+	if (off + size > b->region_size || dev_pread(b->vp, &v, size, b->offset + off))
+		return size == 8 ? ~0ull : (1ull << (8 * size)) - 1;
+	return v;
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	struct vfio_bar *b = opaque;
+
+	if (off + size <= b->region_size && dev_pwrite(b->vp, &value, size, b->offset + off))
+		dev_warn_ratelimited(b->vp->name, "BAR %u: write at 0x%llx failed", b->idx,
+				     (unsigned long long)off);
+}
+
+static const struct bus_ops bar_ops = { .name = "vfio-bar", .read = bar_read, .write = bar_write };
+
+static void rom_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	(void)opaque, (void)off, (void)size, (void)value; /* a ROM */
+}
+
+static const struct bus_ops rom_ops = { .name = "vfio-rom", .read = bar_read, .write = rom_write };
+
+static struct bus *bar_bus(const struct vfio_bar *b)
+{
+	return b->io ? b->vp->plat.pio : b->vp->plat.mmio;
+}
+
+static void bar_unmap(struct vfio_bar *b)
+{
+	struct vfio_pci *vp = b->vp;
+
+	if (b->slot >= 0 && vp->plat.memslot(vp->plat.opaque, &b->slot, b->addr, 0, NULL))
+		dev_warn(vp->name, "BAR %u: cannot remove its memslot", b->idx);
+	if (b->trapped)
+		bus_unregister(bar_bus(b), b->addr);
+	b->trapped = false;
+}
+
+static void bar_map(struct vfio_bar *b, uint64_t addr, const struct bus_ops *ops)
+{
+	struct vfio_pci *vp = b->vp;
+	int ret;
+
+	b->addr = addr;
+	if (b->map && addr % PAGE == 0) {
+		ret = vp->plat.memslot(vp->plat.opaque, &b->slot, addr, b->region_size, b->map);
+		if (!ret)
+			return;
+		dev_warn(vp->name, "BAR %u: no memslot at 0x%llx (%s); trapping its accesses",
+			 b->idx, (unsigned long long)addr, strerror(-ret));
+	}
+	ret = bus_register(bar_bus(b), addr, b->size, ops, b);
+	if (ret)
+		dev_warn(vp->name, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
+			 (unsigned long long)addr, strerror(-ret));
+	b->trapped = ret == 0;
+}
+
+static void vp_bar_remap(struct pci_device *dev, unsigned bar, bool was_on, uint64_t old_addr,
+			 bool on, uint64_t addr)
+{
+	struct vfio_bar *b = &to_vp(dev)->bar[bar];
+
+	(void)old_addr;
+	if (was_on)
+		bar_unmap(b);
+	if (on)
+		bar_map(b, addr, &bar_ops);
+}
+
+/* With the PCI lock held: note where the ROM should decode, and queue the change. */
+static void rom_apply(void *arg)
+{
+	struct vfio_pci *vp = arg;
+	bool on = __atomic_load_n(&vp->rom_want_on, __ATOMIC_ACQUIRE);
+	uint64_t addr = vp->rom_want_addr;
+
+	if (on == vp->rom_on && (!on || addr == vp->rom.addr))
+		return;
+	if (vp->rom_on)
+		bar_unmap(&vp->rom);
+	if (on)
+		bar_map(&vp->rom, addr, &rom_ops);
+	vp->rom_on = on && vp->rom.trapped;
+}
+
+static void rom_update(struct vfio_pci *vp)
+{
+	uint32_t reg;
+	uint16_t cmd;
+
+	if (!vp->rom.size)
+		return;
+	memcpy(&reg, &vp->pci.cfg[PCI_ROM_ADDRESS], 4);
+	memcpy(&cmd, &vp->pci.cfg[PCI_COMMAND], 2);
+	vp->rom_want_addr = reg & PCI_ROM_ADDRESS_MASK;
+	__atomic_store_n(&vp->rom_want_on, (cmd & PCI_COMMAND_MEMORY) &&
+			 (reg & PCI_ROM_ADDRESS_ENABLE) && vp->rom_want_addr, __ATOMIC_RELEASE);
+	if (bus_defer(vp->plat.mmio, rom_apply, vp))
+		dev_warn(vp->name, "cannot queue the ROM's remap");
+}
+
+/* BAR idx as the real register describes it, sized from its VFIO region. */
+static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
+{
+	const struct vfio_region *r = &vp->d->region[idx];
+	struct vfio_bar *b = &vp->bar[idx];
+	uint32_t reg;
+	enum pci_bar_kind kind;
+	bool pref = false;
+	int ret;
+
+	*next = idx + 1;
+	*b = (struct vfio_bar){ .vp = vp, .idx = idx, .slot = -1 };
+	memcpy(&reg, &vp->pci.cfg[PCI_BASE_ADDRESS_0 + 4 * idx], 4);
+	memset(&vp->pci.cfg[PCI_BASE_ADDRESS_0 + 4 * idx], 0, 4);
+	if (!r->size)
+		return 0;
+	if (reg & PCI_BASE_ADDRESS_SPACE_IO) {
+		kind = PCI_BAR_IO;
+		b->io = true;
+	} else {
+		kind = (reg & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64 ?
+		       PCI_BAR_MEM64 : PCI_BAR_MEM32;
+		pref = reg & PCI_BASE_ADDRESS_MEM_PREFETCH;
+	}
+	if (kind == PCI_BAR_MEM64) {
+		memset(&vp->pci.cfg[PCI_BASE_ADDRESS_0 + 4 * idx + 4], 0, 4);
+		*next = idx + 2;
+	}
+	b->size = pow2_at_least(r->size, b->io ? 4 : 16);
+	b->region_size = r->size;
+	b->offset = r->offset;
+	ret = pci_device_add_bar(&vp->pci, idx, kind, b->size, pref);
+	if (ret)
+		return ret;
+	/* Whole pages, no sparse areas: the guest reaches it directly. */
+	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP) && !r->sparse &&
+	    r->size % PAGE == 0) {
+		b->map = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, vp->d->fd,
+			      (off_t)r->offset);
+		if (b->map == MAP_FAILED) {
+			dev_warn(vp->name, "BAR %u: cannot mmap it (%s); trapping its accesses", idx,
+				 strerror(errno));
+			b->map = NULL;
+		}
+	}
+	return 0;
+}
+
+static void rom_init(struct vfio_pci *vp)
+{
+	const struct vfio_region *r = &vp->d->region[ROM_IDX];
+	uint32_t mask;
+
+	memset(&vp->pci.cfg[PCI_ROM_ADDRESS], 0, 4);
+	vp->rom = (struct vfio_bar){ .vp = vp, .idx = ROM_IDX, .slot = -1 };
+	if (!r->size)
+		return;
+	vp->rom.size = pow2_at_least(r->size, 2048);
+	vp->rom.region_size = r->size;
+	vp->rom.offset = r->offset;
+	mask = (uint32_t)~(vp->rom.size - 1) & PCI_ROM_ADDRESS_MASK;
+	mask |= PCI_ROM_ADDRESS_ENABLE;
+	memcpy(&vp->pci.wmask[PCI_ROM_ADDRESS], &mask, 4);
+}
+
+static const struct pci_device_ops vfio_pci_ops = {
+	.name = "vfio-pci",
+	.cfg_read = vp_cfg_read,
+	.cfg_write = vp_cfg_write,
+	.bar_remap = vp_bar_remap,
+};
+
+struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
+			      const struct vfio_pci_platform *plat, char *why, size_t len)
+{
+	const struct vfio_region *cr = &d->region[VFIO_PCI_CONFIG_REGION_INDEX];
+	struct vfio_pci *vp = calloc(1, sizeof(*vp));
+	struct pci_config_header *wm;
+	uint16_t cmd;
+	int ret;
+
+	if (!vp) {
+		snprintf(why, len, "%s: out of memory", d->bdf);
+		return NULL;
+	}
+	pci_device_init(&vp->pci, &vfio_pci_ops, vp, devfn);
+	vp->d = d;
+	vp->plat = *plat;
+	snprintf(vp->name, sizeof(vp->name), "vfio %s", d->bdf);
+	vp->cfg_size = cr->size >= PCI_CFG_SIZE ? PCI_CFG_SIZE : 256;
+	if (cr->size < 256 || dev_pread(vp, vp->pci.cfg, vp->cfg_size, cr->offset)) {
+		snprintf(why, len, "%s: cannot read its config space", d->bdf);
+		free(vp);
+		return NULL;
+	}
+	for (unsigned i = 0; i < 6; i++)
+		vp->bar[i] = (struct vfio_bar){ .vp = vp, .idx = i, .slot = -1 };
+	/* The header is ours but for the live status register; past the device's space, zeros. */
+	emulate(vp, 0, PCI_STD_HEADER_SIZEOF);
+	vp->emu[PCI_STATUS] = vp->emu[PCI_STATUS + 1] = 0;
+	emulate(vp, vp->cfg_size, PCI_CFG_SIZE - vp->cfg_size);
+	vp->pci.cfg[PCI_HEADER_TYPE] = (uint8_t)((vp->pci.cfg[PCI_HEADER_TYPE] & 0x7f) |
+						 (multifunction ? 0x80 : 0));
+	caps_filter(vp);
+	if (vp->cfg_size > 0x100) {
+		ext_caps_hide(vp);
+		emulate(vp, 0x100, 4);
+	}
+	for (unsigned i = 0; i < 6;) {
+		ret = bar_init(vp, i, &i);
+		if (ret) {
+			snprintf(why, len, "%s: BAR %u of %llu bytes cannot be given to the guest: %s",
+				 d->bdf, i, (unsigned long long)d->region[i].size, strerror(-ret));
+			vfio_pci_free(vp);
+			return NULL;
+		}
+	}
+	rom_init(vp);
+	/* Decoding starts off, as after reset: firmware and the guest turn it on. */
+	cmd = 0;
+	memcpy(&vp->pci.cfg[PCI_COMMAND], &cmd, 2);
+	wm = pci_header(vp->pci.wmask);
+	wm->command = CMD_GUEST;
+	wm->cache_line_size = 0xff;
+	wm->latency_timer = 0xff;
+	wm->interrupt_line = 0xff;
+	dev_cfg_write(vp, PCI_COMMAND, 2, cmd);
+	return vp;
+}
+
+struct pci_device *vfio_pci_dev(struct vfio_pci *vp)
+{
+	return &vp->pci;
+}
+
+void vfio_pci_free(struct vfio_pci *vp)
+{
+	if (!vp)
+		return;
+	for (unsigned i = 0; i < 6; i++) {
+		struct vfio_bar *b = &vp->bar[i];
+
+		if (b->slot >= 0 || b->trapped)
+			bar_unmap(b);
+		if (b->map)
+			munmap(b->map, b->region_size);
+	}
+	if (vp->rom_on)
+		bar_unmap(&vp->rom);
+	free(vp);
+}

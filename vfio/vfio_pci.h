@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VFIO_VFIO_PCI_H
+#define VFIO_VFIO_PCI_H
+
+/*
+ * A passed-through PCI function as the guest sees it: a pci_device whose
+ * config space is the real one with the parts that must stay the VMM's
+ * virtualised, and whose BARs reach the real ones.
+ *
+ * Config space. Read from the device, except what is emulated here:
+ *  - the header's identity (ids, class, header type, subsystem, pin) as
+ *    snapshot at open; the BARs and the ROM BAR, sized from the regions
+ *    VFIO reports and placed wherever the guest puts them (the real
+ *    registers keep the host's addresses); the interrupt line;
+ *  - the command register, whose I/O, memory, bus-master and INTx-disable
+ *    bits also go to the device, which must decode and master for real;
+ *  - the capability list: PM, MSI, vendor-specific, PCI Express and MSI-X
+ *    stay in it, every other capability is unlinked, and the extended
+ *    capabilities are hidden; each hidden one is logged once.
+ * Writes to the rest (e.g. PCIe device control) go to the device.
+ *
+ * BARs. An mmappable region of at least a page becomes a KVM memslot at the
+ * guest's address, so the guest reaches the device with no exit; anything
+ * else (a sub-page BAR, a region VFIO does not let us mmap, an I/O BAR) is
+ * trapped and forwarded with pread/pwrite on the device fd. The ROM is
+ * read the same way while its BAR decodes.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vfio.h"
+
+struct bus;
+struct pci_device;
+struct vfio_pci;
+
+/* What the machine offers the device (vmm/vm.c in the vmm, fakes in tests). */
+struct vfio_pci_platform {
+	/*
+	 * Maps [gpa, gpa + size) of guest physical memory to hva as a KVM
+	 * memslot; size 0 removes *slot. *slot is -1 until the first map,
+	 * which picks one. 0 or -errno.
+	 */
+	int (*memslot)(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva);
+	void *opaque;
+	struct bus *mmio, *pio;
+};
+
+/*
+ * Builds the guest's view of the open device d at devfn. multifunction:
+ * the guest's slot has other functions (sets the header type's bit 7).
+ * NULL with why filled on failure; d stays the caller's and must outlive
+ * the returned device.
+ */
+struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
+			      const struct vfio_pci_platform *plat, char *why, size_t len);
+struct pci_device *vfio_pci_dev(struct vfio_pci *vp);
+/* Unmaps and unregisters everything it mapped; the device itself stays open. */
+void vfio_pci_free(struct vfio_pci *vp);
+
+#endif
