@@ -2,7 +2,8 @@
 /*
  * The guest's view of a passed-through PCI function (vfio_pci.h): its
  * config space, half emulated and half the device's, and its BARs as
- * memslots or trapped ranges. Interrupts (MSI, MSI-X, INTx) come next.
+ * memslots or trapped ranges, and its MSI through irqfds. MSI-X and INTx
+ * come next.
  */
 #include "vfio_pci.h"
 
@@ -38,6 +39,22 @@ struct vfio_bar {
 	uint64_t addr;
 };
 
+#define MSI_MAX 32
+
+/* The MSI capability as the guest programs it, and what the device was given. */
+struct vfio_msi {
+	unsigned cap;          /* its offset; 0: the device has none */
+	unsigned data_off;     /* where the data register is (after a 64-bit address or not) */
+	bool is64;
+	unsigned max;          /* vectors the device can ask for */
+	unsigned on;           /* vectors the device signals now; 0: off */
+	uint64_t addr;         /* what the routes say */
+	uint32_t data;
+	unsigned nr_fd;        /* GSIs and irqfds made so far (kept across enables) */
+	unsigned gsi[MSI_MAX];
+	int efd[MSI_MAX];
+};
+
 struct vfio_pci {
 	struct pci_device pci;
 	struct vfio_device *d;
@@ -51,6 +68,7 @@ struct vfio_pci {
 	bool rom_want_on;
 	uint64_t rom_want_addr;
 	bool rom_on;
+	struct vfio_msi msi;
 };
 
 static struct vfio_pci *to_vp(struct pci_device *dev)
@@ -123,6 +141,7 @@ static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned si
 
 /* ROM: where it should decode now; applied after the access (rom_apply). */
 static void rom_update(struct vfio_pci *vp);
+static void msi_update(struct vfio_pci *vp);
 
 static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value)
 {
@@ -156,6 +175,144 @@ static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
 	if ((offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
 	    (offset < PCI_ROM_ADDRESS + 4 && offset + size > PCI_ROM_ADDRESS))
 		rom_update(vp);
+	if (vp->msi.cap && offset < vp->msi.data_off + 2 && offset + size > vp->msi.cap + 2)
+		msi_update(vp);
+}
+
+/* ---- interrupts ---- */
+
+/* VFIO_DEVICE_SET_IRQS: count eventfds from start, or (count 0) that kind off. */
+static int set_irqs(struct vfio_pci *vp, unsigned index, unsigned start, unsigned count,
+		    const int *fds)
+{
+	size_t sz = sizeof(struct vfio_irq_set) + count * sizeof(int);
+	struct vfio_irq_set *set = calloc(1, sz);
+	int ret;
+
+	if (!set)
+		return -ENOMEM;
+	set->argsz = (uint32_t)sz;
+	set->flags = VFIO_IRQ_SET_ACTION_TRIGGER |
+		     (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
+	set->index = index;
+	set->start = start;
+	set->count = count;
+	if (count)
+		memcpy(set->data, fds, count * sizeof(int));
+	ret = vp->d->sys->ioctl(vp->d->fd, VFIO_DEVICE_SET_IRQS, set);
+	free(set);
+	return ret < 0 ? ret : 0;
+}
+
+static uint32_t cfg32(const struct vfio_pci *vp, unsigned off)
+{
+	uint32_t v;
+
+	memcpy(&v, &vp->pci.cfg[off], 4);
+	return v;
+}
+
+static uint16_t cfg16(const struct vfio_pci *vp, unsigned off)
+{
+	uint16_t v;
+
+	memcpy(&v, &vp->pci.cfg[off], 2);
+	return v;
+}
+
+/*
+ * After the guest wrote the MSI capability (PCI lock held): the device
+ * signals the vectors the guest enabled, each through an irqfd whose GSI
+ * routes to the guest's address and data (the vector number in the low
+ * bits of the data, as multiple-message MSI has it).
+ */
+static void msi_update(struct vfio_pci *vp)
+{
+	struct vfio_msi *m = &vp->msi;
+	uint16_t ctrl = cfg16(vp, m->cap + PCI_MSI_FLAGS);
+	unsigned mme = (ctrl & PCI_MSI_FLAGS_QSIZE) >> 4, n = 1u << mme;
+	uint64_t addr = cfg32(vp, m->cap + PCI_MSI_ADDRESS_LO);
+	uint32_t data = cfg16(vp, m->data_off);
+	int ret = 0;
+
+	if (m->is64)
+		addr |= (uint64_t)cfg32(vp, m->cap + PCI_MSI_ADDRESS_HI) << 32;
+	if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
+		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
+			dev_warn(vp->name, "cannot turn MSI off on the device");
+		m->on = 0;
+		return;
+	}
+	if (n > m->max)
+		n = m->max;
+	while (m->nr_fd < n && !ret) {
+		ret = vp->plat.irqfd(vp->plat.opaque, &m->gsi[m->nr_fd], &m->efd[m->nr_fd]);
+		if (!ret)
+			m->nr_fd++;
+	}
+	if (ret) {
+		dev_warn(vp->name, "MSI: no irqfd for vector %u: %s", m->nr_fd, strerror(-ret));
+		return;
+	}
+	if (m->on != n || addr != m->addr || data != m->data) {
+		for (unsigned i = 0; i < n && !ret; i++)
+			ret = vp->plat.msi_route(vp->plat.opaque, m->gsi[i], addr,
+						 (data & ~(n - 1)) | i);
+		if (ret)
+			dev_warn(vp->name, "MSI: cannot route it: %s", strerror(-ret));
+		m->addr = addr;
+		m->data = data;
+	}
+	if (m->on != n) {
+		ret = set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, n, m->efd);
+		if (ret) {
+			dev_warn(vp->name, "MSI: the device refused %u vector(s): %s", n,
+				 strerror(-ret));
+			return;
+		}
+		m->on = n;
+	}
+}
+
+/* The MSI capability at pos becomes ours: the guest programs it, we program the device. */
+static void msi_init(struct vfio_pci *vp, unsigned pos)
+{
+	struct vfio_msi *m = &vp->msi;
+	uint16_t ctrl = cfg16(vp, pos + PCI_MSI_FLAGS);
+	bool pvm = ctrl & PCI_MSI_FLAGS_MASKBIT;
+	unsigned len;
+	uint8_t *wm = vp->pci.wmask;
+
+	m->cap = pos;
+	m->is64 = ctrl & PCI_MSI_FLAGS_64BIT;
+	m->max = 1u << ((ctrl & PCI_MSI_FLAGS_QMASK) >> 1);
+	if (m->max > MSI_MAX)
+		m->max = MSI_MAX;
+	m->data_off = pos + (m->is64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32);
+	len = m->data_off + 2 - pos + (pvm ? 10 : 0);
+	emulate(vp, pos + 2, len - 2);
+	/* Off, one vector, nothing programmed; the capable bits stay the device's. */
+	ctrl &= PCI_MSI_FLAGS_QMASK | PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT;
+	memcpy(&vp->pci.cfg[pos + PCI_MSI_FLAGS], &ctrl, 2);
+	memset(&vp->pci.cfg[pos + PCI_MSI_ADDRESS_LO], 0, len - PCI_MSI_ADDRESS_LO);
+	wm[pos + PCI_MSI_FLAGS] = PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE;
+	memset(&wm[pos + PCI_MSI_ADDRESS_LO], 0xff, 4);
+	wm[pos + PCI_MSI_ADDRESS_LO] = 0xfc;
+	if (m->is64)
+		memset(&wm[pos + PCI_MSI_ADDRESS_HI], 0xff, 4);
+	memset(&wm[m->data_off], 0xff, 2);
+	if (pvm) /* kept as written; not acted on yet */
+		memset(&wm[m->data_off + 4], 0xff, 4);
+}
+
+static void msi_free(struct vfio_pci *vp)
+{
+	struct vfio_msi *m = &vp->msi;
+
+	if (m->on)
+		set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL);
+	m->on = 0;
+	/* The irqfds belong to the machine (it closes them with their GSIs). */
 }
 
 /* ---- capabilities: what stays, what is hidden ---- */
@@ -190,6 +347,8 @@ static void caps_filter(struct vfio_pci *vp)
 		uint8_t id = cfg[pos], next = cfg[pos + 1] & ~3u;
 
 		if (cap_kept(id)) {
+			if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
+				msi_init(vp, pos);
 			cfg[prev_link] = (uint8_t)pos;
 			emulate(vp, pos + 1, 1);
 			prev_link = pos + 1;
@@ -478,6 +637,7 @@ void vfio_pci_free(struct vfio_pci *vp)
 {
 	if (!vp)
 		return;
+	msi_free(vp);
 	for (unsigned i = 0; i < 6; i++) {
 		struct vfio_bar *b = &vp->bar[i];
 

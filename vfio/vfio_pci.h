@@ -19,6 +19,12 @@
  *    capabilities are hidden; each hidden one is logged once.
  * Writes to the rest (e.g. PCIe device control) go to the device.
  *
+ * Interrupts. MSI is emulated: when the guest enables it, each vector
+ * gets a GSI routed to the guest's address and data and an irqfd, and
+ * VFIO_DEVICE_SET_IRQS hands the device those very eventfds, so the
+ * device's interrupt reaches the guest with no userspace hop. (Per-vector
+ * MSI masking, MSI-X and INTx are not done yet.)
+ *
  * BARs. An mmappable region of at least a page becomes a KVM memslot at the
  * guest's address, so the guest reaches the device with no exit; anything
  * else (a sub-page BAR, a region VFIO does not let us mmap, an I/O BAR) is
@@ -43,6 +49,9 @@ struct vfio_pci_platform {
 	 * which picks one. 0 or -errno.
 	 */
 	int (*memslot)(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva);
+	/* A new GSI with an irqfd (eventfd) on it, and pointing a GSI at an MSI. */
+	int (*irqfd)(void *opaque, unsigned *gsi, int *efd);
+	int (*msi_route)(void *opaque, unsigned gsi, uint64_t addr, uint32_t data);
 	void *opaque;
 	struct bus *mmio, *pio;
 };

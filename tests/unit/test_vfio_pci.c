@@ -49,6 +49,49 @@ static int fake_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, vo
 	return 0;
 }
 
+/* The kernel's side of interrupts: what VFIO_DEVICE_SET_IRQS was told last. */
+static struct { unsigned calls, index, start, count; uint32_t flags; int fds[8]; } irqs;
+static unsigned next_gsi, routes;
+static uint64_t route_addr[8];
+static uint32_t route_data[8];
+
+static int fake_ioctl(int f, unsigned long req, void *arg)
+{
+	struct vfio_irq_set *set = arg;
+
+	cr_assert_eq(f, fd);
+	cr_assert_eq(req, VFIO_DEVICE_SET_IRQS);
+	irqs.calls++;
+	irqs.index = set->index;
+	irqs.start = set->start;
+	irqs.count = set->count;
+	irqs.flags = set->flags;
+	cr_assert_eq(set->argsz, sizeof(*set) + set->count * sizeof(int));
+	memcpy(irqs.fds, set->data, set->count * sizeof(int));
+	return 0;
+}
+
+static const struct vfio_sys fake_sys = { .ioctl = fake_ioctl };
+
+static int fake_irqfd(void *opaque, unsigned *gsi, int *efd)
+{
+	(void)opaque;
+	cr_assert_lt(next_gsi, 8);
+	*gsi = 24 + next_gsi;
+	*efd = 100 + (int)next_gsi++;
+	return 0;
+}
+
+static int fake_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	(void)opaque;
+	cr_assert(gsi >= 24 && gsi < 24 + next_gsi);
+	route_addr[gsi - 24] = addr;
+	route_data[gsi - 24] = data;
+	routes++;
+	return 0;
+}
+
 static void put(uint64_t off, const void *v, size_t n)
 {
 	cr_assert_eq(pwrite(fd, v, n, (off_t)off), (ssize_t)n);
@@ -76,7 +119,8 @@ static void make_device(bool multifunction)
 {
 	char path[] = "/tmp/test_vfio_pci.XXXXXX";
 	uint8_t cfg[4096] = { 0 };
-	struct vfio_pci_platform plat = { .memslot = fake_memslot, .mmio = &mmio, .pio = &pio };
+	struct vfio_pci_platform plat = { .memslot = fake_memslot, .irqfd = fake_irqfd,
+					  .msi_route = fake_route, .mmio = &mmio, .pio = &pio };
 	char why[256] = "";
 
 	fd = mkstemp(path);
@@ -91,6 +135,7 @@ static void make_device(bool multifunction)
 	cfg[PCI_CAPABILITY_LIST] = 0x40;
 	cfg[0x40] = PCI_CAP_ID_PM;   cfg[0x41] = 0x50;
 	cfg[0x50] = PCI_CAP_ID_MSI;  cfg[0x51] = 0x60;
+	cfg[0x52] = PCI_MSI_FLAGS_64BIT | 2 << 1; /* 64-bit, up to 4 vectors */
 	cfg[0x60] = PCI_CAP_ID_AF;   cfg[0x61] = 0x70;
 	cfg[0x70] = PCI_CAP_ID_EXP;  cfg[0x71] = 0x90;
 	cfg[0x90] = PCI_CAP_ID_MSIX; cfg[0x91] = 0;
@@ -109,7 +154,10 @@ static void make_device(bool multifunction)
 	put(OFF_ROM, "\x55\xaa", 2);
 
 	memset(&dev, 0, sizeof(dev));
+	memset(&irqs, 0, sizeof(irqs));
+	next_gsi = routes = 0;
 	dev.fd = fd;
+	dev.sys = &fake_sys;
 	snprintf(dev.bdf, sizeof(dev.bdf), "0000:00:04.0");
 	region(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4096,
 	       VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
@@ -271,4 +319,42 @@ Test(vfio_pci, the_rom_reads_while_its_bar_decodes)
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000);
 	bus_run_deferred(&mmio);
 	cr_assert(!bus_read(&mmio, 0xd0000000, &sig, 2));
+}
+
+Test(vfio_pci, msi_goes_from_the_device_to_irqfds_routed_as_the_guest_programmed)
+{
+	cr_assert_eq(cfg(0x52, 2), PCI_MSI_FLAGS_64BIT | 2 << 1, "off, 4 vectors capable");
+	cfg_w(0x54, 4, 0xfee01000);
+	cfg_w(0x58, 4, 0);
+	cfg_w(0x5c, 2, 0x4041);
+	cr_assert_eq(irqs.calls, 0, "nothing for the device until MSI is on");
+	/* on, two vectors (MME 1) */
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE | 1 << 4);
+	cr_assert_eq(next_gsi, 2);
+	cr_assert_eq(routes, 2);
+	cr_assert_eq(route_addr[0], 0xfee01000);
+	cr_assert_eq(route_data[0], 0x4040, "vector 0: the data's low bit is the vector");
+	cr_assert_eq(route_data[1], 0x4041);
+	cr_assert_eq(irqs.calls, 1);
+	cr_assert_eq(irqs.index, VFIO_PCI_MSI_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 2);
+	cr_assert_eq(irqs.flags, VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD);
+	cr_assert(irqs.fds[0] == 100 && irqs.fds[1] == 101, "the irqfds themselves: no hop");
+	cr_assert_eq(get32(0x50) >> 16, PCI_MSI_FLAGS_64BIT | 2 << 1,
+		     "the device's own capability is not the guest's to write");
+	/* the guest moves the vectors to another CPU: routes follow, the device is left alone */
+	cfg_w(0x54, 4, 0xfee02000);
+	cr_assert_eq(route_addr[1], 0xfee02000);
+	cr_assert_eq(irqs.calls, 1);
+	/* off, then on again with one vector: the irqfds are reused */
+	cfg_w(0x52, 2, 0);
+	cr_assert_eq(irqs.calls, 2);
+	cr_assert_eq(irqs.count, 0);
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE);
+	cr_assert_eq(irqs.count, 1);
+	cr_assert_eq(next_gsi, 2);
+	/* more vectors than the device can do: what it can */
+	cfg_w(0x52, 2, 0);
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE | 5 << 4);
+	cr_assert_eq(irqs.count, 4);
 }
