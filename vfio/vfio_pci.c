@@ -312,7 +312,9 @@ static void msi_free(struct vfio_pci *vp)
 	if (m->on)
 		set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL);
 	m->on = 0;
-	/* The irqfds belong to the machine (it closes them with their GSIs). */
+	for (unsigned i = 0; i < m->nr_fd; i++)
+		close(m->efd[i]);
+	m->nr_fd = 0;
 }
 
 /* ---- capabilities: what stays, what is hidden ---- */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "../vfio/host.h"
 #include "log.h"
 #include "vm.h"
 
@@ -90,6 +91,13 @@ static void usage_run(FILE *f)
 "                        does not exist and this user may; up to 4; one the\n"
 "                        vmm created goes away when the machine does). The\n"
 "                        default MAC is derived from --name, so it is stable\n"
+"  --vfio BDF            pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
+"                        shows it) through to the guest (repeatable, up to 8;\n"
+"                        needs --firmware). It must be bound to vfio-pci with\n"
+"                        the rest of its IOMMU group (vmm host bind BDF);\n"
+"                        functions of one slot (a GPU and its audio) go\n"
+"                        together behind one PCIe root port. All guest RAM is\n"
+"                        pinned for its DMA: see ulimit -l\n"
 "  --pci-mmio64 SIZE     the 64-bit PCI window for BARs, asked of the\n"
 "                        firmware (default: a quarter of the guest's physical\n"
 "                        address space, 32G to 1T; OVMF may make it larger)\n"
@@ -325,6 +333,18 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return mac[0] & 1 ? -EINVAL : 0;
 }
 
+static int parse_vfio(const char *arg, struct vm_config *cfg)
+{
+	char bdf[HOST_BDF_LEN];
+
+	if (cfg->nr_vfio == VM_MAX_VFIO)
+		return bad("--vfio", arg, "too many functions (at most 8)");
+	if (host_parse_bdf(arg, bdf))
+		return bad("--vfio", arg, "expected a PCI address like 0000:01:00.0 (lspci -D)");
+	cfg->vfio[cfg->nr_vfio++] = arg;
+	return 0;
+}
+
 static int parse_net(const char *arg, struct vm_config *cfg)
 {
 	struct vm_nic *n;
@@ -360,7 +380,8 @@ static int parse_net(const char *arg, struct vm_config *cfg)
 }
 
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
-       OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET };
+       OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
+       OPT_VFIO };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -376,6 +397,7 @@ static const struct option run_opts[] = {
 	{ "pci-mmio64", required_argument, NULL, OPT_MMIO64 },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "vfio", required_argument, NULL, OPT_VFIO },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -397,6 +419,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_MMIO64: return parse_mmio64(arg, cfg);
 	case OPT_DISK: return parse_disk(arg, cfg);
 	case OPT_NET: return parse_net(arg, cfg);
+	case OPT_VFIO: return parse_vfio(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
 	default: return 2;
 	}
@@ -441,5 +464,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	}
 	if (cfg->initrd && !cfg->kernel)
 		return bad("--initrd", cfg->initrd, "only with --kernel");
+	if (cfg->nr_vfio && !cfg->firmware)
+		return bad("--vfio", cfg->vfio[0], "needs --firmware: a passed-through device sits "
+			   "behind a PCIe root port of the Q35 machine, which the firmware sets up");
 	return check_memory(mem_arg, &cfg->mem);
 }

@@ -266,6 +266,11 @@ static int setup_pci(struct q35 *q)
 	return ret;
 }
 
+struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i)
+{
+	return vm->q35 && i < VM_ROOT_PORTS ? vm->q35->port[i] : NULL;
+}
+
 /* ---- the 64-bit PCI window, as OVMF will place it ---- */
 
 static const struct kvm_cpuid_entry2 *cpuid_leaf(const struct vm *vm, uint32_t fn)

@@ -314,6 +314,8 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 	if (ret == 0)
 		ret = cfg->firmware ? load_firmware(vm, bf) : load_linux(vm, bf);
 	if (ret == 0)
+		ret = vm_add_vfio_devices(vm);
+	if (ret == 0)
 		ret = start_vcpus(vm);
 	if (ret)
 		return 1;
@@ -509,7 +511,7 @@ int vm_run_linux(const struct vm_config *cfg)
 
 	memset(&vm, 0, sizeof(vm));
 	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = vm.mem.fd = -1;
-	if (open_boot_files(cfg, &bf))
+	if (open_boot_files(cfg, &bf) || vm_vfio_preflight(cfg))
 		goto out;
 	struct vm_config boot = *cfg;
 

@@ -42,21 +42,6 @@ static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t da
 	return vm_msi_route(opaque, gsi, addr, data);
 }
 
-static void apply_bars(void *arg)
-{
-	struct vm *vm = arg;
-
-	pci_bus_apply_bars(&vm->pci);
-}
-
-/* A config write changed what a BAR decodes (under the bus lock): remap later. */
-static void bars_changed(void *opaque)
-{
-	struct vm *vm = opaque;
-
-	if (bus_defer(&vm->mmio, apply_bars, vm))
-		log_msg(LOG_WARN, "pci", "cannot queue a BAR remap");
-}
 
 /* Wraps vdev in a transport at the next slot; frees vdev on failure. */
 static int add_function(struct vm *vm, struct vm_virtio *v, struct virtio_device *vdev,
@@ -146,7 +131,6 @@ int vm_add_virtio_devices(struct vm *vm)
 	if (!v)
 		return -ENOMEM;
 	vm->virtio = v;
-	pci_set_bars_hook(&vm->pci, bars_changed, vm);
 	for (unsigned i = 0; i < cfg->nr_disks && !ret; i++)
 		ret = add_disk(vm, v, &cfg->disk[i], i);
 	for (unsigned i = 0; i < cfg->nr_nics && !ret; i++)

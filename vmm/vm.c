@@ -178,6 +178,42 @@ int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data)
 	return ret;
 }
 
+int vm_memslot(struct vm *vm, int *slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.guest_phys_addr = gpa, .memory_size = size, .userspace_addr = (uintptr_t)hva,
+	};
+	int ret = 0, n = *slot;
+
+	pthread_mutex_lock(&vm->slot_lock);
+	if (n < 0) {
+		if (!size)
+			goto out;
+		for (n = 0; n < 64 && (vm->dyn_slots >> n & 1); n++)
+			;
+		if (n == 64) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		n += VM_SLOT_DYNAMIC;
+	}
+	r.slot = (uint32_t)n;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (size) {
+		vm->dyn_slots |= 1ull << (n - VM_SLOT_DYNAMIC);
+		*slot = n;
+	} else {
+		vm->dyn_slots &= ~(1ull << (n - VM_SLOT_DYNAMIC));
+		*slot = -1;
+	}
+out:
+	pthread_mutex_unlock(&vm->slot_lock);
+	return ret;
+}
+
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign)
 {
 	struct kvm_ioeventfd io = {
@@ -277,6 +313,7 @@ int vm_open(struct vm *vm, const struct vm_config *cfg)
 	vm->mem.fd = -1;
 	vm->next_gsi = 24;
 	pthread_mutex_init(&vm->route_lock, NULL);
+	pthread_mutex_init(&vm->slot_lock, NULL);
 	ret = bus_init(&vm->pio, "pio");
 	if (ret == 0)
 		ret = bus_init(&vm->mmio, "mmio");
@@ -445,6 +482,22 @@ static int create_devices(struct vm *vm)
 	return pci_bus_add(&vm->pci, &vm->host_bridge);
 }
 
+static void apply_bars(void *arg)
+{
+	struct vm *vm = arg;
+
+	pci_bus_apply_bars(&vm->pci);
+}
+
+/* A config write changed what a BAR decodes (under the bus lock): remap later. */
+static void bars_changed(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (bus_defer(&vm->mmio, apply_bars, vm))
+		log_msg(LOG_WARN, "pci", "cannot queue a BAR remap");
+}
+
 int vm_add_platform_devices(struct vm *vm)
 {
 	int ret = open_serial(vm);
@@ -453,6 +506,7 @@ int vm_add_platform_devices(struct vm *vm)
 		ret = create_devices(vm);
 	if (ret)
 		return ret;
+	pci_set_bars_hook(&vm->pci, bars_changed, vm);
 	rtc_set_ram_size(vm->rtc, vm->mem.region[0].size,
 			 vm->mem.nr > 1 ? vm->mem.region[1].size : 0);
 	if ((ret = add_pio(vm, PORT_COM1, 8, &uart_ops, vm->com1)) ||
@@ -472,6 +526,7 @@ void vm_close(struct vm *vm)
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
 	vm_virtio_free(vm);
+	vm_vfio_free(vm);
 	q35_free(vm);
 	if (vm->com1)
 		uart_free(vm->com1);

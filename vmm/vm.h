@@ -21,6 +21,8 @@ enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_NICS  4
+/* --vfio functions; each slot of them takes a root port. */
+#define VM_MAX_VFIO 8
 #define VM_SPEC_MAX  1024
 
 /* --disk path=FILE[,readonly][,direct][,serial=ID][,queues=N] */
@@ -65,6 +67,8 @@ struct vm_config {
 	unsigned nr_disks;
 	struct vm_nic nic[VM_MAX_NICS];
 	unsigned nr_nics;
+	const char *vfio[VM_MAX_VFIO]; /* --vfio: host PCI addresses, as given */
+	unsigned nr_vfio;
 };
 
 /* Virtio functions (--disk, then --net) on bus 0, from 00:08.0 on. */
@@ -72,6 +76,9 @@ struct vm_config {
 
 /* PCIe root ports on bus 0 of the Q35 platform, at 00:01.0 onwards. */
 #define VM_ROOT_PORTS 4
+
+/* Memslots below are RAM (0..) and flash (32..); devices' BARs get these. */
+#define VM_SLOT_DYNAMIC 64
 
 /* Why the machine stopped; the first reason recorded wins. */
 enum vm_stop {
@@ -124,6 +131,11 @@ struct vm {
 	struct q35 *q35;
 	/* --disk and --net (vmm/virtio_devices.c); NULL without any. */
 	struct vm_virtio *virtio;
+	/* --vfio (vmm/vfio_devices.c); NULL without any. */
+	struct vm_vfio *vfio;
+	/* Memslots vm_memslot() handed out, from VM_SLOT_DYNAMIC on. */
+	pthread_mutex_t slot_lock;
+	uint64_t dyn_slots;
 
 	/* GSI routing: the fixed PIC/IOAPIC entries plus one MSI route per GSI from 24. */
 	pthread_mutex_t route_lock;
@@ -169,8 +181,20 @@ struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 /* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
 int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
 void vm_virtio_free(struct vm *vm);
-/* SIGUSR1: every virtio function's state, to f. */
+/* SIGUSR2: every virtio function's state, to f. */
 void vm_virtio_dump(struct vm *vm, FILE *f);
+
+/* vfio_devices.c: --vfio, behind the Q35 root ports; needs the firmware platform. */
+int vm_add_vfio_devices(struct vm *vm) __attribute__((warn_unused_result));
+/* What can be said before anything is made: each function exists, its group is viable, memlock. */
+int vm_vfio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
+void vm_vfio_free(struct vm *vm);
+
+/*
+ * Maps [gpa, gpa + size) to hva as a memslot (*slot -1: a new one), or
+ * with size 0 removes *slot and sets it to -1. 0 or -errno.
+ */
+int vm_memslot(struct vm *vm, int *slot, uint64_t gpa, uint64_t size, void *hva);
 
 /* Records why the machine stops and kicks every vCPU out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
@@ -202,6 +226,8 @@ struct q35_boot {
 };
 int q35_setup(struct vm *vm, const struct q35_boot *boot) __attribute__((warn_unused_result));
 void q35_free(struct vm *vm);
+/* Root port i (0..VM_ROOT_PORTS - 1) of the firmware platform; NULL without one. */
+struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i);
 
 /*
  * run.c: copies a file (a VARS template) so that the copy is whole or

@@ -126,6 +126,19 @@ if [ -w /dev/kvm ]; then
 	wait "$holder" 2>/dev/null
 fi
 
+# --vfio: refused before anything is made (no VARS copy, no VM).
+case_ "vfio without firmware" "--vfio 0000:01:00.0: needs --firmware" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0
+case_ "vfio not an address" "--vfio 1:2:3: expected a PCI address" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 1:2:3
+if [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
+	case_ "vfio of an absent device" "--vfio 0000:7f:1f.7: no such PCI device" \
+		XDG_STATE_HOME="$tmp/state-never-made" -- \
+		"$vmm" run --firmware /usr/share/OVMF/OVMF_CODE_4M.fd --vfio 0000:7f:1f.7
+else
+	echo "SKIP vfio of an absent device: no /usr/share/OVMF/OVMF_CODE_4M.fd (tools/setup.sh installs ovmf)"
+fi
+
 # vmm bench: each mistake is named before anything runs.
 case_ "bench without a benchmark" "boot, blk or net" -- "$vmm" bench
 case_ "bench of an unknown kind" "no benchmark 'disk'" -- "$vmm" bench disk --kernel k

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * --vfio: host PCI functions passed through to the guest, each slot of
+ * them behind its own PCIe root port of the Q35 platform, its functions
+ * together as one multifunction device (a GPU and its HDMI audio).
+ *
+ * Before anything is opened, what would make the kernel refuse is said
+ * in one line: a member of the group on a host driver, a memlock limit
+ * below guest RAM. Then the type1 container, the groups, the devices
+ * (reset when the kernel offers a reset, timed), guest RAM mapped for
+ * their DMA, and the KVM-VFIO pseudo-device told about each group. At
+ * exit each device is reset again and everything taken is given back.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+#include "../devices/pci_devices.h"
+#include "../vfio/host.h"
+#include "../vfio/vfio.h"
+#include "../vfio/vfio_pci.h"
+
+struct vm_vfio_fn {
+	char bdf[HOST_BDF_LEN];
+	int group;                  /* the host's IOMMU group */
+	struct vfio_group *g;
+	struct vfio_device dev;
+	struct vfio_pci *vp;
+	unsigned port;              /* the root port it sits behind */
+};
+
+struct vm_vfio {
+	struct vfio_container c;
+	struct vfio_group groups[VM_MAX_VFIO];
+	unsigned nr_groups;
+	struct vm_vfio_fn fn[VM_MAX_VFIO];
+	unsigned nr;
+	int kvm_vfio_fd;
+};
+
+static int plat_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	return vm_memslot(opaque, slot, gpa, size, hva);
+}
+
+static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
+{
+	return vm_irqfd_new(opaque, gsi, efd);
+}
+
+static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	return vm_msi_route(opaque, gsi, addr, data);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A function reset, timed and logged; when: "at start" or "at exit". */
+static void fn_reset(struct vm_vfio_fn *f, const char *when)
+{
+	struct timespec t0;
+	int ret;
+
+	if (!(f->dev.info.flags & VFIO_DEVICE_FLAGS_RESET)) {
+		pr_info("vfio %s: no reset %s: the kernel offers no reset method for it", f->bdf,
+			when);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
+	if (ret < 0)
+		log_msg(LOG_WARN, NULL, "vfio %s: reset %s failed: %s", f->bdf, when, strerror(-ret));
+	else
+		pr_info("vfio %s: reset %s in %.1f ms", f->bdf, when, ms_since(&t0));
+}
+
+/*
+ * The checks that need nothing opened: every function exists, its group
+ * is viable, guest RAM can be pinned. With v, also notes each function's
+ * address and group there.
+ */
+static int preflight(const struct vm_config *cfg, struct vm_vfio *v)
+{
+	struct vm_vfio_fn fns[VM_MAX_VFIO];
+	struct host h;
+	char why[1024];
+	int ret;
+
+	ret = host_load(&h, "/");
+	if (ret) {
+		pr_err("--vfio: cannot read the host's PCI devices from sysfs: %s", strerror(-ret));
+		return ret;
+	}
+	memset(fns, 0, sizeof(fns));
+	for (unsigned i = 0; i < cfg->nr_vfio && !ret; i++) {
+		struct vm_vfio_fn *f = v ? &v->fn[i] : &fns[i];
+		const struct host_dev *d;
+
+		ret = vfio_check_viable(&h, cfg->vfio[i], why, sizeof(why));
+		if (ret) {
+			pr_err("--vfio %s", why);
+			break;
+		}
+		host_parse_bdf(cfg->vfio[i], f->bdf);
+		d = host_find(&h, f->bdf);
+		f->group = d->group;
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp((v ? v->fn : fns)[j].bdf, f->bdf)) {
+				pr_err("--vfio %s: given twice", f->bdf);
+				ret = -EINVAL;
+			}
+	}
+	host_free(&h);
+	if (v)
+		v->nr = cfg->nr_vfio;
+	if (!ret && vfio_memlock_check(cfg->mem.size, why, sizeof(why))) {
+		pr_err("--vfio: %s", why);
+		ret = -ENOMEM;
+	}
+	return ret;
+}
+
+/* One root port per host slot, in the order the slots were first given. */
+static int place(struct vm_vfio *v)
+{
+	unsigned ports = 0;
+
+	for (unsigned i = 0; i < v->nr; i++) {
+		unsigned j;
+
+		for (j = 0; j < i && !host_same_slot(v->fn[j].bdf, v->fn[i].bdf); j++)
+			;
+		if (j < i) {
+			v->fn[i].port = v->fn[j].port;
+			continue;
+		}
+		if (ports == VM_ROOT_PORTS) {
+			pr_err("--vfio %s: more slots than the machine's %d root ports", v->fn[i].bdf,
+			       VM_ROOT_PORTS);
+			return -ENOSPC;
+		}
+		v->fn[i].port = ports++;
+	}
+	return 0;
+}
+
+static struct vfio_group *group_of(struct vm_vfio *v, int group, char *why, size_t len, int *ret)
+{
+	struct vfio_group *g;
+
+	for (unsigned i = 0; i < v->nr_groups; i++)
+		if (v->groups[i].group == group)
+			return &v->groups[i];
+	g = &v->groups[v->nr_groups];
+	*ret = vfio_group_open(&v->c, g, group, why, len);
+	if (*ret)
+		return NULL;
+	v->nr_groups++;
+	return g;
+}
+
+/* The KVM-VFIO pseudo-device: KVM learns which groups this VM uses (coherent DMA, etc.). */
+static int kvm_vfio_add(struct vm *vm, struct vm_vfio *v, struct vfio_group *g)
+{
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_GROUP, .attr = KVM_DEV_VFIO_GROUP_ADD,
+		.addr = (uintptr_t)&g->fd,
+	};
+
+	if (v->kvm_vfio_fd < 0) {
+		struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+
+		if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd) < 0)
+			return -errno;
+		v->kvm_vfio_fd = (int)cd.fd;
+	}
+	return ioctl(v->kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) < 0 ? -errno : 0;
+}
+
+static bool slot_shared(const struct vm_vfio *v, unsigned i)
+{
+	for (unsigned j = 0; j < v->nr; j++)
+		if (j != i && v->fn[j].port == v->fn[i].port)
+			return true;
+	return false;
+}
+
+static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction)
+{
+	struct vfio_pci_platform plat = {
+		.memslot = plat_memslot, .irqfd = plat_irqfd, .msi_route = plat_msi_route,
+		.opaque = vm, .mmio = &vm->mmio, .pio = &vm->pio,
+	};
+	struct pcie_root_port *rp = q35_root_port(vm, f->port);
+	char why[1024];
+	int ret = 0;
+
+	f->g = group_of(v, f->group, why, sizeof(why), &ret);
+	if (ret || (ret = vfio_device_open(f->g, f->bdf, &f->dev, why, sizeof(why)))) {
+		pr_err("--vfio %s: %s", f->bdf, why);
+		return ret;
+	}
+	fn_reset(f, "at start");
+	f->vp = vfio_pci_new(&f->dev, PCI_DEVFN(0, (unsigned)(f->bdf[11] - '0')),
+			     multifunction, &plat, why, sizeof(why));
+	if (!f->vp) {
+		pr_err("--vfio %s", why);
+		return -EIO;
+	}
+	ret = pci_bus_add_behind(&vm->pci, pcie_root_port_pci(rp), vfio_pci_dev(f->vp));
+	if (ret) {
+		pr_err("--vfio %s: cannot put it behind root port %u: %s", f->bdf, f->port + 1,
+		       strerror(-ret));
+		return ret;
+	}
+	pcie_root_port_set_present(rp, true);
+	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", f->bdf, f->port + 1,
+		f->group);
+	return 0;
+}
+
+int vm_add_vfio_devices(struct vm *vm)
+{
+	struct vm_vfio *v;
+	char why[1024];
+	int ret;
+
+	if (!vm->cfg->nr_vfio)
+		return 0;
+	if (!vm->q35) {
+		pr_err("--vfio needs --firmware: a passed-through device sits behind a PCIe root "
+		       "port of the Q35 machine, which the firmware numbers and maps");
+		return -EINVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->kvm_vfio_fd = -1;
+	vm->vfio = v;
+	ret = preflight(vm->cfg, v);
+	if (!ret)
+		ret = place(v);
+	if (!ret && vfio_container_open(&v->c, "", why, sizeof(why))) {
+		pr_err("--vfio: %s", why);
+		ret = -ENODEV;
+	}
+	for (unsigned i = 0; i < v->nr && !ret; i++)
+		ret = open_fn(vm, v, &v->fn[i], slot_shared(v, i));
+	for (unsigned i = 0; i < v->nr_groups && !ret; i++) {
+		ret = kvm_vfio_add(vm, v, &v->groups[i]);
+		if (ret)
+			pr_err("--vfio: the KVM-VFIO device refused group %d: %s", v->groups[i].group,
+			       strerror(-ret));
+	}
+	if (!ret) {
+		ret = vfio_map_guest_ram(&v->c, &vm->mem, why, sizeof(why));
+		if (ret)
+			pr_err("--vfio: %s", why);
+	}
+	return ret;
+}
+
+int vm_vfio_preflight(const struct vm_config *cfg)
+{
+	return cfg->nr_vfio ? preflight(cfg, NULL) : 0;
+}
+
+void vm_vfio_free(struct vm *vm)
+{
+	struct vm_vfio *v = vm->vfio;
+
+	if (!v)
+		return;
+	for (unsigned i = 0; i < v->nr; i++) {
+		struct vm_vfio_fn *f = &v->fn[i];
+
+		vfio_pci_free(f->vp);
+		f->vp = NULL;
+		if (f->dev.g)
+			fn_reset(f, "at exit");
+		vfio_device_close(&f->dev);
+	}
+	for (unsigned i = 0; i < v->nr_groups; i++)
+		vfio_group_close(&v->groups[i]);
+	vfio_container_close(&v->c);
+	if (v->kvm_vfio_fd >= 0)
+		close(v->kvm_vfio_fd);
+	free(v);
+	vm->vfio = NULL;
+}
