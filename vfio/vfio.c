@@ -505,6 +505,12 @@ static int device_infos(struct vfio_device *d, char *why, size_t len)
 		struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = i };
 
 		ret = sys->ioctl(d->fd, VFIO_DEVICE_GET_IRQ_INFO, &irq);
+		/* vfio-pci has no ERR or REQ interrupt for some devices (not PCIe): none of it. */
+		if (ret == -EINVAL) {
+			d->irq[i].flags = 0;
+			d->irq[i].count = 0;
+			continue;
+		}
 		if (ret < 0)
 			return fail(why, len, -ret, "%s: interrupt index %u: "
 				    "VFIO_DEVICE_GET_IRQ_INFO: %s", d->bdf, i, strerror(-ret));

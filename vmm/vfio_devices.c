@@ -210,7 +210,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 
 	f->g = group_of(v, f->group, why, sizeof(why), &ret);
 	if (ret || (ret = vfio_device_open(f->g, f->bdf, &f->dev, why, sizeof(why)))) {
-		pr_err("--vfio %s: %s", f->bdf, why);
+		pr_err("--vfio %s", why);
 		return ret;
 	}
 	fn_reset(f, "at start");
