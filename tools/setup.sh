@@ -13,6 +13,9 @@ packages=(
 	fdisk mtools
 	# tests/lab/build-qemu: the lab emulator for OVMF guests
 	dpkg-dev patch python3 libfdt-dev libglib2.0-dev libpixman-1-dev zlib1g-dev
+	# tests/lab/edu/build: the guest's edu test module against Debian's kernel
+	# headers (the kernel's own compiler, gcc-12; make; objtool links libelf)
+	make gcc-12 libelf1
 )
 
 missing=()
