@@ -49,7 +49,8 @@ int msix_init(struct msix *m, struct pci_device *dev, unsigned cap, uint8_t next
 	m->table = calloc(nr, MSIX_ENTRY_SIZE);
 	m->pba = calloc((nr + 63) / 64, sizeof(uint64_t));
 	m->routed = calloc(nr, sizeof(bool));
-	if (!m->table || !m->pba || !m->routed) {
+	m->open = calloc(nr, sizeof(bool));
+	if (!m->table || !m->pba || !m->routed || !m->open) {
 		msix_destroy(m);
 		return -ENOMEM;
 	}
@@ -77,6 +78,8 @@ void msix_destroy(struct msix *m)
 	free(m->table);
 	free(m->pba);
 	free(m->routed);
+	free(m->open);
+	m->open = NULL;
 	m->table = NULL;
 	m->pba = NULL;
 	m->routed = NULL;
@@ -90,6 +93,7 @@ void msix_reset(struct msix *m)
 		put32(&m->table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], ENTRY_MASKED);
 	memset(m->pba, 0, (m->nr + 63) / 64 * sizeof(uint64_t));
 	memset(m->routed, 0, m->nr * sizeof(bool));
+	memset(m->open, 0, m->nr * sizeof(bool));
 	m->enabled = m->function_masked = false;
 	m->dev->cfg[m->cap + CTRL_OFF + 1] &= (uint8_t)~((CTRL_ENABLE | CTRL_FMASK) >> 8);
 	pthread_mutex_unlock(&m->lock);
@@ -107,12 +111,24 @@ static bool pending(const struct msix *m, unsigned v)
 }
 
 /* With m->lock held: a vector that can deliver gets its route, then what it had pending. */
+/* Tells mask() when vector v's deliverability changed. */
+static void mask_changed(struct msix *m, unsigned v, bool open)
+{
+	if (m->open[v] == open)
+		return;
+	m->open[v] = open;
+	if (m->ops && m->ops->mask)
+		m->ops->mask(m->opaque, v, !open);
+}
+
 static void deliverable(struct msix *m, unsigned v)
 {
 	const uint8_t *e = &m->table[v * MSIX_ENTRY_SIZE];
 
-	if (vector_masked(m, v))
+	if (vector_masked(m, v)) {
+		mask_changed(m, v, false);
 		return;
+	}
 	if (!m->routed[v]) {
 		uint64_t addr = get32(e + ENTRY_ADDR_LO) | (uint64_t)get32(e + ENTRY_ADDR_HI) << 32;
 
@@ -120,6 +136,7 @@ static void deliverable(struct msix *m, unsigned v)
 			m->ops->route(m->opaque, v, addr, get32(e + ENTRY_DATA));
 		m->routed[v] = true;
 	}
+	mask_changed(m, v, true);
 	if (pending(m, v)) {
 		m->pba[v / 64] &= ~(1ULL << (v % 64));
 		if (m->ops && m->ops->fire)

@@ -36,6 +36,13 @@ struct pci_device;
 struct msix_ops {
 	void (*route)(void *opaque, unsigned vector, uint64_t addr, uint32_t data);
 	void (*fire)(void *opaque, unsigned vector);
+	/*
+	 * Optional: the vector just became masked (per vector, by the
+	 * function mask, or MSI-X off) or deliverable again (after route()).
+	 * For a device that signals on its own, a passed-through one, which
+	 * must be told where to signal while masked.
+	 */
+	void (*mask)(void *opaque, unsigned vector, bool masked);
 };
 
 struct msix {
@@ -48,6 +55,7 @@ struct msix {
 	uint8_t *table;            /* nr * 16 bytes, as the guest sees it */
 	uint64_t *pba;             /* (nr + 63) / 64 words */
 	bool *routed;              /* address/data last given to route() still hold */
+	bool *open;                /* deliverable when mask() was last told */
 	bool enabled, function_masked;
 };
 

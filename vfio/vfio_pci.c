@@ -2,8 +2,8 @@
 /*
  * The guest's view of a passed-through PCI function (vfio_pci.h): its
  * config space, half emulated and half the device's, and its BARs as
- * memslots or trapped ranges, and its MSI through irqfds. MSI-X and INTx
- * come next.
+ * memslots or trapped ranges, and its MSI and MSI-X through irqfds. INTx
+ * comes next.
  */
 #include "vfio_pci.h"
 
@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "devices/msix.h"
 #include "vmm/bus.h"
 #include "vmm/log.h"
 #include "vmm/pci.h"
@@ -55,6 +57,19 @@ struct vfio_msi {
 	int efd[MSI_MAX];
 };
 
+/* MSI-X: msix.c keeps the table and the masking; the device is told where to signal. */
+struct vfio_msix {
+	unsigned cap;          /* its offset; 0: none */
+	unsigned nr;
+	unsigned table_bar, pba_bar;
+	uint64_t table_off, pba_off;
+	struct msix m;
+	bool on;               /* the device has MSI-X on (VFIO_DEVICE_SET_IRQS) */
+	unsigned *gsi;         /* per vector: its GSI and irqfd, once routed */
+	int *irqfd;
+	int *pendfd;           /* per vector: where the device signals while it is masked */
+};
+
 struct vfio_pci {
 	struct pci_device pci;
 	struct vfio_device *d;
@@ -69,6 +84,7 @@ struct vfio_pci {
 	uint64_t rom_want_addr;
 	bool rom_on;
 	struct vfio_msi msi;
+	struct vfio_msix msix;
 };
 
 static struct vfio_pci *to_vp(struct pci_device *dev)
@@ -142,6 +158,7 @@ static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned si
 /* ROM: where it should decode now; applied after the access (rom_apply). */
 static void rom_update(struct vfio_pci *vp);
 static void msi_update(struct vfio_pci *vp);
+static void msix_ctrl_written(struct vfio_pci *vp);
 
 static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value)
 {
@@ -177,6 +194,8 @@ static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
 		rom_update(vp);
 	if (vp->msi.cap && offset < vp->msi.data_off + 2 && offset + size > vp->msi.cap + 2)
 		msi_update(vp);
+	if (vp->msix.cap && offset < vp->msix.cap + 4 && offset + size > vp->msix.cap + 2)
+		msix_ctrl_written(vp);
 }
 
 /* ---- interrupts ---- */
@@ -317,6 +336,162 @@ static void msi_free(struct vfio_pci *vp)
 	m->nr_fd = 0;
 }
 
+/*
+ * MSI-X. msix.c emulates the capability, the table and the PBA; the
+ * device signals vector v into its irqfd (routed to the guest's address
+ * and data) while v is deliverable, and into pendfd[v] while it is
+ * masked, which unmasking turns into the interrupt the guest missed.
+ */
+static void msix_point(struct vfio_pci *vp, unsigned v, int fd)
+{
+	if (vp->msix.on && set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, v, 1, &fd))
+		dev_warn_ratelimited(vp->name, "MSI-X vector %u: the device refused its eventfd", v);
+}
+
+static void msix_route(void *opaque, unsigned v, uint64_t addr, uint32_t data)
+{
+	struct vfio_pci *vp = opaque;
+	struct vfio_msix *x = &vp->msix;
+	int ret = 0;
+
+	if (x->irqfd[v] < 0)
+		ret = vp->plat.irqfd(vp->plat.opaque, &x->gsi[v], &x->irqfd[v]);
+	if (!ret)
+		ret = vp->plat.msi_route(vp->plat.opaque, x->gsi[v], addr, data);
+	if (ret)
+		dev_warn_ratelimited(vp->name, "MSI-X vector %u: cannot route it: %s", v,
+				     strerror(-ret));
+}
+
+static void msix_fire(void *opaque, unsigned v)
+{
+	struct vfio_pci *vp = opaque;
+	uint64_t one = 1;
+
+	if (vp->msix.irqfd[v] >= 0 && write(vp->msix.irqfd[v], &one, sizeof(one)) < 0)
+		dev_warn_ratelimited(vp->name, "MSI-X vector %u: irqfd: %s", v, strerror(errno));
+}
+
+static void msix_mask(void *opaque, unsigned v, bool masked)
+{
+	struct vfio_pci *vp = opaque;
+	struct vfio_msix *x = &vp->msix;
+	uint64_t n = 0;
+
+	if (masked || x->irqfd[v] < 0) {
+		msix_point(vp, v, x->pendfd[v]);
+		return;
+	}
+	msix_point(vp, v, x->irqfd[v]);
+	/* What the device signalled while the vector was masked is due now. */
+	if (read(x->pendfd[v], &n, sizeof(n)) == sizeof(n) && n)
+		msix_fire(vp, v);
+}
+
+static const struct msix_ops vfio_msix_ops = {
+	.route = msix_route, .fire = msix_fire, .mask = msix_mask,
+};
+
+/*
+ * The guest wrote MSI-X's message control (PCI lock held). On: the device
+ * gets MSI-X with every vector pointed at its pending eventfd, then
+ * msix.c opens those the guest left unmasked. Off: the other way round.
+ */
+static void msix_ctrl_written(struct vfio_pci *vp)
+{
+	struct vfio_msix *x = &vp->msix;
+	bool on = cfg16(vp, x->cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE;
+
+	if (on && !x->on) {
+		if (set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, x->nr, x->pendfd))
+			dev_warn(vp->name, "the device refused MSI-X with %u vectors", x->nr);
+		else
+			x->on = true;
+	}
+	msix_cfg_written(&x->m);
+	if (!on && x->on) {
+		set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL);
+		x->on = false;
+	}
+}
+
+static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
+{
+	struct vfio_msix *x = &vp->msix;
+	uint16_t ctrl = cfg16(vp, pos + PCI_MSIX_FLAGS);
+	uint32_t table = cfg32(vp, pos + PCI_MSIX_TABLE), pba = cfg32(vp, pos + PCI_MSIX_PBA);
+	int ret;
+
+	x->nr = (ctrl & PCI_MSIX_FLAGS_QSIZE) + 1;
+	x->table_bar = table & PCI_MSIX_TABLE_BIR;
+	x->table_off = table & PCI_MSIX_TABLE_OFFSET;
+	x->pba_bar = pba & PCI_MSIX_PBA_BIR;
+	x->pba_off = pba & PCI_MSIX_PBA_OFFSET;
+	x->gsi = calloc(x->nr, sizeof(*x->gsi));
+	x->irqfd = malloc(x->nr * sizeof(int));
+	x->pendfd = malloc(x->nr * sizeof(int));
+	if (!x->gsi || !x->irqfd || !x->pendfd)
+		return -ENOMEM;
+	for (unsigned v = 0; v < x->nr; v++) {
+		x->irqfd[v] = -1;
+		x->pendfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (x->pendfd[v] < 0)
+			return -errno;
+	}
+	ret = msix_init(&x->m, &vp->pci, pos, vp->pci.cfg[pos + 1], x->nr, x->table_bar,
+			(uint32_t)x->table_off, (uint32_t)x->pba_off, &vfio_msix_ops, vp);
+	if (ret)
+		return ret;
+	/* msix_init puts the PBA in the table's BAR; the device's may be elsewhere. */
+	memcpy(&vp->pci.cfg[pos + PCI_MSIX_PBA], &pba, 4);
+	emulate(vp, pos + 2, MSIX_CAP_SIZE - 2);
+	x->cap = pos;
+	return 0;
+}
+
+static void msix_free(struct vfio_pci *vp)
+{
+	struct vfio_msix *x = &vp->msix;
+
+	if (x->on)
+		set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL);
+	x->on = false;
+	if (x->cap)
+		msix_destroy(&x->m);
+	for (unsigned v = 0; v < x->nr; v++) {
+		if (x->irqfd && x->irqfd[v] >= 0)
+			close(x->irqfd[v]);
+		if (x->pendfd && x->pendfd[v] >= 0)
+			close(x->pendfd[v]);
+	}
+	free(x->gsi);
+	free(x->irqfd);
+	free(x->pendfd);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Whether [off, off + size) of BAR b touches the MSI-X table or PBA: those are msix.c's. */
+static bool msix_owns(const struct vfio_pci *vp, unsigned bar, uint64_t off, unsigned size,
+		      bool *pba, uint64_t *rel)
+{
+	const struct vfio_msix *x = &vp->msix;
+	uint64_t tlen = (uint64_t)x->nr * MSIX_ENTRY_SIZE, plen = (x->nr + 63) / 64 * 8ull;
+
+	if (!x->cap)
+		return false;
+	if (bar == x->table_bar && off < x->table_off + tlen && off + size > x->table_off) {
+		*pba = false;
+		*rel = off - x->table_off;
+		return true;
+	}
+	if (bar == x->pba_bar && off < x->pba_off + plen && off + size > x->pba_off) {
+		*pba = true;
+		*rel = off - x->pba_off;
+		return true;
+	}
+	return false;
+}
+
 /* ---- capabilities: what stays, what is hidden ---- */
 
 static bool cap_kept(uint8_t id)
@@ -351,6 +526,8 @@ static void caps_filter(struct vfio_pci *vp)
 		if (cap_kept(id)) {
 			if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
 				msi_init(vp, pos);
+			if (id == PCI_CAP_ID_MSIX && !vp->msix.cap && msix_init_vfio(vp, pos))
+				dev_warn(vp->name, "cannot emulate MSI-X; the guest gets none");
 			cfg[prev_link] = (uint8_t)pos;
 			emulate(vp, pos + 1, 1);
 			prev_link = pos + 1;
@@ -395,8 +572,12 @@ static uint64_t pow2_at_least(uint64_t v, uint64_t min)
 static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct vfio_bar *b = opaque;
-	uint64_t v = 0;
+	uint64_t v = 0, rel;
+	bool pba;
 
+	if (msix_owns(b->vp, b->idx, off, size, &pba, &rel))
+		return pba ? msix_pba_read(&b->vp->msix.m, rel, size) :
+			     msix_table_read(&b->vp->msix.m, rel, size);
 	if (off + size > b->region_size || dev_pread(b->vp, &v, size, b->offset + off))
 		return size == 8 ? ~0ull : (1ull << (8 * size)) - 1;
 	return v;
@@ -405,6 +586,14 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {
 	struct vfio_bar *b = opaque;
+	uint64_t rel;
+	bool pba;
+
+	if (msix_owns(b->vp, b->idx, off, size, &pba, &rel)) {
+		if (!pba) /* the PBA is read-only */
+			msix_table_write(&b->vp->msix.m, rel, size, value);
+		return;
+	}
 
 	if (off + size <= b->region_size && dev_pwrite(b->vp, &value, size, b->offset + off))
 		dev_warn_ratelimited(b->vp->name, "BAR %u: write at 0x%llx failed", b->idx,
@@ -418,7 +607,17 @@ static void rom_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 	(void)opaque, (void)off, (void)size, (void)value; /* a ROM */
 }
 
-static const struct bus_ops rom_ops = { .name = "vfio-rom", .read = bar_read, .write = rom_write };
+static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct vfio_bar *b = opaque;
+	uint64_t v = 0;
+
+	if (off + size > b->region_size || dev_pread(b->vp, &v, size, b->offset + off))
+		return size == 8 ? ~0ull : (1ull << (8 * size)) - 1;
+	return v;
+}
+
+static const struct bus_ops rom_ops = { .name = "vfio-rom", .read = rom_read, .write = rom_write };
 
 static struct bus *bar_bus(const struct vfio_bar *b)
 {
@@ -534,9 +733,14 @@ static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 	ret = pci_device_add_bar(&vp->pci, idx, kind, b->size, pref);
 	if (ret)
 		return ret;
-	/* Whole pages, no sparse areas: the guest reaches it directly. */
+	/*
+	 * Whole pages, no sparse areas: the guest reaches it directly. A BAR
+	 * with the MSI-X table or PBA in it is trapped whole for now, so that
+	 * they stay msix.c's.
+	 */
 	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP) && !r->sparse &&
-	    r->size % PAGE == 0) {
+	    r->size % PAGE == 0 &&
+	    !(vp->msix.cap && (idx == vp->msix.table_bar || idx == vp->msix.pba_bar))) {
 		b->map = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, vp->d->fd,
 			      (off_t)r->offset);
 		if (b->map == MAP_FAILED) {
@@ -640,6 +844,7 @@ void vfio_pci_free(struct vfio_pci *vp)
 	if (!vp)
 		return;
 	msi_free(vp);
+	msix_free(vp);
 	for (unsigned i = 0; i < 6; i++) {
 		struct vfio_bar *b = &vp->bar[i];
 

@@ -22,8 +22,12 @@
  * Interrupts. MSI is emulated: when the guest enables it, each vector
  * gets a GSI routed to the guest's address and data and an irqfd, and
  * VFIO_DEVICE_SET_IRQS hands the device those very eventfds, so the
- * device's interrupt reaches the guest with no userspace hop. (Per-vector
- * MSI masking, MSI-X and INTx are not done yet.)
+ * device's interrupt reaches the guest with no userspace hop. MSI-X the
+ * same, with msix.c keeping the table, the PBA and the masking: a masked
+ * vector signals its own pending eventfd instead, and unmasking delivers
+ * what it caught. (Per-vector MSI masking and INTx are not done yet; a
+ * BAR holding the MSI-X table is trapped whole for now, not only the
+ * table's pages.)
  *
  * BARs. An mmappable region of at least a page becomes a KVM memslot at the
  * guest's address, so the guest reaches the device with no exit; anything

@@ -31,7 +31,18 @@ static void on_fire(void *opaque, unsigned v)
 	fired[v]++;
 }
 
-static const struct msix_ops ops = { .route = on_route, .fire = on_fire };
+/* The last mask() call per vector: 0 none, 1 masked, 2 deliverable. */
+static unsigned mask_state[8], mask_calls;
+
+static void on_mask(void *opaque, unsigned v, bool masked)
+{
+	(void)opaque;
+	cr_assert(masked || routes, "a vector opens only after it was routed");
+	mask_state[v] = masked ? 1 : 2;
+	mask_calls++;
+}
+
+static const struct msix_ops ops = { .route = on_route, .fire = on_fire, .mask = on_mask };
 
 static void cfg_write(struct pci_device *d, unsigned off, unsigned size, uint32_t v)
 {
@@ -45,7 +56,8 @@ static const struct pci_device_ops dev_ops = { .name = "msix-test", .cfg_write =
 static void setup(void)
 {
 	memset(fired, 0, sizeof(fired));
-	routes = 0;
+	memset(mask_state, 0, sizeof(mask_state));
+	routes = mask_calls = 0;
 	pci_bus_init(&pci, NULL);
 	pci_device_init(&dev, &dev_ops, NULL, PCI_DEVFN(3, 0));
 	cr_assert_eq(msix_init(&m, &dev, 0x40, 0, 4, 4, 0x1000, 0x1800, &ops, NULL), 0);
@@ -147,4 +159,31 @@ Test(msix, reset_masks_everything)
 	cr_assert_eq(pci_cfg_read(&pci, dev.devfn, 0x42, 2), 3);
 	cr_assert_eq(msix_table_read(&m, 2 * 16 + 12, 4), 1);
 	cr_assert_eq(msix_table_read(&m, 2 * 16 + 8, 4), 0);
+}
+
+/* What a passed-through device needs told: when each vector opens and closes. */
+Test(msix, mask_says_when_a_vector_opens_and_closes)
+{
+	program(0, 0xfee00000, 0x41);
+	program(1, 0xfee00000, 0x42);
+	enable(true, false);
+	cr_assert_eq(mask_calls, 0, "all still masked per vector: nothing changed");
+	msix_table_write(&m, 0 * 16 + 12, 4, 0);
+	cr_assert_eq(mask_state[0], 2, "vector 0 unmasked: open");
+	cr_assert_eq(mask_state[1], 0);
+	msix_table_write(&m, 1 * 16 + 12, 4, 0);
+	cr_assert_eq(mask_state[1], 2);
+	/* the function mask closes both, lifting it opens both again */
+	enable(true, true);
+	cr_assert(mask_state[0] == 1 && mask_state[1] == 1);
+	enable(true, false);
+	cr_assert(mask_state[0] == 2 && mask_state[1] == 2);
+	/* per vector, then MSI-X off */
+	msix_table_write(&m, 0 * 16 + 12, 4, 1);
+	cr_assert_eq(mask_state[0], 1);
+	cr_assert_eq(mask_state[1], 2);
+	mask_calls = 0;
+	enable(false, false);
+	cr_assert_eq(mask_state[1], 1);
+	cr_assert_eq(mask_calls, 1, "vector 0 was closed already: told once only");
 }

@@ -19,6 +19,7 @@
 #include "vmm/pci.h"
 
 #define OFF_BAR0 0x10000
+#define OFF_BAR1 0x18000
 #define OFF_BAR2 0x20000
 #define OFF_BAR4 0x30000
 #define OFF_ROM  0x40000
@@ -52,6 +53,7 @@ static int fake_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, vo
 
 /* The kernel's side of interrupts: what VFIO_DEVICE_SET_IRQS was told last. */
 static struct { unsigned calls, index, start, count; uint32_t flags; int fds[8]; } irqs;
+static int msix_fd[8]; /* where the device signals each MSI-X vector now */
 static unsigned next_gsi, routes;
 static int efds[8];
 static uint64_t route_addr[8];
@@ -64,6 +66,9 @@ static int fake_ioctl(int f, unsigned long req, void *arg)
 	cr_assert_eq(f, fd);
 	cr_assert_eq(req, VFIO_DEVICE_SET_IRQS);
 	irqs.calls++;
+	if (set->index == VFIO_PCI_MSIX_IRQ_INDEX && set->count)
+		for (unsigned i = 0; i < set->count; i++)
+			msix_fd[set->start + i] = ((int *)set->data)[i];
 	irqs.index = set->index;
 	irqs.start = set->start;
 	irqs.count = set->count;
@@ -80,7 +85,7 @@ static int fake_irqfd(void *opaque, unsigned *gsi, int *efd)
 	(void)opaque;
 	cr_assert_lt(next_gsi, 8);
 	*gsi = 24 + next_gsi;
-	*efd = efds[next_gsi++] = eventfd(0, EFD_CLOEXEC);
+	*efd = efds[next_gsi++] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	cr_assert(*efd >= 0);
 	return 0;
 }
@@ -142,8 +147,12 @@ static void make_device(bool multifunction)
 	cfg[0x60] = PCI_CAP_ID_AF;   cfg[0x61] = 0x70;
 	cfg[0x70] = PCI_CAP_ID_EXP;  cfg[0x71] = 0x90;
 	cfg[0x90] = PCI_CAP_ID_MSIX; cfg[0x91] = 0;
+	cfg[0x92] = 3;                             /* 4 vectors */
+	memcpy(&cfg[0x94], "\x01\x00\x00\x00", 4); /* the table at 0 in BAR 1 */
+	memcpy(&cfg[0x98], "\x01\x08\x00\x00", 4); /* the PBA at 0x800 in BAR 1 */
 	/* the host's BAR addresses, which the guest must never see */
 	memcpy(&cfg[PCI_BASE_ADDRESS_0], "\x00\x00\x00\xfe", 4);
+	memcpy(&cfg[PCI_BASE_ADDRESS_1], "\x00\x00\x10\xfe", 4);
 	memcpy(&cfg[PCI_BASE_ADDRESS_2], "\x0c\x00\x00\xfd", 4);
 	memcpy(&cfg[PCI_BASE_ADDRESS_3], "\x01\x00\x00\x00", 4);
 	memcpy(&cfg[PCI_BASE_ADDRESS_4], "\x01\xc0\x00\x00", 4);
@@ -165,6 +174,8 @@ static void make_device(bool multifunction)
 	region(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4096,
 	       VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(0, OFF_BAR0, 4096, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+				  VFIO_REGION_INFO_FLAG_MMAP);
+	region(1, OFF_BAR1, 4096, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
 				  VFIO_REGION_INFO_FLAG_MMAP);
 	region(2, OFF_BAR2, 16, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(4, OFF_BAR4, 32, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
@@ -239,7 +250,9 @@ Test(vfio_pci, bars_are_sized_from_the_regions_and_hide_the_host_addresses)
 	cr_assert_eq(cfg(PCI_BASE_ADDRESS_3, 4), 0xffffffff);
 	cfg_w(PCI_BASE_ADDRESS_4, 4, 0xffffffff);
 	cr_assert_eq(cfg(PCI_BASE_ADDRESS_4, 4), 0xffe1, "32 bytes of I/O");
-	cr_assert_eq(cfg(PCI_BASE_ADDRESS_1, 4), 0, "no BAR 1");
+	cfg_w(PCI_BASE_ADDRESS_1, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_1, 4), 0xfffff000, "BAR 1: MSI-X's, 4 KiB");
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_5, 4), 0, "no BAR 5");
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xffffffff);
 	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0xffff8001, "a 32 KiB ROM");
 	/* none of it reached the device's own registers */
@@ -360,4 +373,65 @@ Test(vfio_pci, msi_goes_from_the_device_to_irqfds_routed_as_the_guest_programmed
 	cfg_w(0x52, 2, 0);
 	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE | 5 << 4);
 	cr_assert_eq(irqs.count, 4);
+}
+
+static void mmio_w32(uint64_t addr, uint32_t v)
+{
+	cr_assert(bus_write(&mmio, addr, &v, 4));
+}
+
+static uint64_t efd_count(int efd)
+{
+	uint64_t n = 0;
+
+	if (read(efd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
+}
+
+Test(vfio_pci, msix_table_is_emulated_and_the_device_signals_where_the_mask_says)
+{
+	const uint64_t bar1 = 0xc0200000;
+	uint64_t one = 1;
+	uint32_t v;
+
+	cr_assert_eq(cfg(0x92, 2), 3, "4 vectors, off");
+	cr_assert_eq(cfg(0x94, 4), 0x1, "table at 0 in BAR 1");
+	cr_assert_eq(cfg(0x98, 4), 0x801, "PBA at 0x800 in BAR 1");
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_BASE_ADDRESS_1, 4, (uint32_t)bar1);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert(slots[0].on && slots[0].gpa == 0xc0000000);
+	cr_assert(!slots[1].on, "the table's BAR is trapped, not mapped");
+	/* the guest programs vector 0 unmasked; the device's own table is untouched */
+	mmio_w32(bar1 + 0, 0xfee00000);
+	mmio_w32(bar1 + 8, 0x4055);
+	mmio_w32(bar1 + 12, 0);
+	cr_assert(bus_read(&mmio, bar1 + 8, &v, 4));
+	cr_assert_eq(v, 0x4055);
+	cr_assert_eq(get32(OFF_BAR1 + 8), 0);
+	/* a register in that BAR outside the table and PBA is the device's */
+	mmio_w32(bar1 + 0x400, 0x12345678);
+	cr_assert_eq(get32(OFF_BAR1 + 0x400), 0x12345678);
+	/* on: every vector first at its pending eventfd, then vector 0 at its irqfd */
+	cfg_w(0x92, 2, PCI_MSIX_FLAGS_ENABLE);
+	cr_assert_eq(next_gsi, 1, "only the vector the guest opened got a GSI");
+	cr_assert_eq(route_addr[0], 0xfee00000);
+	cr_assert_eq(route_data[0], 0x4055);
+	cr_assert_eq(msix_fd[0], efds[0], "vector 0 signals the guest directly");
+	cr_assert_neq(msix_fd[1], efds[0]);
+	cr_assert(msix_fd[1] >= 0, "vector 1 (masked) signals its pending eventfd");
+	/* masked, the device signals: nothing reaches the guest until it is unmasked */
+	mmio_w32(bar1 + 12, 1);
+	cr_assert_neq(msix_fd[0], efds[0]);
+	cr_assert_eq(write(msix_fd[0], &one, sizeof(one)), sizeof(one));
+	cr_assert_eq(efd_count(efds[0]), 0);
+	mmio_w32(bar1 + 12, 0);
+	cr_assert_eq(msix_fd[0], efds[0]);
+	cr_assert_eq(efd_count(efds[0]), 1, "the missed interrupt, delivered on unmask");
+	/* off */
+	cfg_w(0x92, 2, 0);
+	cr_assert_eq(irqs.index, VFIO_PCI_MSIX_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 0);
 }
