@@ -285,6 +285,12 @@ static int report_stop(struct vm *vm)
 		pr_info("guest powered off");
 		return 0;
 	case VM_STOP_RESET:
+		if (vm->stop_signal) {
+			/* The signal came as the guest reset: it still ends the run. */
+			log_msg(LOG_WARN, NULL, "terminating on signal %d (%s)", vm->stop_signal,
+				strsignal(vm->stop_signal));
+			return 0;
+		}
 		if (vm->cfg->no_reboot)
 			log_msg(LOG_WARN, NULL, "guest requested a reset%s%s; --no-reboot ends the run",
 				vm->stop_why[0] ? ": " : "", vm->stop_why);
@@ -535,7 +541,9 @@ int vm_run_linux(const struct vm_config *cfg)
 	 */
 	for (;;) {
 		status = run_machine(&vm, &boot, &bf, sfd);
-		bool again = status == 0 && atomic_load(&vm.stop) == VM_STOP_RESET && !cfg->no_reboot;
+		/* A SIGTERM read in the same moment as the guest's reset is not lost to it. */
+		bool again = status == 0 && atomic_load(&vm.stop) == VM_STOP_RESET &&
+			     !cfg->no_reboot && !vm.stop_signal;
 
 		vm_close(&vm);
 		if (!again)
