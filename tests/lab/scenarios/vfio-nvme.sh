@@ -1,0 +1,43 @@
+# VFIO passthrough of an NVMe controller with MSI-X (issue 5, acceptance
+# 2): QEMU's nvme device in the lab host, on an image whose first 1 MiB
+# is the line "vmm lab nvme" repeated (made here, before the lab boots), is
+# bound to vfio-pci with `vmm host bind` and passed through with --vfio to
+# a guest under stock OVMF. The guest's stock nvme driver binds it, reads
+# the pattern back, and /proc/interrupts shows its MSI-X vectors firing.
+
+nvme_img=$lab_cache/vfio-nvme.img
+nvme_sha=$(yes "vmm lab nvme" | head -c 1048576 | sha256sum | cut -d' ' -f1)
+lab_needs_ovmf=1
+lab_qemu_args=(-drive "file=$nvme_img,format=raw,if=none,id=labnvme"
+	-device nvme,serial=vmmlab,drive=labnvme)
+lab_timeout=900
+guest_checks=nvme
+lab_host_files() {
+	{ yes "vmm lab nvme" | head -c 1048576; head -c 15728640 /dev/zero; } >"$nvme_img" ||
+		{ lab_fail "cannot write $nvme_img"; return 1; }
+}
+lab_script='
+bdf=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat $d/class)" = 0x010802 ] && bdf=${d##*/}
+done
+lab "nvme_host_bdf=$bdf"
+"$VMM" host bind "$bdf" >/tmp/bind.log 2>&1 && lab nvme_bound=1
+cat /tmp/bind.log
+cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
+vmm_run run -v --cpus 2 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
+	--vars /tmp/vars.fd --vfio "$bdf" 2>/tmp/vmm.err
+cat /tmp/vmm.err
+grep -q "vfio $bdf: reset at start in" /tmp/vmm.err &&
+	grep -q "vfio $bdf: reset at exit in" /tmp/vmm.err && lab nvme_reset_logged=1
+'
+
+scenario_check() {
+	expect lab nvme_bound -eq 1
+	expect lab vmm_exit -eq 0
+	expect agent nvme_driver = nvme
+	expect agent nvme_sha = "$nvme_sha"
+	expect agent nvme_msix_vectors -ge 2
+	expect agent nvme_irqs -gt 0
+	expect lab nvme_reset_logged -eq 1
+}
