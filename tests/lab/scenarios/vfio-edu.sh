@@ -6,7 +6,9 @@
 # DMA guest RAM -> device -> guest RAM with checksums, and counts the MSI
 # the device raised in /proc/interrupts. The vmm exits 0 on the guest's
 # poweroff, having reset the device at start and at exit where it can
-# (edu has no reset method: the vmm says so).
+# (edu has no reset method: the vmm says so). While it runs, a second vmm
+# asking for the same device is refused with one line, and the first one
+# runs on to the end.
 
 lab_needs_ovmf=1
 lab_needs_edu=1
@@ -24,9 +26,35 @@ lab "edu_host_bdf=$bdf"
 "$VMM" host bind "$bdf" >/tmp/bind.log 2>&1 && lab edu_bound=1
 cat /tmp/bind.log
 cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
+cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars2.fd
 # -v: where it put the device and what became of its reset, on stderr.
-vmm_run run -v --cpus 1 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
-	--vars /tmp/vars.fd --vfio "$bdf" 2>/tmp/vmm.err
+# exec: in the background, $! must be the vmm itself.
+first() {
+	exec "$VMM" run -v --cpus 1 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
+		--vars /tmp/vars.fd --vfio "$bdf" --kernel "$GUEST_KERNEL" \
+		--initrd "$GUEST_INITRD" --cmdline "$GUEST_CMDLINE" </dev/null >/tmp/guest.log \
+		2>/tmp/vmm.err
+}
+first &
+pid=$!
+# While it has the device, a second vmm is refused, and the first runs on.
+if wait_line /tmp/guest.log "VMM-AGENT: userspace-start" $pid 300; then
+	"$VMM" run --memory 256M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
+		--vars /tmp/vars2.fd --vfio "$bdf" --kernel "$GUEST_KERNEL" </dev/null \
+		>/dev/null 2>/tmp/second.err
+	lab "second_exit=$?"
+	cat /tmp/second.err
+	grep -q "is in use by another process" /tmp/second.err && lab second_refused=1
+fi
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 3000 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null
+wait $pid
+lab "vmm_exit=$?"
+cat /tmp/guest.log
 cat /tmp/vmm.err
 grep -q "vfio $bdf: behind root port 00:01.0" /tmp/vmm.err && lab edu_placed=1
 grep -q "vfio $bdf: no reset at start: the kernel offers no reset method" /tmp/vmm.err &&
@@ -51,4 +79,6 @@ scenario_check() {
 	expect lab edu_still_vfio -eq 1
 	expect lab edu_placed -eq 1
 	expect lab edu_reset_logged -eq 1
+	expect lab second_exit -eq 1
+	expect lab second_refused -eq 1
 }
