@@ -432,8 +432,10 @@ static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
 	x->pendfd = malloc(x->nr * sizeof(int));
 	if (!x->gsi || !x->irqfd || !x->pendfd)
 		return -ENOMEM;
+	/* All -1 first: a failure halfway leaves msix_free() only real fds to close. */
+	for (unsigned v = 0; v < x->nr; v++)
+		x->irqfd[v] = x->pendfd[v] = -1;
 	for (unsigned v = 0; v < x->nr; v++) {
-		x->irqfd[v] = -1;
 		x->pendfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (x->pendfd[v] < 0)
 			return -errno;
