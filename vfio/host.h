@@ -65,6 +65,14 @@ struct host_dev *host_find(const struct host *h, const char *bdf);
 int host_parse_bdf(const char *arg, char out[HOST_BDF_LEN]);
 bool host_same_slot(const char *a, const char *b);
 bool host_is_bridge(const struct host_dev *d);
+/* vfio-pci or one of its vendor variants (mlx5_vfio_pci, ...). */
+bool host_on_vfio(const struct host_dev *d);
+/*
+ * Whether d, as a member of a group passed through, leaves DMA to the
+ * group's owner: on vfio-pci (or a variant), on pci-stub, or on no driver.
+ * The kernel refuses a group with any other endpoint driver in it.
+ */
+bool host_leaves_dma_to_owner(const struct host_dev *d);
 const char *host_class_name(uint32_t class);
 int host_path(const struct host *h, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

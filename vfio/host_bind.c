@@ -144,7 +144,7 @@ static const struct host_dev *unviable_mate(const struct host *h, const struct h
 
 		if (m->group != d->group || m == d || host_is_bridge(m) || in_list(list, n, m))
 			continue;
-		if (m->driver[0] && strcmp(m->driver, VFIO_DRIVER) && strcmp(m->driver, "pci-stub"))
+		if (!host_leaves_dma_to_owner(m))
 			return m;
 	}
 	return NULL;

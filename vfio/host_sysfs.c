@@ -148,6 +148,16 @@ bool host_same_slot(const char *a, const char *b)
 	return !strncmp(a, b, 10);
 }
 
+bool host_on_vfio(const struct host_dev *d)
+{
+	return strstr(d->driver, "vfio-pci") || strstr(d->driver, "vfio_pci");
+}
+
+bool host_leaves_dma_to_owner(const struct host_dev *d)
+{
+	return !d->driver[0] || host_on_vfio(d) || !strcmp(d->driver, "pci-stub");
+}
+
 bool host_is_bridge(const struct host_dev *d)
 {
 	unsigned sub = d->class >> 8;

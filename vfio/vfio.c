@@ -108,12 +108,6 @@ static void fmt_size(char *buf, size_t len, uint64_t bytes)
 
 /* ---- Viability: what the kernel checks when the group is opened, said with names. ---- */
 
-/* vfio-pci and its vendor variants (mlx5_vfio_pci, hisi_acc_vfio_pci, ...). */
-static bool on_vfio(const struct host_dev *d)
-{
-	return strstr(d->driver, "vfio-pci") || strstr(d->driver, "vfio_pci");
-}
-
 enum member { MEMBER_OK, MEMBER_BIND, MEMBER_BRIDGE, MEMBER_HOST };
 
 /*
@@ -123,9 +117,7 @@ enum member { MEMBER_OK, MEMBER_BIND, MEMBER_BRIDGE, MEMBER_HOST };
  */
 static enum member member_state(const struct host_dev *m, const struct host_dev *target)
 {
-	if (on_vfio(m))
-		return MEMBER_OK;
-	if (m != target && (!m->driver[0] || !strcmp(m->driver, "pci-stub")))
+	if (m == target ? host_on_vfio(m) : host_leaves_dma_to_owner(m))
 		return MEMBER_OK;
 	if (host_is_bridge(m))
 		return !strcmp(m->driver, "pcieport") || !m->driver[0] ? MEMBER_OK : MEMBER_BRIDGE;
