@@ -258,7 +258,7 @@ static void msi_update(struct vfio_pci *vp)
 		addr |= (uint64_t)cfg32(vp, m->cap + PCI_MSI_ADDRESS_HI) << 32;
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
 		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
-			dev_warn(vp->name, "cannot turn MSI off on the device");
+			dev_warn_ratelimited(vp->name, "cannot turn MSI off on the device");
 		m->on = 0;
 		return;
 	}
@@ -270,7 +270,8 @@ static void msi_update(struct vfio_pci *vp)
 			m->nr_fd++;
 	}
 	if (ret) {
-		dev_warn(vp->name, "MSI: no irqfd for vector %u: %s", m->nr_fd, strerror(-ret));
+		dev_warn_ratelimited(vp->name, "MSI: no irqfd for vector %u: %s", m->nr_fd,
+				     strerror(-ret));
 		return;
 	}
 	if (m->on != n || addr != m->addr || data != m->data) {
@@ -278,15 +279,15 @@ static void msi_update(struct vfio_pci *vp)
 			ret = vp->plat.msi_route(vp->plat.opaque, m->gsi[i], addr,
 						 (data & ~(n - 1)) | i);
 		if (ret)
-			dev_warn(vp->name, "MSI: cannot route it: %s", strerror(-ret));
+			dev_warn_ratelimited(vp->name, "MSI: cannot route it: %s", strerror(-ret));
 		m->addr = addr;
 		m->data = data;
 	}
 	if (m->on != n) {
 		ret = set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, n, m->efd);
 		if (ret) {
-			dev_warn(vp->name, "MSI: the device refused %u vector(s): %s", n,
-				 strerror(-ret));
+			dev_warn_ratelimited(vp->name, "MSI: the device refused %u vector(s): %s",
+					     n, strerror(-ret));
 			return;
 		}
 		m->on = n;
@@ -404,7 +405,7 @@ static void msix_ctrl_written(struct vfio_pci *vp)
 
 	if (on && !x->on) {
 		if (set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, x->nr, x->pendfd))
-			dev_warn(vp->name, "the device refused MSI-X with %u vectors", x->nr);
+			dev_warn_ratelimited(vp->name, "the device refused MSI-X with %u vectors", x->nr);
 		else
 			x->on = true;
 	}
@@ -631,7 +632,7 @@ static void bar_unmap(struct vfio_bar *b)
 	struct vfio_pci *vp = b->vp;
 
 	if (b->slot >= 0 && vp->plat.memslot(vp->plat.opaque, &b->slot, b->addr, 0, NULL))
-		dev_warn(vp->name, "BAR %u: cannot remove its memslot", b->idx);
+		dev_warn_ratelimited(vp->name, "BAR %u: cannot remove its memslot", b->idx);
 	if (b->trapped)
 		bus_unregister(bar_bus(b), b->addr);
 	b->trapped = false;
@@ -647,13 +648,14 @@ static void bar_map(struct vfio_bar *b, uint64_t addr, const struct bus_ops *ops
 		ret = vp->plat.memslot(vp->plat.opaque, &b->slot, addr, b->region_size, b->map);
 		if (!ret)
 			return;
-		dev_warn(vp->name, "BAR %u: no memslot at 0x%llx (%s); trapping its accesses",
-			 b->idx, (unsigned long long)addr, strerror(-ret));
+		dev_warn_ratelimited(vp->name, "BAR %u: no memslot at 0x%llx (%s); trapping "
+				     "its accesses", b->idx, (unsigned long long)addr,
+				     strerror(-ret));
 	}
 	ret = bus_register(bar_bus(b), addr, b->size, ops, b);
 	if (ret)
-		dev_warn(vp->name, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
-			 (unsigned long long)addr, strerror(-ret));
+		dev_warn_ratelimited(vp->name, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
+				     (unsigned long long)addr, strerror(-ret));
 	b->trapped = ret == 0;
 }
 
@@ -698,7 +700,7 @@ static void rom_update(struct vfio_pci *vp)
 	__atomic_store_n(&vp->rom_want_on, (cmd & PCI_COMMAND_MEMORY) &&
 			 (reg & PCI_ROM_ADDRESS_ENABLE) && vp->rom_want_addr, __ATOMIC_RELEASE);
 	if (bus_defer(vp->plat.mmio, rom_apply, vp))
-		dev_warn(vp->name, "cannot queue the ROM's remap");
+		dev_warn_ratelimited(vp->name, "cannot queue the ROM's remap");
 }
 
 /* BAR idx as the real register describes it, sized from its VFIO region. */
