@@ -64,14 +64,7 @@ while kill -0 $pid 2>/dev/null; do
 	i=$((i + 1))
 done
 lab "from_guest_sha=$(sha256sum /tmp/from_guest | cut -d" " -f1)"
-i=0
-while kill -0 $pid 2>/dev/null && [ $i -lt 3000 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-kill -9 $pid 2>/dev/null
-wait $pid
-lab "vmm_exit=$?"
+wait_exit $pid vmm
 cat /tmp/run.log
 [ -e /sys/class/net/vmmtap0 ] || lab tap_gone=1
 '

@@ -46,14 +46,7 @@ if wait_line /tmp/guest.log "VMM-AGENT: userspace-start" $pid 300; then
 	cat /tmp/second.err
 	grep -q "is in use by another process" /tmp/second.err && lab second_refused=1
 fi
-i=0
-while kill -0 $pid 2>/dev/null && [ $i -lt 3000 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-kill -9 $pid 2>/dev/null
-wait $pid
-lab "vmm_exit=$?"
+wait_exit $pid vmm
 cat /tmp/guest.log
 cat /tmp/vmm.err
 grep -q "vfio $bdf: behind root port 00:01.0" /tmp/vmm.err && lab edu_placed=1
