@@ -2,8 +2,7 @@
 /*
  * The guest's view of a passed-through PCI function (vfio_pci.h): its
  * config space, half emulated and half the device's, and its BARs as
- * memslots or trapped ranges, and its MSI and MSI-X through irqfds. INTx
- * comes next.
+ * memslots or trapped ranges, and its INTx, MSI and MSI-X through irqfds.
  */
 #include "vfio_pci.h"
 
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "devices/msix.h"
@@ -28,6 +28,18 @@
 #define CMD_GUEST (PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | \
 		   PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE)
 
+/*
+ * A page-aligned stretch of a BAR the guest reaches directly: the device's
+ * region mmapped, and a memslot onto it while the BAR decodes.
+ */
+struct vfio_direct {
+	uint64_t off, size;    /* within the BAR */
+	void *map;
+	int slot;              /* -1 while not mapped */
+};
+
+#define BAR_DIRECT_MAX 8
+
 struct vfio_bar {
 	struct vfio_pci *vp;
 	unsigned idx;          /* 0-5, or ROM_IDX */
@@ -35,9 +47,11 @@ struct vfio_bar {
 	uint64_t size;         /* as the guest sizes it: a power of two */
 	uint64_t region_size;  /* what the device has, up to size */
 	uint64_t offset;       /* the region's offset in the device fd */
-	void *map;             /* the region mmapped, or NULL: every access is trapped */
-	int slot;              /* the memslot mapping map, or -1 */
+	/* The direct stretches; whatever they leave out is trapped. */
+	struct vfio_direct direct[BAR_DIRECT_MAX];
+	unsigned nr_direct;
 	bool trapped;          /* a bus range at addr forwards accesses */
+	bool on;               /* decoding at addr */
 	uint64_t addr;
 };
 
@@ -55,6 +69,14 @@ struct vfio_msi {
 	unsigned nr_fd;        /* GSIs and irqfds made so far (kept across enables) */
 	unsigned gsi[MSI_MAX];
 	int efd[MSI_MAX];
+	/*
+	 * Per-vector masking, when the device has it: mask_off is where the
+	 * mask bits are (0: none); a masked vector signals pendfd[v] instead,
+	 * which the pending bits show and unmasking delivers.
+	 */
+	unsigned mask_off;
+	uint32_t masked;       /* the mask as the device was last pointed */
+	int pendfd[MSI_MAX];
 };
 
 /* MSI-X: msix.c keeps the table and the masking; the device is told where to signal. */
@@ -68,6 +90,19 @@ struct vfio_msix {
 	unsigned *gsi;         /* per vector: its GSI and irqfd, once routed */
 	int *irqfd;
 	int *pendfd;           /* per vector: where the device signals while it is masked */
+};
+
+/*
+ * INTx: the device signals trigger, a KVM irqfd asserting the guest's line
+ * until the guest's EOI, which KVM reports on resample; VFIO unmasks the
+ * device's INTx on that same eventfd. Neither hop is through us.
+ */
+struct vfio_intx {
+	bool avail;            /* the device has a pin and VFIO offers INTx */
+	unsigned gsi;          /* the guest's line for the pin */
+	int trigger, resample; /* -1 until made */
+	bool routed;           /* the KVM irqfd is assigned */
+	bool on;               /* the device signals it (VFIO_DEVICE_SET_IRQS) */
 };
 
 struct vfio_pci {
@@ -85,6 +120,8 @@ struct vfio_pci {
 	bool rom_on;
 	struct vfio_msi msi;
 	struct vfio_msix msix;
+	struct vfio_intx intx;
+	struct vfio_pci_opts opts;
 };
 
 static struct vfio_pci *to_vp(struct pci_device *dev)
@@ -137,6 +174,8 @@ static void emulate(struct vfio_pci *vp, unsigned off, unsigned len)
 	memset(&vp->emu[off], 1, len);
 }
 
+static void msi_pending_refresh(struct vfio_pci *vp);
+
 static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned size)
 {
 	struct vfio_pci *vp = to_vp(dev);
@@ -147,6 +186,8 @@ static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned si
 		any_live |= !vp->emu[offset + i];
 	if (any_live)
 		live = dev_cfg_read(vp, offset, size);
+	if (vp->msi.mask_off && offset < vp->msi.mask_off + 8 && offset + size > vp->msi.mask_off + 4)
+		msi_pending_refresh(vp);
 	for (unsigned i = 0; i < size; i++) {
 		uint8_t b = vp->emu[offset + i] ? dev->cfg[offset + i] : (uint8_t)(live >> (8 * i));
 
@@ -192,7 +233,8 @@ static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
 	if ((offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
 	    (offset < PCI_ROM_ADDRESS + 4 && offset + size > PCI_ROM_ADDRESS))
 		rom_update(vp);
-	if (vp->msi.cap && offset < vp->msi.data_off + 2 && offset + size > vp->msi.cap + 2)
+	if (vp->msi.cap && offset < (vp->msi.mask_off ? vp->msi.mask_off + 4 : vp->msi.data_off + 2) &&
+	    offset + size > vp->msi.cap + 2)
 		msi_update(vp);
 	if (vp->msix.cap && offset < vp->msix.cap + 4 && offset + size > vp->msix.cap + 2)
 		msix_ctrl_written(vp);
@@ -200,9 +242,9 @@ static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
 
 /* ---- interrupts ---- */
 
-/* VFIO_DEVICE_SET_IRQS: count eventfds from start, or (count 0) that kind off. */
-static int set_irqs(struct vfio_pci *vp, unsigned index, unsigned start, unsigned count,
-		    const int *fds)
+/* VFIO_DEVICE_SET_IRQS: count eventfds from start for action, or (count 0) none. */
+static int set_irqs_action(struct vfio_pci *vp, unsigned index, uint32_t action, unsigned start,
+			   unsigned count, const int *fds)
 {
 	size_t sz = sizeof(struct vfio_irq_set) + count * sizeof(int);
 	struct vfio_irq_set *set = calloc(1, sz);
@@ -211,8 +253,7 @@ static int set_irqs(struct vfio_pci *vp, unsigned index, unsigned start, unsigne
 	if (!set)
 		return -ENOMEM;
 	set->argsz = (uint32_t)sz;
-	set->flags = VFIO_IRQ_SET_ACTION_TRIGGER |
-		     (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
+	set->flags = action | (count ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
 	set->index = index;
 	set->start = start;
 	set->count = count;
@@ -221,6 +262,88 @@ static int set_irqs(struct vfio_pci *vp, unsigned index, unsigned start, unsigne
 	ret = vp->d->sys->ioctl(vp->d->fd, VFIO_DEVICE_SET_IRQS, set);
 	free(set);
 	return ret < 0 ? ret : 0;
+}
+
+/* The device signals count eventfds from start, or (count 0) that kind is off. */
+static int set_irqs(struct vfio_pci *vp, unsigned index, unsigned start, unsigned count,
+		    const int *fds)
+{
+	return set_irqs_action(vp, index, VFIO_IRQ_SET_ACTION_TRIGGER, start, count, fds);
+}
+
+/*
+ * INTx on: the irqfd pair in KVM once, then the device told where to
+ * signal and which eventfd unmasks it. The kernel takes one kind of
+ * interrupt at a time, so this is while MSI and MSI-X are off.
+ */
+static void intx_on(struct vfio_pci *vp)
+{
+	struct vfio_intx *t = &vp->intx;
+	int ret = 0;
+
+	if (!t->avail || t->on)
+		return;
+	if (!t->routed) {
+		ret = vp->plat.intx_irqfd(vp->plat.opaque, t->gsi, t->trigger, t->resample, true);
+		t->routed = ret == 0;
+	}
+	if (!ret)
+		ret = set_irqs(vp, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &t->trigger);
+	if (!ret) {
+		ret = set_irqs_action(vp, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 0,
+				      1, &t->resample);
+		if (ret)
+			set_irqs(vp, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL);
+	}
+	if (ret)
+		dev_warn_ratelimited(vp->name, "INTx: cannot wire it to GSI %u: %s", t->gsi,
+				     strerror(-ret));
+	t->on = ret == 0;
+}
+
+static void intx_off(struct vfio_pci *vp)
+{
+	struct vfio_intx *t = &vp->intx;
+
+	if (t->on && set_irqs(vp, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL))
+		dev_warn_ratelimited(vp->name, "cannot turn INTx off on the device");
+	t->on = false;
+}
+
+/* pin: 1 (INTA) to 4, from config space; the platform says which GSI each reaches. */
+static int intx_init(struct vfio_pci *vp)
+{
+	struct vfio_intx *t = &vp->intx;
+	unsigned pin = vp->pci.cfg[PCI_INTERRUPT_PIN];
+
+	t->trigger = t->resample = -1;
+	if (!pin || pin > 4 || !vp->d->irq[VFIO_PCI_INTX_IRQ_INDEX].count ||
+	    !vp->plat.intx_irqfd)
+		return 0;
+	t->gsi = vp->plat.intx_gsi[pin - 1];
+	t->trigger = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->resample = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->trigger < 0 || t->resample < 0)
+		return -errno;
+	t->avail = true;
+	intx_on(vp);
+	return 0;
+}
+
+static void intx_free(struct vfio_pci *vp)
+{
+	struct vfio_intx *t = &vp->intx;
+
+	intx_off(vp);
+	if (t->routed)
+		vp->plat.intx_irqfd(vp->plat.opaque, t->gsi, t->trigger, t->resample, false);
+	t->routed = false;
+	if (t->trigger >= 0)
+		close(t->trigger);
+	if (t->resample >= 0)
+		close(t->resample);
+	t->trigger = t->resample = -1;
+	t->avail = false;
 }
 
 static uint32_t cfg32(const struct vfio_pci *vp, unsigned off)
@@ -237,6 +360,59 @@ static uint16_t cfg16(const struct vfio_pci *vp, unsigned off)
 
 	memcpy(&v, &vp->pci.cfg[off], 2);
 	return v;
+}
+
+/* The eventfd vector v of MSI signals now: its pending one while the guest masks it. */
+static int msi_fd(const struct vfio_msi *m, unsigned v, uint32_t mask)
+{
+	return mask & (1u << v) ? m->pendfd[v] : m->efd[v];
+}
+
+/*
+ * The guest's mask bits (PCI lock held), applied to the n vectors the
+ * device signals: each one whose bit changed is pointed at its
+ * pending eventfd or back at its irqfd, and an interrupt that came while
+ * it was masked is delivered on unmask.
+ */
+static void msi_mask_apply(struct vfio_pci *vp, unsigned n)
+{
+	struct vfio_msi *m = &vp->msi;
+	uint32_t mask = m->mask_off ? cfg32(vp, m->mask_off) : 0;
+
+	for (unsigned v = 0; v < n; v++) {
+		uint32_t bit = 1u << v;
+		uint64_t cnt = 0;
+		int fd = msi_fd(m, v, mask);
+
+		if (!((mask ^ m->masked) & bit))
+			continue;
+		if (set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, v, 1, &fd))
+			dev_warn_ratelimited(vp->name, "MSI vector %u: the device refused its "
+					     "eventfd", v);
+		if (!(mask & bit) && read(m->pendfd[v], &cnt, sizeof(cnt)) == sizeof(cnt) && cnt) {
+			uint64_t one = 1;
+
+			if (write(m->efd[v], &one, sizeof(one)) < 0)
+				dev_warn_ratelimited(vp->name, "MSI vector %u: irqfd: %s", v,
+						     strerror(errno));
+		}
+	}
+	m->masked = mask;
+}
+
+/* The pending bits as the guest reads them: a vector is pending while its pendfd holds a count. */
+static void msi_pending_refresh(struct vfio_pci *vp)
+{
+	struct vfio_msi *m = &vp->msi;
+	uint32_t pending = 0;
+
+	for (unsigned v = 0; v < m->nr_fd && m->on; v++) {
+		struct pollfd p = { .fd = m->pendfd[v], .events = POLLIN };
+
+		if ((m->masked & (1u << v)) && poll(&p, 1, 0) == 1)
+			pending |= 1u << v;
+	}
+	memcpy(&vp->pci.cfg[m->mask_off + 4], &pending, 4);
 }
 
 /*
@@ -259,15 +435,22 @@ static void msi_update(struct vfio_pci *vp)
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
 		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
 			dev_warn_ratelimited(vp->name, "cannot turn MSI off on the device");
+		if (m->on)
+			intx_on(vp);
 		m->on = 0;
 		return;
 	}
 	if (n > m->max)
 		n = m->max;
 	while (m->nr_fd < n && !ret) {
-		ret = vp->plat.irqfd(vp->plat.opaque, &m->gsi[m->nr_fd], &m->efd[m->nr_fd]);
+		int pend = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		ret = pend < 0 ? -errno :
+		      vp->plat.irqfd(vp->plat.opaque, &m->gsi[m->nr_fd], &m->efd[m->nr_fd]);
 		if (!ret)
-			m->nr_fd++;
+			m->pendfd[m->nr_fd++] = pend;
+		else if (pend >= 0)
+			close(pend);
 	}
 	if (ret) {
 		dev_warn_ratelimited(vp->name, "MSI: no irqfd for vector %u: %s", m->nr_fd,
@@ -284,14 +467,30 @@ static void msi_update(struct vfio_pci *vp)
 		m->data = data;
 	}
 	if (m->on != n) {
-		ret = set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, n, m->efd);
+		intx_off(vp);
+		/* A new vector count: the kernel takes it only from off. */
+		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
+			dev_warn_ratelimited(vp->name, "cannot turn MSI off on the device");
+		m->on = 0;
+		{
+			uint32_t mask = m->mask_off ? cfg32(vp, m->mask_off) : 0;
+			int fds[MSI_MAX];
+
+			for (unsigned v = 0; v < n; v++)
+				fds[v] = msi_fd(m, v, mask);
+			ret = set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, n, fds);
+			m->masked = mask;
+		}
 		if (ret) {
 			dev_warn_ratelimited(vp->name, "MSI: the device refused %u vector(s): %s",
 					     n, strerror(-ret));
+			intx_on(vp);
 			return;
 		}
 		m->on = n;
+		return;
 	}
+	msi_mask_apply(vp, n);
 }
 
 /* The MSI capability at pos becomes ours: the guest programs it, we program the device. */
@@ -321,8 +520,14 @@ static void msi_init(struct vfio_pci *vp, unsigned pos)
 	if (m->is64)
 		memset(&wm[pos + PCI_MSI_ADDRESS_HI], 0xff, 4);
 	memset(&wm[m->data_off], 0xff, 2);
-	if (pvm) /* kept as written; not acted on yet */
-		memset(&wm[m->data_off + 4], 0xff, 4);
+	if (pvm) { /* the mask bits of the vectors it has; the pending bits are read-only */
+		m->mask_off = m->data_off + 4;
+		memset(&wm[m->mask_off], 0, 4);
+		for (unsigned v = 0; v < m->max; v++)
+			wm[m->mask_off + v / 8] |= (uint8_t)(1u << (v % 8));
+	}
+	for (unsigned v = 0; v < MSI_MAX; v++)
+		m->pendfd[v] = -1;
 }
 
 static void msi_free(struct vfio_pci *vp)
@@ -332,8 +537,10 @@ static void msi_free(struct vfio_pci *vp)
 	if (m->on)
 		set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL);
 	m->on = 0;
-	for (unsigned i = 0; i < m->nr_fd; i++)
+	for (unsigned i = 0; i < m->nr_fd; i++) {
 		close(m->efd[i]);
+		close(m->pendfd[i]);
+	}
 	m->nr_fd = 0;
 }
 
@@ -404,15 +611,19 @@ static void msix_ctrl_written(struct vfio_pci *vp)
 	bool on = cfg16(vp, x->cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE;
 
 	if (on && !x->on) {
-		if (set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, x->nr, x->pendfd))
+		intx_off(vp);
+		if (set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, x->nr, x->pendfd)) {
 			dev_warn_ratelimited(vp->name, "the device refused MSI-X with %u vectors", x->nr);
-		else
+			intx_on(vp);
+		} else {
 			x->on = true;
+		}
 	}
 	msix_cfg_written(&x->m);
 	if (!on && x->on) {
 		set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL);
 		x->on = false;
+		intx_on(vp);
 	}
 }
 
@@ -613,7 +824,15 @@ static void rom_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct vfio_bar *b = opaque;
+	const struct vfio_pci_opts *o = &b->vp->opts;
 	uint64_t v = 0;
+
+	if (o->rom) { /* rom=FILE; past its end, zeros up to the BAR's size */
+		if (off < o->rom_len)
+			memcpy(&v, (const uint8_t *)o->rom + off,
+			       o->rom_len - off < size ? o->rom_len - off : size);
+		return v;
+	}
 
 	if (off + size > b->region_size || dev_pread(b->vp, &v, size, b->offset + off))
 		return size == 8 ? ~0ull : (1ull << (8 * size)) - 1;
@@ -631,27 +850,46 @@ static void bar_unmap(struct vfio_bar *b)
 {
 	struct vfio_pci *vp = b->vp;
 
-	if (b->slot >= 0 && vp->plat.memslot(vp->plat.opaque, &b->slot, b->addr, 0, NULL))
-		dev_warn_ratelimited(vp->name, "BAR %u: cannot remove its memslot", b->idx);
+	for (unsigned i = 0; i < b->nr_direct; i++) {
+		struct vfio_direct *p = &b->direct[i];
+
+		if (p->slot >= 0 &&
+		    vp->plat.memslot(vp->plat.opaque, &p->slot, b->addr + p->off, 0, NULL))
+			dev_warn_ratelimited(vp->name, "BAR %u: cannot remove its memslot", b->idx);
+	}
 	if (b->trapped)
 		bus_unregister(bar_bus(b), b->addr);
 	b->trapped = false;
+	b->on = false;
 }
 
+/*
+ * Decoding at addr: a memslot for each direct stretch, and a trapped range
+ * under the whole BAR unless those cover all the device has (the guest's
+ * accesses to a memslot never reach the trap).
+ */
 static void bar_map(struct vfio_bar *b, uint64_t addr, const struct bus_ops *ops)
 {
 	struct vfio_pci *vp = b->vp;
+	uint64_t covered = 0;
 	int ret;
 
 	b->addr = addr;
-	if (b->map && addr % PAGE == 0) {
-		ret = vp->plat.memslot(vp->plat.opaque, &b->slot, addr, b->region_size, b->map);
-		if (!ret)
-			return;
+	b->on = true;
+	for (unsigned i = 0; i < b->nr_direct && addr % PAGE == 0; i++) {
+		struct vfio_direct *p = &b->direct[i];
+
+		ret = vp->plat.memslot(vp->plat.opaque, &p->slot, addr + p->off, p->size, p->map);
+		if (!ret) {
+			covered += p->size;
+			continue;
+		}
 		dev_warn_ratelimited(vp->name, "BAR %u: no memslot at 0x%llx (%s); trapping "
-				     "its accesses", b->idx, (unsigned long long)addr,
+				     "its accesses", b->idx, (unsigned long long)(addr + p->off),
 				     strerror(-ret));
 	}
+	if (covered == b->region_size)
+		return;
 	ret = bus_register(bar_bus(b), addr, b->size, ops, b);
 	if (ret)
 		dev_warn_ratelimited(vp->name, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
@@ -703,6 +941,111 @@ static void rom_update(struct vfio_pci *vp)
 		dev_warn_ratelimited(vp->name, "cannot queue the ROM's remap");
 }
 
+static uint64_t page_down(uint64_t v)
+{
+	return v & ~(uint64_t)(PAGE - 1);
+}
+
+static uint64_t page_up(uint64_t v)
+{
+	return page_down(v + PAGE - 1);
+}
+
+/*
+ * [off, end) of b becomes direct, less the pages of the MSI-X table and
+ * PBA, which stay trapped so that msix.c sees every access to them.
+ */
+static void direct_add(struct vfio_pci *vp, struct vfio_bar *b, uint64_t off, uint64_t end)
+{
+	const struct vfio_msix *x = &vp->msix;
+	uint64_t hole[2][2];
+	unsigned nr_holes = 0;
+
+	off = page_up(off);
+	end = page_down(end);
+	if (x->cap && x->table_bar == b->idx) {
+		hole[nr_holes][0] = page_down(x->table_off);
+		hole[nr_holes++][1] = page_up(x->table_off + (uint64_t)x->nr * MSIX_ENTRY_SIZE);
+	}
+	if (x->cap && x->pba_bar == b->idx) {
+		hole[nr_holes][0] = page_down(x->pba_off);
+		hole[nr_holes++][1] = page_up(x->pba_off + (x->nr + 63) / 64 * 8ull);
+	}
+	while (off < end) {
+		uint64_t stop = end;
+		bool skipped = false;
+
+		for (unsigned h = 0; h < nr_holes && !skipped; h++)
+			if (hole[h][0] <= off && off < hole[h][1]) {
+				off = hole[h][1];
+				skipped = true;
+			}
+		if (skipped)
+			continue;
+		for (unsigned h = 0; h < nr_holes; h++)
+			if (hole[h][0] > off && hole[h][0] < stop)
+				stop = hole[h][0];
+		if (b->nr_direct == BAR_DIRECT_MAX)
+			return; /* the rest stays trapped */
+		b->direct[b->nr_direct++] = (struct vfio_direct){
+			.off = off, .size = stop - off, .slot = -1 };
+		off = stop;
+	}
+}
+
+/*
+ * The stretches of an mmappable BAR the guest reaches with no exit: all of
+ * it, or the sparse areas the kernel allows, less the MSI-X pages; each
+ * mmapped on its own. Whatever is left (a sub-page BAR among them) traps.
+ */
+static void bar_direct_init(struct vfio_pci *vp, struct vfio_bar *b, const struct vfio_region *r)
+{
+	unsigned kept = 0;
+
+	if (r->sparse)
+		for (uint32_t i = 0; i < r->nr_areas; i++)
+			direct_add(vp, b, r->areas[i].offset, r->areas[i].offset + r->areas[i].size);
+	else
+		direct_add(vp, b, 0, r->size);
+	for (unsigned i = 0; i < b->nr_direct; i++) {
+		struct vfio_direct *p = &b->direct[i];
+
+		p->map = mmap(NULL, p->size, PROT_READ | PROT_WRITE, MAP_SHARED, vp->d->fd,
+			      (off_t)(r->offset + p->off));
+		if (p->map == MAP_FAILED) {
+			dev_warn(vp->name, "BAR %u: cannot mmap 0x%llx+0x%llx (%s); trapping it",
+				 b->idx, (unsigned long long)p->off, (unsigned long long)p->size,
+				 strerror(errno));
+			continue;
+		}
+		b->direct[kept++] = *p;
+	}
+	b->nr_direct = kept;
+}
+
+/* One line per BAR, for -v: its kind and size, and what of it the guest reaches directly. */
+static void bar_describe(const struct vfio_pci *vp, const struct vfio_bar *b,
+			 enum pci_bar_kind kind, bool pref)
+{
+	char direct[160] = "";
+	size_t n = 0;
+	uint64_t covered = 0;
+
+	for (unsigned i = 0; i < b->nr_direct && n < sizeof(direct); i++) {
+		n += (size_t)snprintf(direct + n, sizeof(direct) - n, "%s0x%llx-0x%llx",
+				      i ? ", " : "", (unsigned long long)b->direct[i].off,
+				      (unsigned long long)(b->direct[i].off + b->direct[i].size));
+		covered += b->direct[i].size;
+	}
+	dev_info(vp->name, "BAR %u: %s%s, 0x%llx bytes: %s%s%s%s", b->idx,
+		 kind == PCI_BAR_IO ? "I/O" : kind == PCI_BAR_MEM64 ? "64-bit" : "32-bit",
+		 pref ? " prefetchable" : "", (unsigned long long)b->size,
+		 b->nr_direct ? "direct at " : "", direct,
+		 covered == b->region_size ? "" : b->nr_direct ? ", the rest trapped" : "trapped",
+		 vp->msix.cap && (vp->msix.table_bar == b->idx || vp->msix.pba_bar == b->idx) ?
+		 " (MSI-X table or PBA)" : "");
+}
+
 /* BAR idx as the real register describes it, sized from its VFIO region. */
 static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 {
@@ -714,7 +1057,7 @@ static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 	int ret;
 
 	*next = idx + 1;
-	*b = (struct vfio_bar){ .vp = vp, .idx = idx, .slot = -1 };
+	*b = (struct vfio_bar){ .vp = vp, .idx = idx };
 	memcpy(&reg, &vp->pci.cfg[PCI_BASE_ADDRESS_0 + 4 * idx], 4);
 	memset(&vp->pci.cfg[PCI_BASE_ADDRESS_0 + 4 * idx], 0, 4);
 	if (!r->size)
@@ -737,37 +1080,31 @@ static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 	ret = pci_device_add_bar(&vp->pci, idx, kind, b->size, pref);
 	if (ret)
 		return ret;
-	/*
-	 * Whole pages, no sparse areas: the guest reaches it directly. A BAR
-	 * with the MSI-X table or PBA in it is trapped whole for now, so that
-	 * they stay msix.c's.
-	 */
-	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP) && !r->sparse &&
-	    r->size % PAGE == 0 &&
-	    !(vp->msix.cap && (idx == vp->msix.table_bar || idx == vp->msix.pba_bar))) {
-		b->map = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, vp->d->fd,
-			      (off_t)r->offset);
-		if (b->map == MAP_FAILED) {
-			dev_warn(vp->name, "BAR %u: cannot mmap it (%s); trapping its accesses", idx,
-				 strerror(errno));
-			b->map = NULL;
-		}
-	}
+	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP))
+		bar_direct_init(vp, b, r);
+	bar_describe(vp, b, kind, pref);
 	return 0;
 }
 
+/* The ROM BAR: the device's ROM region, the user's file instead, or none. */
 static void rom_init(struct vfio_pci *vp)
 {
 	const struct vfio_region *r = &vp->d->region[ROM_IDX];
+	uint64_t size = vp->opts.rom ? vp->opts.rom_len : r->size;
 	uint32_t mask;
 
 	memset(&vp->pci.cfg[PCI_ROM_ADDRESS], 0, 4);
-	vp->rom = (struct vfio_bar){ .vp = vp, .idx = ROM_IDX, .slot = -1 };
-	if (!r->size)
+	vp->rom = (struct vfio_bar){ .vp = vp, .idx = ROM_IDX };
+	if (vp->opts.rom_off || !size) {
+		if (r->size)
+			dev_info(vp->name, "ROM: hidden from the guest (rom=off)");
 		return;
-	vp->rom.size = pow2_at_least(r->size, 2048);
-	vp->rom.region_size = r->size;
+	}
+	vp->rom.size = pow2_at_least(size, 2048);
+	vp->rom.region_size = size;
 	vp->rom.offset = r->offset;
+	dev_info(vp->name, "ROM: 0x%llx bytes%s, trapped", (unsigned long long)vp->rom.size,
+		 vp->opts.rom ? " from rom=FILE" : "");
 	mask = (uint32_t)~(vp->rom.size - 1) & PCI_ROM_ADDRESS_MASK;
 	mask |= PCI_ROM_ADDRESS_ENABLE;
 	memcpy(&vp->pci.wmask[PCI_ROM_ADDRESS], &mask, 4);
@@ -781,7 +1118,8 @@ static const struct pci_device_ops vfio_pci_ops = {
 };
 
 struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
-			      const struct vfio_pci_platform *plat, char *why, size_t len)
+			      const struct vfio_pci_platform *plat,
+			      const struct vfio_pci_opts *opts, char *why, size_t len)
 {
 	const struct vfio_region *cr = &d->region[VFIO_PCI_CONFIG_REGION_INDEX];
 	struct vfio_pci *vp = calloc(1, sizeof(*vp));
@@ -794,8 +1132,11 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 		return NULL;
 	}
 	pci_device_init(&vp->pci, &vfio_pci_ops, vp, devfn);
+	vp->intx.trigger = vp->intx.resample = -1;
 	vp->d = d;
 	vp->plat = *plat;
+	if (opts)
+		vp->opts = *opts;
 	snprintf(vp->name, sizeof(vp->name), "vfio %s", d->bdf);
 	vp->cfg_size = cr->size >= PCI_CFG_SIZE ? PCI_CFG_SIZE : 256;
 	if (cr->size < 256 || dev_pread(vp, vp->pci.cfg, vp->cfg_size, cr->offset)) {
@@ -804,7 +1145,7 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 		return NULL;
 	}
 	for (unsigned i = 0; i < 6; i++)
-		vp->bar[i] = (struct vfio_bar){ .vp = vp, .idx = i, .slot = -1 };
+		vp->bar[i] = (struct vfio_bar){ .vp = vp, .idx = i };
 	/* The header is ours but for the live status register; past the device's space, zeros. */
 	emulate(vp, 0, PCI_STD_HEADER_SIZEOF);
 	vp->emu[PCI_STATUS] = vp->emu[PCI_STATUS + 1] = 0;
@@ -835,6 +1176,12 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 	wm->latency_timer = 0xff;
 	wm->interrupt_line = 0xff;
 	dev_cfg_write(vp, PCI_COMMAND, 2, cmd);
+	ret = intx_init(vp);
+	if (ret) {
+		snprintf(why, len, "%s: cannot make its INTx eventfds: %s", d->bdf, strerror(-ret));
+		vfio_pci_free(vp);
+		return NULL;
+	}
 	return vp;
 }
 
@@ -849,13 +1196,14 @@ void vfio_pci_free(struct vfio_pci *vp)
 		return;
 	msi_free(vp);
 	msix_free(vp);
+	intx_free(vp);
 	for (unsigned i = 0; i < 6; i++) {
 		struct vfio_bar *b = &vp->bar[i];
 
-		if (b->slot >= 0 || b->trapped)
+		if (b->on)
 			bar_unmap(b);
-		if (b->map)
-			munmap(b->map, b->region_size);
+		for (unsigned k = 0; k < b->nr_direct; k++)
+			munmap(b->direct[k].map, b->direct[k].size);
 	}
 	if (vp->rom_on)
 		bar_unmap(&vp->rom);

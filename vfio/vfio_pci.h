@@ -25,15 +25,19 @@
  * device's interrupt reaches the guest with no userspace hop. MSI-X the
  * same, with msix.c keeping the table, the PBA and the masking: a masked
  * vector signals its own pending eventfd instead, and unmasking delivers
- * what it caught. (Per-vector MSI masking and INTx are not done yet; a
- * BAR holding the MSI-X table is trapped whole for now, not only the
- * table's pages.)
+ * what it caught. INTx, while neither is on, is a KVM irqfd with a
+ * resample eventfd: the device asserts the guest's line, the guest's EOI
+ * unmasks the device, both inside the kernel. MSI's per-vector mask bits,
+ * on a device that has them, work like MSI-X's: a masked vector signals a
+ * pending eventfd, shown in the pending bits and delivered on unmask.
  *
- * BARs. An mmappable region of at least a page becomes a KVM memslot at the
- * guest's address, so the guest reaches the device with no exit; anything
- * else (a sub-page BAR, a region VFIO does not let us mmap, an I/O BAR) is
- * trapped and forwarded with pread/pwrite on the device fd. The ROM is
- * read the same way while its BAR decodes.
+ * BARs. The whole pages of an mmappable region (or of its sparse areas)
+ * become KVM memslots at the guest's address, so the guest reaches the
+ * device with no exit, except the pages holding the MSI-X table or PBA.
+ * Everything else (those pages, a sub-page BAR, a region VFIO does not let
+ * us mmap, an I/O BAR) is trapped and forwarded with pread/pwrite on the
+ * device fd. The ROM is read the same way while its BAR decodes, from the
+ * device or from the bytes opts gives.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,18 +60,34 @@ struct vfio_pci_platform {
 	/* A new GSI with an irqfd (eventfd) on it, and pointing a GSI at an MSI. */
 	int (*irqfd)(void *opaque, unsigned *gsi, int *efd);
 	int (*msi_route)(void *opaque, unsigned gsi, uint64_t addr, uint32_t data);
+	/*
+	 * INTx, optional: assign (or remove) a KVM irqfd on gsi that trigger
+	 * asserts and the guest's EOI (signalled on resample) deasserts.
+	 * intx_gsi[p]: the GSI pin p (0 = INTA) of the device reaches.
+	 */
+	int (*intx_irqfd)(void *opaque, unsigned gsi, int trigger, int resample, bool assign);
+	unsigned intx_gsi[4];
 	void *opaque;
 	struct bus *mmio, *pio;
+};
+
+/* What the user chose for the device; all zero: its own ROM. */
+struct vfio_pci_opts {
+	bool rom_off;            /* no ROM BAR at all */
+	const void *rom;         /* the ROM BAR serves these bytes instead of the device's */
+	size_t rom_len;
 };
 
 /*
  * Builds the guest's view of the open device d at devfn. multifunction:
  * the guest's slot has other functions (sets the header type's bit 7).
- * NULL with why filled on failure; d stays the caller's and must outlive
- * the returned device.
+ * opts may be NULL; its ROM bytes must outlive the device. NULL with why
+ * filled on failure; d stays the caller's and must outlive the returned
+ * device.
  */
 struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
-			      const struct vfio_pci_platform *plat, char *why, size_t len);
+			      const struct vfio_pci_platform *plat,
+			      const struct vfio_pci_opts *opts, char *why, size_t len);
 struct pci_device *vfio_pci_dev(struct vfio_pci *vp);
 /* Unmaps and unregisters everything it mapped; the device itself stays open. */
 void vfio_pci_free(struct vfio_pci *vp);

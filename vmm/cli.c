@@ -91,13 +91,22 @@ static void usage_run(FILE *f)
 "                        does not exist and this user may; up to 4; one the\n"
 "                        vmm created goes away when the machine does). The\n"
 "                        default MAC is derived from --name, so it is stable\n"
-"  --vfio BDF            pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
+"  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none]\n"
+"                        pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
 "                        shows it) through to the guest (repeatable, up to 8;\n"
 "                        needs --firmware). It must be bound to vfio-pci with\n"
 "                        the rest of its IOMMU group (vmm host bind BDF);\n"
 "                        functions of one slot (a GPU and its audio) go\n"
 "                        together behind one PCIe root port. All guest RAM is\n"
-"                        pinned for its DMA: see ulimit -l\n"
+"                        pinned for its DMA: see ulimit -l.\n"
+"                        rom=FILE: the guest reads FILE as the option ROM (a\n"
+"                        GPU whose own ROM is missing or only for the host's\n"
+"                        boot); rom=off: no ROM BAR.\n"
+"                        reset: how the device is reset at start and exit\n"
+"                        (the guest's reboot is a new start); auto: the\n"
+"                        kernel's first choice; flr, pm, bus: that one, if\n"
+"                        the device's reset_method in sysfs lists it (root);\n"
+"                        none: never. Each reset is timed; -v shows it\n"
 "  --pci-mmio64 SIZE     the 64-bit PCI window for BARs, asked of the\n"
 "                        firmware (default: a quarter of the guest's physical\n"
 "                        address space, 32G to 1T; OVMF may make it larger)\n"
@@ -333,15 +342,51 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return mac[0] & 1 ? -EINVAL : 0;
 }
 
+static const char *const vfio_resets[] = {
+	[VM_VFIO_RESET_AUTO] = "auto", [VM_VFIO_RESET_FLR] = "flr", [VM_VFIO_RESET_PM] = "pm",
+	[VM_VFIO_RESET_BUS] = "bus", [VM_VFIO_RESET_NONE] = "none",
+};
+
+#define NR_VFIO_RESETS (sizeof(vfio_resets) / sizeof(vfio_resets[0]))
+
 static int parse_vfio(const char *arg, struct vm_config *cfg)
 {
-	char bdf[HOST_BDF_LEN];
+	struct vm_vfio_fn_cfg *f;
+	char bdf[HOST_BDF_LEN], *cursor, *key, *val;
 
 	if (cfg->nr_vfio == VM_MAX_VFIO)
 		return bad("--vfio", arg, "too many functions (at most 8)");
-	if (host_parse_bdf(arg, bdf))
-		return bad("--vfio", arg, "expected a PCI address like 0000:01:00.0 (lspci -D)");
-	cfg->vfio[cfg->nr_vfio++] = arg;
+	f = &cfg->vfio[cfg->nr_vfio];
+	*f = (struct vm_vfio_fn_cfg){ .reset = VM_VFIO_RESET_AUTO };
+	if (strlen(arg) >= sizeof(f->spec))
+		return bad("--vfio", arg, "too long");
+	strcpy(f->spec, arg);
+	cursor = f->spec;
+	f->bdf = next_item(&cursor, &val);
+	if (!f->bdf || val || host_parse_bdf(f->bdf, bdf))
+		return bad("--vfio", arg, "expected a PCI address like 0000:01:00.0 (lspci -D), "
+			   "then ,rom=FILE|off and ,reset=auto|flr|pm|bus|none if need be");
+	while ((key = next_item(&cursor, &val))) {
+		unsigned r;
+
+		if (!strcmp(key, "rom") && val && !strcmp(val, "off")) {
+			f->rom_off = true;
+			f->rom = NULL;
+		} else if (!strcmp(key, "rom") && val && *val) {
+			f->rom = val;
+			f->rom_off = false;
+		} else if (!strcmp(key, "reset") && val) {
+			for (r = 0; r < NR_VFIO_RESETS && strcmp(val, vfio_resets[r]); r++)
+				;
+			if (r == NR_VFIO_RESETS)
+				return bad("--vfio", arg, "reset= takes auto, flr, pm, bus or none");
+			f->reset = (enum vm_vfio_reset)r;
+		} else {
+			return bad("--vfio", arg, "expected BDF[,rom=FILE|off][,reset=auto|flr|pm|"
+				   "bus|none]");
+		}
+	}
+	cfg->nr_vfio++;
 	return 0;
 }
 
@@ -465,7 +510,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	if (cfg->initrd && !cfg->kernel)
 		return bad("--initrd", cfg->initrd, "only with --kernel");
 	if (cfg->nr_vfio && !cfg->firmware)
-		return bad("--vfio", cfg->vfio[0], "needs --firmware: a passed-through device sits "
+		return bad("--vfio", cfg->vfio[0].bdf, "needs --firmware: a passed-through device sits "
 			   "behind a PCIe root port of the Q35 machine, which the firmware sets up");
 	return check_memory(mem_arg, &cfg->mem);
 }

@@ -23,12 +23,19 @@
 #include "log.h"
 #include "vm.h"
 #include "../devices/pci_devices.h"
+#include "../firmware/firmware.h"
 #include "../vfio/host.h"
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 
 struct vm_vfio_fn {
 	char bdf[HOST_BDF_LEN];
+	const struct vm_vfio_fn_cfg *cfg;
+	/* The kernel's reset methods as sysfs lists them ("flr bus"); "" if it does not say. */
+	char methods[128];
+	const char *method;         /* reset=flr|pm|bus: the name written to reset_method */
+	void *rom;                  /* rom=FILE, read at start */
+	size_t rom_len;
 	int group;                  /* the host's IOMMU group */
 	struct vfio_group *g;
 	struct vfio_device dev;
@@ -60,6 +67,11 @@ static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t da
 	return vm_msi_route(opaque, gsi, addr, data);
 }
 
+static int plat_intx_irqfd(void *opaque, unsigned gsi, int trigger, int resample, bool assign)
+{
+	return vm_intx_irqfd(opaque, gsi, trigger, resample, assign);
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -68,23 +80,194 @@ static double ms_since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* A function reset, timed and logged; when: "at start" or "at exit". */
+static void reset_method_path(const char *bdf, char *path, size_t len)
+{
+	snprintf(path, len, "/sys/bus/pci/devices/%.16s/reset_method", bdf);
+}
+
+/* The methods sysfs lists for bdf, space-separated, into buf; 0, or -errno (none listed). */
+static int reset_methods_read(const char *bdf, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+	int ret = 0;
+
+	buf[0] = '\0';
+	reset_method_path(bdf, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		ret = ferror(f) ? -EIO : 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return ret;
+}
+
+static int reset_methods_write(const char *bdf, const char *methods)
+{
+	char path[128];
+	FILE *f;
+	int ret = 0;
+
+	reset_method_path(bdf, path, sizeof(path));
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	if (fputs(methods, f) == EOF)
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* The word of methods that reset= r names (flr is also af_flr), or NULL. */
+static const char *method_listed(const char *methods, enum vm_vfio_reset r)
+{
+	static const char *const names[][2] = {
+		[VM_VFIO_RESET_FLR] = { "flr", "af_flr" },
+		[VM_VFIO_RESET_PM] = { "pm", NULL },
+		[VM_VFIO_RESET_BUS] = { "bus", NULL },
+	};
+	char copy[128], *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", methods);
+	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		for (unsigned i = 0; i < 2; i++)
+			if (names[r][i] && !strcmp(w, names[r][i]))
+				return names[r][i];
+	return NULL;
+}
+
+/* The method the kernel uses first: the first word of the list. */
+static void first_method(const char *methods, char *out, size_t len)
+{
+	size_t n = strcspn(methods, " ");
+
+	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), methods);
+}
+
+/*
+ * A function reset, timed and logged with its method; when: "at start" or
+ * "at exit". reset=flr|pm|bus: that method alone is listed in sysfs for the
+ * moment of the reset, and the kernel's list is put back right after.
+ */
 static void fn_reset(struct vm_vfio_fn *f, const char *when)
 {
+	char used[32];
 	struct timespec t0;
 	int ret;
 
+	if (f->cfg->reset == VM_VFIO_RESET_NONE) {
+		pr_info("vfio %s: not reset %s (reset=none)", f->bdf, when);
+		return;
+	}
 	if (!(f->dev.info.flags & VFIO_DEVICE_FLAGS_RESET)) {
 		pr_info("vfio %s: no reset %s: the kernel offers no reset method for it", f->bdf,
 			when);
 		return;
 	}
+	if (f->method) {
+		snprintf(used, sizeof(used), "%s", f->method);
+		ret = reset_methods_write(f->bdf, f->method);
+		if (ret) {
+			log_msg(LOG_WARN, NULL, "vfio %s: not reset %s: cannot choose %s in "
+				"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, when, f->method,
+				f->bdf, strerror(-ret));
+			return;
+		}
+	} else {
+		first_method(f->methods, used, sizeof(used));
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
 	if (ret < 0)
-		log_msg(LOG_WARN, NULL, "vfio %s: reset %s failed: %s", f->bdf, when, strerror(-ret));
+		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s", f->bdf, when,
+			used[0] ? used : "the kernel's choice", strerror(-ret));
 	else
-		pr_info("vfio %s: reset %s in %.1f ms", f->bdf, when, ms_since(&t0));
+		pr_info("vfio %s: reset %s (%s) in %.1f ms", f->bdf, when,
+			used[0] ? used : "the kernel's choice", ms_since(&t0));
+	if (f->method && (ret = reset_methods_write(f->bdf, f->methods)))
+		log_msg(LOG_WARN, NULL, "vfio %s: cannot put back reset methods \"%s\" in "
+			"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, f->methods, f->bdf,
+			strerror(-ret));
+}
+
+/* What reset= asks of f is something its kernel offers; why says what instead. */
+static int reset_check(struct vm_vfio_fn *f, char *why, size_t len)
+{
+	static const char *const asked[] = {
+		[VM_VFIO_RESET_FLR] = "flr", [VM_VFIO_RESET_PM] = "pm", [VM_VFIO_RESET_BUS] = "bus",
+	};
+	enum vm_vfio_reset r = f->cfg->reset;
+	char path[128], first[32];
+	int ret = reset_methods_read(f->bdf, f->methods, sizeof(f->methods));
+
+	f->method = NULL;
+	if (r == VM_VFIO_RESET_AUTO || r == VM_VFIO_RESET_NONE)
+		return 0;
+	reset_method_path(f->bdf, path, sizeof(path));
+	if (ret) {
+		snprintf(why, len, "%.16s,reset=%s: the kernel does not list its reset methods (%s: "
+			 "%s; Linux 5.15 and later have it): use reset=auto", f->bdf, asked[r], path,
+			 strerror(-ret));
+		return -EINVAL;
+	}
+	f->method = method_listed(f->methods, r);
+	if (!f->method) {
+		snprintf(why, len, "%.16s,reset=%s: the kernel offers %s%s (%s)", f->bdf, asked[r],
+			 f->methods[0] ? "only: " : "no reset method for it", f->methods, path);
+		return -EINVAL;
+	}
+	first_method(f->methods, first, sizeof(first));
+	if (!strcmp(first, f->method)) {
+		f->method = NULL; /* the kernel's first choice already */
+		return 0;
+	}
+	if (access(path, W_OK)) {
+		snprintf(why, len, "%.16s,reset=%s: choosing it over %s means writing %s, which "
+			 "needs root", f->bdf, asked[r], first, path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+#define ROM_MAX (16u << 20)
+
+/* rom=FILE: read whole, at most 16 MiB, not empty. */
+static int rom_load(struct vm_vfio_fn *f, char *why, size_t len)
+{
+	const char *path = f->cfg->rom;
+	FILE *fp = fopen(path, "re");
+	long size = -1;
+	int ret = 0;
+
+	if (!fp) {
+		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, strerror(errno));
+		return -errno;
+	}
+	if (!fseek(fp, 0, SEEK_END))
+		size = ftell(fp);
+	if (size <= 0 || size > (long)ROM_MAX || fseek(fp, 0, SEEK_SET)) {
+		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, size < 0 ? "not a regular file" :
+			 size == 0 ? "empty" : "larger than a ROM BAR may be here (16 MiB)");
+		fclose(fp);
+		return -EINVAL;
+	}
+	f->rom = malloc((size_t)size);
+	if (!f->rom)
+		ret = -ENOMEM;
+	else if (fread(f->rom, 1, (size_t)size, fp) != (size_t)size)
+		ret = -EIO;
+	fclose(fp);
+	if (ret) {
+		snprintf(why, len, "%.16s,rom=%.512s: cannot read it: %s", f->bdf, path, strerror(-ret));
+		free(f->rom);
+		f->rom = NULL;
+		return ret;
+	}
+	f->rom_len = (size_t)size;
+	return 0;
 }
 
 /*
@@ -109,12 +292,24 @@ static int preflight(const struct vm_config *cfg, struct vm_vfio *v)
 		struct vm_vfio_fn *f = v ? &v->fn[i] : &fns[i];
 		const struct host_dev *d;
 
-		ret = vfio_check_viable(&h, cfg->vfio[i], why, sizeof(why));
+		if (v)
+			v->nr = i + 1; /* what vm_vfio_free() has to look at */
+		f->cfg = &cfg->vfio[i];
+		host_parse_bdf(f->cfg->bdf, f->bdf);
+		/* Only kept when it will be used; the check alone says whether it can be. */
+		if (f->cfg->rom && (ret = rom_load(f, why, sizeof(why)))) {
+			pr_err("--vfio %s", why);
+			break;
+		}
+		if (!v) {
+			free(f->rom);
+			f->rom = NULL;
+		}
+		ret = vfio_check_viable(&h, f->cfg->bdf, why, sizeof(why));
 		if (ret) {
 			pr_err("--vfio %s", why);
 			break;
 		}
-		host_parse_bdf(cfg->vfio[i], f->bdf);
 		d = host_find(&h, f->bdf);
 		f->group = d->group;
 		for (unsigned j = 0; j < i; j++)
@@ -122,10 +317,10 @@ static int preflight(const struct vm_config *cfg, struct vm_vfio *v)
 				pr_err("--vfio %s: given twice", f->bdf);
 				ret = -EINVAL;
 			}
+		if (!ret && (ret = reset_check(f, why, sizeof(why))))
+			pr_err("--vfio %s", why);
 	}
 	host_free(&h);
-	if (v)
-		v->nr = cfg->nr_vfio;
 	if (!ret && vfio_memlock_check(cfg->mem.size, why, sizeof(why))) {
 		pr_err("--vfio: %s", why);
 		ret = -ENOMEM;
@@ -208,6 +403,19 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	char why[1024];
 	int ret = 0;
 
+	/*
+	 * INTx: device 0 behind the root port in slot port + 1 of bus 0, so
+	 * the bridge swizzle leaves the pin as it is, and PCI0._PRT gives the
+	 * root port's slot and that pin its line.
+	 */
+	struct vfio_pci_opts opts = {
+		.rom_off = f->cfg->rom_off, .rom = f->rom, .rom_len = f->rom_len,
+	};
+
+	plat.intx_irqfd = plat_intx_irqfd;
+	for (unsigned pin = 0; pin < 4; pin++)
+		plat.intx_gsi[pin] = acpi_prt_gsi(f->port + 1, pin);
+
 	f->g = group_of(v, f->group, why, sizeof(why), &ret);
 	if (ret || (ret = vfio_device_open(f->g, f->bdf, &f->dev, why, sizeof(why)))) {
 		pr_err("--vfio %s", why);
@@ -215,7 +423,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	}
 	fn_reset(f, "at start");
 	f->vp = vfio_pci_new(&f->dev, PCI_DEVFN(0, (unsigned)(f->bdf[11] - '0')),
-			     multifunction, &plat, why, sizeof(why));
+			     multifunction, &plat, &opts, why, sizeof(why));
 	if (!f->vp) {
 		pr_err("--vfio %s", why);
 		return -EIO;
@@ -292,6 +500,7 @@ void vm_vfio_free(struct vm *vm)
 		if (f->dev.g)
 			fn_reset(f, "at exit");
 		vfio_device_close(&f->dev);
+		free(f->rom);
 	}
 	for (unsigned i = 0; i < v->nr_groups; i++)
 		vfio_group_close(&v->groups[i]);

@@ -161,6 +161,24 @@ out:
 	return ret;
 }
 
+int vm_intx_irqfd(struct vm *vm, unsigned gsi, int trigger, int resample, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)trigger, .gsi = gsi,
+		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+		.resamplefd = assign ? (uint32_t)resample : 0,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		int err = errno;
+
+		pr_err("KVM_IRQFD %s (GSI %u, level with resample): %s",
+		       assign ? "assign" : "deassign", gsi, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
 int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data)
 {
 	int ret = -ENOENT;

@@ -25,6 +25,23 @@ enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 #define VM_MAX_VFIO 8
 #define VM_SPEC_MAX  1024
 
+/* --vfio BDF[,rom=FILE|off][,reset=...]: which reset, when the kernel offers several. */
+enum vm_vfio_reset {
+	VM_VFIO_RESET_AUTO,     /* the kernel's first choice (VFIO_DEVICE_RESET) */
+	VM_VFIO_RESET_FLR,
+	VM_VFIO_RESET_PM,
+	VM_VFIO_RESET_BUS,
+	VM_VFIO_RESET_NONE,     /* never reset */
+};
+
+struct vm_vfio_fn_cfg {
+	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
+	const char *bdf;        /* as given */
+	const char *rom;        /* rom=FILE: the guest's ROM BAR serves it; NULL: the device's */
+	bool rom_off;           /* rom=off: no ROM BAR at all */
+	enum vm_vfio_reset reset;
+};
+
 /* --disk path=FILE[,readonly][,direct][,serial=ID][,queues=N] */
 struct vm_disk {
 	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
@@ -67,7 +84,7 @@ struct vm_config {
 	unsigned nr_disks;
 	struct vm_nic nic[VM_MAX_NICS];
 	unsigned nr_nics;
-	const char *vfio[VM_MAX_VFIO]; /* --vfio: host PCI addresses, as given */
+	struct vm_vfio_fn_cfg vfio[VM_MAX_VFIO];
 	unsigned nr_vfio;
 };
 
@@ -165,6 +182,12 @@ void vm_close(struct vm *vm);
  */
 int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd) __attribute__((warn_unused_result));
 int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+/*
+ * A level-triggered irqfd on IOAPIC line gsi: trigger asserts it, the
+ * guest's EOI deasserts it and signals resample (INTx of a passed-through
+ * function). assign false removes it. 0 or -errno.
+ */
+int vm_intx_irqfd(struct vm *vm, unsigned gsi, int trigger, int resample, bool assign);
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign);
 
 /*

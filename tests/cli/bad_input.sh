@@ -131,10 +131,21 @@ case_ "vfio without firmware" "--vfio 0000:01:00.0: needs --firmware" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0
 case_ "vfio not an address" "--vfio 1:2:3: expected a PCI address" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 1:2:3
+case_ "vfio unknown reset" "reset= takes auto, flr, pm, bus or none" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,reset=warm
+case_ "vfio unknown option" "romfile=x: expected BDF" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,romfile=x
 if [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
 	case_ "vfio of an absent device" "--vfio 0000:7f:1f.7: no such PCI device" \
 		XDG_STATE_HOME="$tmp/state-never-made" -- \
 		"$vmm" run --firmware /usr/share/OVMF/OVMF_CODE_4M.fd --vfio 0000:7f:1f.7
+	case_ "vfio rom file missing" "--vfio 0000:7f:1f.7,rom=$tmp/no.rom: No such file" \
+		XDG_STATE_HOME="$tmp/state-never-made" -- \
+		"$vmm" run --firmware /usr/share/OVMF/OVMF_CODE_4M.fd --vfio 0000:7f:1f.7,rom=$tmp/no.rom
+	: >"$tmp/empty.rom"
+	case_ "vfio rom file empty" "rom=$tmp/empty.rom: empty" \
+		XDG_STATE_HOME="$tmp/state-never-made" -- \
+		"$vmm" run --firmware /usr/share/OVMF/OVMF_CODE_4M.fd --vfio 0000:7f:1f.7,rom=$tmp/empty.rom
 else
 	echo "SKIP vfio of an absent device: no /usr/share/OVMF/OVMF_CODE_4M.fd (tools/setup.sh installs ovmf)"
 fi

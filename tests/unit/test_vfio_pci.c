@@ -59,6 +59,27 @@ static int efds[8];
 static uint64_t route_addr[8];
 static uint32_t route_data[8];
 
+/* Every VFIO_DEVICE_SET_IRQS in order, with its first eventfd. */
+static struct { unsigned index; uint32_t flags; unsigned count; int fd; } hist[32];
+static unsigned nr_hist;
+
+/* The INTx irqfd KVM was given, if any. */
+static struct { bool on; unsigned gsi; int trigger, resample; } kvm_intx;
+
+static int fake_intx_irqfd(void *opaque, unsigned gsi, int trigger, int resample, bool assign)
+{
+	(void)opaque;
+	if (!assign) {
+		cr_assert(kvm_intx.on && kvm_intx.gsi == gsi && kvm_intx.trigger == trigger,
+			  "removing the irqfd it assigned");
+		kvm_intx.on = false;
+		return 0;
+	}
+	cr_assert(!kvm_intx.on, "one INTx irqfd");
+	kvm_intx = (typeof(kvm_intx)){ true, gsi, trigger, resample };
+	return 0;
+}
+
 static int fake_ioctl(int f, unsigned long req, void *arg)
 {
 	struct vfio_irq_set *set = arg;
@@ -69,6 +90,9 @@ static int fake_ioctl(int f, unsigned long req, void *arg)
 	if (set->index == VFIO_PCI_MSIX_IRQ_INDEX && set->count)
 		for (unsigned i = 0; i < set->count; i++)
 			msix_fd[set->start + i] = ((int *)set->data)[i];
+	if (nr_hist < 32)
+		hist[nr_hist++] = (typeof(hist[0])){ set->index, set->flags, set->count,
+						     set->count ? ((int *)set->data)[0] : -1 };
 	irqs.index = set->index;
 	irqs.start = set->start;
 	irqs.count = set->count;
@@ -123,12 +147,23 @@ static void region(unsigned i, uint64_t off, uint64_t size, uint32_t flags)
 	dev.region[i] = (struct vfio_region){ .flags = flags, .size = size, .offset = off };
 }
 
+/* BAR 1's layout, which a test may change before make_device(). */
+static uint64_t bar1_size;
+static uint32_t bar1_pba;      /* the PBA register: offset | BIR */
+static struct vfio_region_sparse_mmap_area *bar1_areas;
+static unsigned bar1_nr_areas;
+static bool with_intx;          /* INTB, which VFIO offers */
+static bool with_pvm;           /* MSI per-vector masking */
+static struct vfio_pci_opts opts;
+
 static void make_device(bool multifunction)
 {
 	char path[] = "/tmp/test_vfio_pci.XXXXXX";
 	uint8_t cfg[4096] = { 0 };
 	struct vfio_pci_platform plat = { .memslot = fake_memslot, .irqfd = fake_irqfd,
-					  .msi_route = fake_route, .mmio = &mmio, .pio = &pio };
+					  .msi_route = fake_route, .mmio = &mmio, .pio = &pio,
+					  .intx_irqfd = fake_intx_irqfd,
+					  .intx_gsi = { 20, 21, 22, 23 } };
 	char why[256] = "";
 
 	fd = mkstemp(path);
@@ -142,14 +177,16 @@ static void make_device(bool multifunction)
 	cfg[PCI_CLASS_DEVICE] = 0xff;
 	cfg[PCI_CAPABILITY_LIST] = 0x40;
 	cfg[0x40] = PCI_CAP_ID_PM;   cfg[0x41] = 0x50;
-	cfg[0x50] = PCI_CAP_ID_MSI;  cfg[0x51] = 0x60;
+	cfg[0x50] = PCI_CAP_ID_MSI;  cfg[0x51] = 0x68;
 	cfg[0x52] = PCI_MSI_FLAGS_64BIT | 2 << 1; /* 64-bit, up to 4 vectors */
-	cfg[0x60] = PCI_CAP_ID_AF;   cfg[0x61] = 0x70;
+	if (with_pvm)                              /* and mask bits at 0x60 */
+		cfg[0x53] = PCI_MSI_FLAGS_MASKBIT >> 8;
+	cfg[0x68] = PCI_CAP_ID_AF;   cfg[0x69] = 0x70;
 	cfg[0x70] = PCI_CAP_ID_EXP;  cfg[0x71] = 0x90;
 	cfg[0x90] = PCI_CAP_ID_MSIX; cfg[0x91] = 0;
 	cfg[0x92] = 3;                             /* 4 vectors */
 	memcpy(&cfg[0x94], "\x01\x00\x00\x00", 4); /* the table at 0 in BAR 1 */
-	memcpy(&cfg[0x98], "\x01\x08\x00\x00", 4); /* the PBA at 0x800 in BAR 1 */
+	memcpy(&cfg[0x98], &bar1_pba, 4);          /* the PBA in BAR 1 */
 	/* the host's BAR addresses, which the guest must never see */
 	memcpy(&cfg[PCI_BASE_ADDRESS_0], "\x00\x00\x00\xfe", 4);
 	memcpy(&cfg[PCI_BASE_ADDRESS_1], "\x00\x00\x10\xfe", 4);
@@ -157,6 +194,7 @@ static void make_device(bool multifunction)
 	memcpy(&cfg[PCI_BASE_ADDRESS_3], "\x01\x00\x00\x00", 4);
 	memcpy(&cfg[PCI_BASE_ADDRESS_4], "\x01\xc0\x00\x00", 4);
 	/* extended: AER at 0x100, then ACS at 0x140 */
+	cfg[PCI_INTERRUPT_PIN] = with_intx ? 2 : 0;
 	memcpy(&cfg[0x100], "\x01\x00\x02\x14", 4);
 	memcpy(&cfg[0x140], "\x0d\x00\x01\x00", 4);
 	put(0, cfg, sizeof(cfg));
@@ -168,15 +206,20 @@ static void make_device(bool multifunction)
 	memset(&dev, 0, sizeof(dev));
 	memset(&irqs, 0, sizeof(irqs));
 	next_gsi = routes = 0;
+	nr_hist = 0;
 	dev.fd = fd;
+	dev.irq[VFIO_PCI_INTX_IRQ_INDEX].count = with_intx;
 	dev.sys = &fake_sys;
 	snprintf(dev.bdf, sizeof(dev.bdf), "0000:00:04.0");
 	region(VFIO_PCI_CONFIG_REGION_INDEX, 0, 4096,
 	       VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(0, OFF_BAR0, 4096, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
 				  VFIO_REGION_INFO_FLAG_MMAP);
-	region(1, OFF_BAR1, 4096, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
-				  VFIO_REGION_INFO_FLAG_MMAP);
+	region(1, OFF_BAR1, bar1_size, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+				       VFIO_REGION_INFO_FLAG_MMAP);
+	dev.region[1].sparse = bar1_nr_areas > 0;
+	dev.region[1].nr_areas = bar1_nr_areas;
+	dev.region[1].areas = bar1_areas;
 	region(2, OFF_BAR2, 16, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(4, OFF_BAR4, 32, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(VFIO_PCI_ROM_REGION_INDEX, OFF_ROM, 0x8000, VFIO_REGION_INFO_FLAG_READ);
@@ -186,13 +229,20 @@ static void make_device(bool multifunction)
 	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
 	cr_assert_eq(bus_init(&pio, "pio"), 0);
 	pci_bus_init(&pci, NULL);
-	vp = vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, why, sizeof(why));
+	vp = vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, &opts, why, sizeof(why));
 	cr_assert_not_null(vp, "%s", why);
 	cr_assert_eq(pci_bus_add(&pci, vfio_pci_dev(vp)), 0);
 }
 
 static void setup(void)
 {
+	bar1_size = 4096;
+	bar1_pba = 0x801; /* at 0x800 */
+	bar1_areas = NULL;
+	bar1_nr_areas = 0;
+	with_intx = false;
+	with_pvm = false;
+	opts = (struct vfio_pci_opts){ 0 };
 	make_device(false);
 }
 
@@ -201,6 +251,7 @@ static void teardown(void)
 	vfio_pci_free(vp);
 	for (unsigned i = 0; i < 8; i++)
 		cr_assert(!slots[i].on, "memslot %u left behind", i);
+	cr_assert(!kvm_intx.on, "the INTx irqfd left behind");
 	bus_destroy(&mmio);
 	bus_destroy(&pio);
 	close(fd);
@@ -229,7 +280,7 @@ Test(vfio_pci, identity_comes_from_the_device_and_hidden_capabilities_are_unlink
 	cr_assert_eq(cfg(0x91, 1), 0);
 	cr_assert_eq(cfg(0x100, 4), 0, "no extended capabilities reach the guest");
 	/* what a hidden capability's bytes hold is still the device's; it just is not linked */
-	cr_assert_eq(cfg(0x60, 1), PCI_CAP_ID_AF);
+	cr_assert_eq(cfg(0x68, 1), PCI_CAP_ID_AF);
 }
 
 Test(vfio_pci, a_multifunction_slot_says_so_in_the_header_type)
@@ -436,4 +487,222 @@ Test(vfio_pci, msix_table_is_emulated_and_the_device_signals_where_the_mask_says
 	cfg_w(0x92, 2, 0);
 	cr_assert_eq(irqs.index, VFIO_PCI_MSIX_IRQ_INDEX);
 	cr_assert_eq(irqs.count, 0);
+}
+
+/* Remakes the device with a 32 KiB BAR 1: MSI-X table at 0, PBA at 0x4000. */
+static void make_msix_bar(struct vfio_region_sparse_mmap_area *areas, unsigned nr)
+{
+	teardown();
+	bar1_size = 0x8000;
+	bar1_pba = 0x4001;
+	bar1_areas = areas;
+	bar1_nr_areas = nr;
+	make_device(false);
+	cfg_w(PCI_BASE_ADDRESS_1, 4, 0xc0200000);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+}
+
+/* The memslot at gpa, or NULL. */
+static typeof(slots[0]) *slot_at(uint64_t gpa)
+{
+	for (unsigned i = 0; i < 8; i++)
+		if (slots[i].on && slots[i].gpa == gpa)
+			return &slots[i];
+	return NULL;
+}
+
+static unsigned slots_on(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		n += slots[i].on;
+	return n;
+}
+
+Test(vfio_pci, an_msix_bar_is_direct_but_for_the_table_and_pba_pages)
+{
+	const uint64_t bar1 = 0xc0200000;
+	uint32_t v = 0;
+
+	make_msix_bar(NULL, 0);
+	put32(OFF_BAR1 + 0x1000, 0x11111111);
+	put32(OFF_BAR1 + 0x5000, 0x55555555);
+	cr_assert_eq(slots_on(), 2, "the pages before and after the PBA");
+	cr_assert_not_null(slot_at(bar1 + 0x1000));
+	cr_assert_eq(slot_at(bar1 + 0x1000)->size, 0x3000);
+	cr_assert_eq(*(uint32_t *)slot_at(bar1 + 0x1000)->hva, 0x11111111, "the device's own");
+	cr_assert_not_null(slot_at(bar1 + 0x5000));
+	cr_assert_eq(slot_at(bar1 + 0x5000)->size, 0x3000);
+	cr_assert_eq(*(uint32_t *)slot_at(bar1 + 0x5000)->hva, 0x55555555);
+	/* the table is msix.c's: a write stays out of the device's table */
+	mmio_w32(bar1 + 8, 0x4055);
+	cr_assert(bus_read(&mmio, bar1 + 8, &v, 4));
+	cr_assert_eq(v, 0x4055);
+	cr_assert_eq(get32(OFF_BAR1 + 8), 0);
+	/* the rest of the table's page is the device's, through the trap */
+	mmio_w32(bar1 + 0x400, 0x12345678);
+	cr_assert_eq(get32(OFF_BAR1 + 0x400), 0x12345678);
+	/* the PBA reads as msix.c keeps it: nothing pending */
+	cr_assert(bus_read(&mmio, bar1 + 0x4000, &v, 4));
+	cr_assert_eq(v, 0);
+	/* moved, both memslots follow; decode off, both go */
+	cfg_w(PCI_BASE_ADDRESS_1, 4, 0xc0400000);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(slots_on(), 2);
+	cr_assert_not_null(slot_at(0xc0401000));
+	cr_assert_not_null(slot_at(0xc0405000));
+	cfg_w(PCI_COMMAND, 2, 0);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(slots_on(), 0);
+	cr_assert(!bus_read(&mmio, 0xc0400400, &v, 4));
+}
+
+Test(vfio_pci, sparse_areas_are_all_that_is_mapped)
+{
+	static struct vfio_region_sparse_mmap_area areas[] = {
+		{ .offset = 0x1000, .size = 0x2000 }, { .offset = 0x6000, .size = 0x2000 },
+	};
+	const uint64_t bar1 = 0xc0200000;
+	uint32_t v = 0;
+
+	make_msix_bar(areas, 2);
+	put32(OFF_BAR1 + 0x3000, 0x33333333);
+	cr_assert_eq(slots_on(), 2);
+	cr_assert_eq(slot_at(bar1 + 0x1000)->size, 0x2000);
+	cr_assert_eq(slot_at(bar1 + 0x6000)->size, 0x2000);
+	/* outside the areas, the device is reached through the trap */
+	cr_assert(bus_read(&mmio, bar1 + 0x3000, &v, 4));
+	cr_assert_eq(v, 0x33333333);
+}
+
+#define TRIGGER_FDS (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD)
+#define UNMASK_FDS (VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_DATA_EVENTFD)
+#define TRIGGER_OFF (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_NONE)
+
+static void assert_call(unsigned i, unsigned index, uint32_t flags, unsigned count)
+{
+	cr_assert_lt(i, nr_hist, "SET_IRQS call %u was made", i);
+	cr_assert_eq(hist[i].index, index, "call %u: index", i);
+	cr_assert_eq(hist[i].flags, flags, "call %u: flags", i);
+	cr_assert_eq(hist[i].count, count, "call %u: count", i);
+}
+
+Test(vfio_pci, intx_is_a_resample_irqfd_pair_and_steps_aside_for_msi)
+{
+	teardown();
+	with_intx = true;
+	make_device(false);
+	/* INTB (pin 2) reaches the platform's second line, through KVM alone */
+	cr_assert(kvm_intx.on);
+	cr_assert_eq(kvm_intx.gsi, 21);
+	cr_assert(kvm_intx.trigger >= 0 && kvm_intx.resample >= 0 &&
+		  kvm_intx.trigger != kvm_intx.resample);
+	cr_assert_eq(nr_hist, 2);
+	assert_call(0, VFIO_PCI_INTX_IRQ_INDEX, TRIGGER_FDS, 1);
+	cr_assert_eq(hist[0].fd, kvm_intx.trigger, "the device signals KVM's trigger");
+	assert_call(1, VFIO_PCI_INTX_IRQ_INDEX, UNMASK_FDS, 1);
+	cr_assert_eq(hist[1].fd, kvm_intx.resample, "the guest's EOI unmasks the device");
+	/* MSI on: the kernel takes one kind at a time, so INTx goes off first */
+	cfg_w(0x54, 4, 0xfee01000);
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE);
+	cr_assert_eq(nr_hist, 4);
+	assert_call(2, VFIO_PCI_INTX_IRQ_INDEX, TRIGGER_OFF, 0);
+	assert_call(3, VFIO_PCI_MSI_IRQ_INDEX, TRIGGER_FDS, 1);
+	/* MSI off: INTx back, on the same eventfds */
+	cfg_w(0x52, 2, 0);
+	cr_assert_eq(nr_hist, 7);
+	assert_call(4, VFIO_PCI_MSI_IRQ_INDEX, TRIGGER_OFF, 0);
+	assert_call(5, VFIO_PCI_INTX_IRQ_INDEX, TRIGGER_FDS, 1);
+	cr_assert_eq(hist[5].fd, kvm_intx.trigger);
+	assert_call(6, VFIO_PCI_INTX_IRQ_INDEX, UNMASK_FDS, 1);
+	/* MSI-X on and off: the same dance */
+	cfg_w(0x92, 2, PCI_MSIX_FLAGS_ENABLE);
+	assert_call(7, VFIO_PCI_INTX_IRQ_INDEX, TRIGGER_OFF, 0);
+	assert_call(8, VFIO_PCI_MSIX_IRQ_INDEX, TRIGGER_FDS, 4);
+	cfg_w(0x92, 2, 0);
+	assert_call(9, VFIO_PCI_MSIX_IRQ_INDEX, TRIGGER_OFF, 0);
+	assert_call(10, VFIO_PCI_INTX_IRQ_INDEX, TRIGGER_FDS, 1);
+	/* teardown checks the irqfd is removed */
+}
+
+Test(vfio_pci, a_device_without_a_pin_gets_no_intx)
+{
+	cr_assert(!kvm_intx.on);
+	cr_assert_eq(nr_hist, 0);
+}
+
+Test(vfio_pci, rom_off_leaves_no_rom_bar)
+{
+	uint32_t v = 0;
+
+	teardown();
+	opts.rom_off = true;
+	make_device(false);
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0, "no ROM BAR to size");
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	bus_run_deferred(&mmio);
+	cr_assert(!bus_read(&mmio, 0xfffff800, &v, 4));
+}
+
+Test(vfio_pci, rom_from_a_file_replaces_the_devices)
+{
+	static const uint8_t image[3000] = { 0x55, 0xaa, 0x06, [2999] = 0x77 };
+	uint32_t v = 0;
+
+	teardown();
+	opts.rom = image;
+	opts.rom_len = sizeof(image);
+	make_device(false);
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xffffffff);
+	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0xfffff001, "sized from the file: 4 KiB");
+	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000 | PCI_ROM_ADDRESS_ENABLE);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	bus_run_deferred(&mmio);
+	cr_assert(bus_read(&mmio, 0xd0000000, &v, 4));
+	cr_assert_eq(v & 0xffffff, 0x06aa55, "the file's bytes, not the device's 55 aa 00");
+	cr_assert(bus_read(&mmio, 0xd0000000 + 2996, &v, 4));
+	cr_assert_eq(v, 0x77000000u, "its last byte");
+	cr_assert(bus_read(&mmio, 0xd0000000 + 3000, &v, 4));
+	cr_assert_eq(v, 0, "past its end, zeros");
+}
+
+Test(vfio_pci, a_masked_msi_vector_waits_in_its_pending_bit_until_unmasked)
+{
+	uint64_t one = 1;
+
+	teardown();
+	with_pvm = true;
+	make_device(false);
+	cr_assert_eq(cfg(0x52, 2), PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT | 2 << 1);
+	cfg_w(0x60, 4, 0xffffffff);
+	cr_assert_eq(cfg(0x60, 4), 0xf, "a mask bit for each of the 4 vectors");
+	cfg_w(0x64, 4, 0xffffffff);
+	cr_assert_eq(cfg(0x64, 4), 0, "the pending bits are not the guest's to write");
+	/* on with two vectors, vector 1 masked: it signals its pending eventfd */
+	cfg_w(0x60, 4, 0x2);
+	cfg_w(0x54, 4, 0xfee01000);
+	cfg_w(0x5c, 2, 0x4040);
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE | 1 << 4);
+	cr_assert_eq(irqs.index, VFIO_PCI_MSI_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 2);
+	cr_assert_eq(irqs.fds[0], efds[0], "vector 0 signals the guest directly");
+	cr_assert_neq(irqs.fds[1], efds[1], "vector 1, masked, does not");
+	/* the device signals vector 1: nothing reaches the guest, the pending bit shows it */
+	cr_assert_eq(write(irqs.fds[1], &one, sizeof(one)), sizeof(one));
+	cr_assert_eq(efd_count(efds[1]), 0);
+	cr_assert_eq(cfg(0x64, 4), 0x2);
+	/* unmasked: pointed at its irqfd, and the interrupt it missed is delivered */
+	cfg_w(0x60, 4, 0);
+	cr_assert_eq(irqs.start, 1);
+	cr_assert_eq(irqs.count, 1);
+	cr_assert_eq(irqs.fds[0], efds[1]);
+	cr_assert_eq(efd_count(efds[1]), 1, "delivered on unmask");
+	cr_assert_eq(cfg(0x64, 4), 0, "no longer pending");
+	/* masked again: pointed back at its pending eventfd */
+	cfg_w(0x60, 4, 0x1);
+	cr_assert_eq(irqs.start, 0);
+	cr_assert_neq(irqs.fds[0], efds[0]);
 }
