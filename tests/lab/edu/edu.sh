@@ -100,4 +100,25 @@ check_edu() {
 		report "${line%%=*}" "${line#*=}"
 	done </tmp/edu_result
 	report edu_proc_irqs "$(edu_proc_irqs)"
+	edu_functions
+}
+
+# Every edu function the guest has (a multifunction slot passed through
+# shows each), how the module's probe of each one ended (edu_ok_fnF), and
+# each one's header type (edu_hdr_fnF: 128 has the multifunction bit).
+edu_functions() {
+	n=0
+	bdfs=
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+		n=$((n + 1))
+		b=${d##*/}
+		bdfs="$bdfs${bdfs:+ }$b"
+		ok=$(sed -n 's/^edu_ok=//p' "$d/vmm_edu_result" 2>/dev/null)
+		report "edu_ok_fn${b##*.}" "${ok:-none}"
+		hdr=$(dd if="$d/config" bs=1 skip=14 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+		report "edu_hdr_fn${b##*.}" "${hdr:-none}"
+	done
+	report edu_count "$n"
+	report edu_bdfs "$bdfs"
 }

@@ -4,6 +4,11 @@
 # bound to vfio-pci with `vmm host bind` and passed through with --vfio to
 # a guest under stock OVMF. The guest's stock nvme driver binds it, reads
 # the pattern back, and /proc/interrupts shows its MSI-X vectors firing.
+# BAR 0 holds the registers and the MSI-X table and PBA: the guest reaches
+# the registers' pages directly, and only the table's and PBA's pages trap.
+# The device is reset by FLR, asked for with reset=flr; a second vmm asking
+# for reset=bus, which the kernel does not offer for a function on the
+# root bus, is refused with one line naming what it does offer.
 
 nvme_img=$lab_cache/vfio-nvme.img
 nvme_sha=$(yes "vmm lab nvme" | head -c 1048576 | sha256sum | cut -d' ' -f1)
@@ -24,12 +29,20 @@ done
 lab "nvme_host_bdf=$bdf"
 "$VMM" host bind "$bdf" >/tmp/bind.log 2>&1 && lab nvme_bound=1
 cat /tmp/bind.log
+lab "nvme_reset_methods=$(cat /sys/bus/pci/devices/$bdf/reset_method)"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
+"$VMM" run --memory 256M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd --vars /tmp/vars.fd \
+	--vfio "$bdf,reset=bus" --kernel "$GUEST_KERNEL" </dev/null >/dev/null 2>/tmp/bus.err
+lab "bus_exit=$?"
+cat /tmp/bus.err
+grep -q "reset=bus: the kernel offers only: flr" /tmp/bus.err && lab bus_refused=1
 vmm_run run -v --cpus 2 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
-	--vars /tmp/vars.fd --vfio "$bdf" 2>/tmp/vmm.err
+	--vars /tmp/vars.fd --vfio "$bdf,reset=flr" 2>/tmp/vmm.err
 cat /tmp/vmm.err
-grep -q "vfio $bdf: reset at start in" /tmp/vmm.err &&
-	grep -q "vfio $bdf: reset at exit in" /tmp/vmm.err && lab nvme_reset_logged=1
+grep -q "vfio $bdf: reset at start (flr) in" /tmp/vmm.err &&
+	grep -q "vfio $bdf: reset at exit (flr) in" /tmp/vmm.err && lab nvme_reset_logged=1
+grep -q "vfio $bdf: BAR 0: 64-bit.* direct at 0x.*, the rest trapped (MSI-X" /tmp/vmm.err &&
+	lab nvme_bar0_direct=1
 '
 
 scenario_check() {
@@ -40,4 +53,8 @@ scenario_check() {
 	expect agent nvme_msix_vectors -ge 2
 	expect agent nvme_irqs -gt 0
 	expect lab nvme_reset_logged -eq 1
+	expect lab nvme_reset_methods = flr
+	expect lab bus_exit -eq 1
+	expect lab bus_refused -eq 1
+	expect lab nvme_bar0_direct -eq 1
 }
