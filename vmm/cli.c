@@ -107,6 +107,13 @@ static void usage_run(FILE *f)
 "                        kernel's first choice; flr, pm, bus: that one, if\n"
 "                        the device's reset_method in sysfs lists it (root);\n"
 "                        none: never. Each reset is timed; -v shows it\n"
+"  --hide-kvm            hide KVM's CPUID signature and paravirt leaves\n"
+"  --hv-vendor-id ID     CPUID 0x40000000 says vendor ID (1-12 characters);\n"
+"                        KVM's leaves, unless hidden, move to 0x40000100.\n"
+"                        Both are for GPU drivers that refuse to start under\n"
+"                        a hypervisor (older NVIDIA drivers: error 43): use\n"
+"                        them only when such a failure is reproducible, since\n"
+"                        --hide-kvm also takes kvmclock and PV features away\n"
 "  --pci-mmio64 SIZE     the 64-bit PCI window for BARs, asked of the\n"
 "                        firmware (default: a quarter of the guest's physical\n"
 "                        address space, 32G to 1T; OVMF may make it larger)\n"
@@ -424,9 +431,23 @@ static int parse_net(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+/* --hv-vendor-id: what CPUID 0x40000000's EBX, ECX and EDX spell, 12 bytes at most. */
+static int parse_hv_vendor(const char *arg, struct vm_config *cfg)
+{
+	size_t n = strlen(arg);
+
+	if (n < 1 || n > 12)
+		return bad("--hv-vendor-id", arg, "takes 1 to 12 printable ASCII characters");
+	for (size_t i = 0; i < n; i++)
+		if (arg[i] < 0x20 || arg[i] > 0x7e)
+			return bad("--hv-vendor-id", arg, "takes 1 to 12 printable ASCII characters");
+	cfg->hv_vendor = arg;
+	return 0;
+}
+
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
-       OPT_VFIO };
+       OPT_VFIO, OPT_HIDE_KVM, OPT_HV_VENDOR };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -443,6 +464,8 @@ static const struct option run_opts[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vfio", required_argument, NULL, OPT_VFIO },
+	{ "hide-kvm", no_argument, NULL, OPT_HIDE_KVM },
+	{ "hv-vendor-id", required_argument, NULL, OPT_HV_VENDOR },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -465,6 +488,8 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_DISK: return parse_disk(arg, cfg);
 	case OPT_NET: return parse_net(arg, cfg);
 	case OPT_VFIO: return parse_vfio(arg, cfg);
+	case OPT_HIDE_KVM: cfg->hide_kvm = true; return 0;
+	case OPT_HV_VENDOR: return parse_hv_vendor(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;
 	default: return 2;
 	}

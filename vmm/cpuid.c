@@ -236,3 +236,47 @@ void cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, const struct cpu_to
 		}
 	}
 }
+
+#define HV_BASE 0x40000000u
+#define HV_KVM_MOVED 0x40000100u
+
+static void drop_entry(struct kvm_cpuid2 *cpuid, uint32_t i)
+{
+	memmove(&cpuid->entries[i], &cpuid->entries[i + 1],
+		(cpuid->nent - i - 1) * sizeof(cpuid->entries[0]));
+	cpuid->nent--;
+}
+
+void cpuid_hv_apply(struct kvm_cpuid2 *cpuid, const struct cpuid_hv *hv)
+{
+	struct kvm_cpuid_entry2 *v;
+	char sig[12] = { 0 };
+
+	if (!cpuid || !hv || (!hv->hide_kvm && !hv->vendor))
+		return;
+	for (uint32_t i = 0; i < cpuid->nent;) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function != HV_BASE && e->function != HV_BASE + 1) {
+			i++;
+			continue;
+		}
+		if (hv->hide_kvm) {
+			drop_entry(cpuid, i);
+			continue;
+		}
+		/* Kept beside the vendor's leaf: where a hypervisor's second set goes. */
+		e->function += HV_KVM_MOVED - HV_BASE;
+		if (e->function == HV_KVM_MOVED)
+			e->eax = HV_KVM_MOVED + 1;
+		i++;
+	}
+	if (!hv->vendor)
+		return;
+	memcpy(sig, hv->vendor, strnlen(hv->vendor, sizeof(sig)));
+	v = &cpuid->entries[cpuid->nent++];
+	*v = (struct kvm_cpuid_entry2){ .function = HV_BASE, .eax = HV_BASE };
+	memcpy(&v->ebx, sig, 4);
+	memcpy(&v->ecx, sig + 4, 4);
+	memcpy(&v->edx, sig + 8, 4);
+}

@@ -2,6 +2,7 @@
 #ifndef VMM_CPUID_H
 #define VMM_CPUID_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kvm_cpuid2;
@@ -25,6 +26,24 @@ struct cpu_topology {
  * caller that finds KVM_CAP_TSC_DEADLINE_TIMER may set CPUID.1:ECX[24].
  */
 void cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, const struct cpu_topology *topo);
+
+/* The hypervisor leaves, as --hide-kvm and --hv-vendor-id ask. */
+struct cpuid_hv {
+	bool hide_kvm;        /* no KVM signature or PV feature leaf */
+	const char *vendor;   /* up to 12 chars for leaf 0x4000_0000, or NULL */
+};
+
+/* Room cpuid_hv_apply may need past the list's nent entries. */
+#define CPUID_HV_EXTRA 1
+
+/*
+ * KVM's leaves (0x4000_0000 "KVMKVMKVM", 0x4000_0001 its paravirt
+ * features) go with hide_kvm; with a vendor, leaf 0x4000_0000 says that
+ * vendor instead and KVM's leaves, when kept, move to 0x4000_0100, where
+ * Linux and KVM itself still find them. The list must have room for
+ * CPUID_HV_EXTRA more entries. Nothing changes with neither.
+ */
+void cpuid_hv_apply(struct kvm_cpuid2 *cpuid, const struct cpuid_hv *hv);
 
 /*
  * The entry the guest's CPUID(function, index) would hit, as KVM matches

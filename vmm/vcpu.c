@@ -40,13 +40,16 @@ static int set_cpuid(struct vcpu *vcpu)
 	const struct kvm_cpuid2 *sup = vcpu->vm->supported_cpuid;
 	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	struct cpu_topology topo = { .ncpus = vcpu->vm->cfg->cpus };
-	struct kvm_cpuid2 *c = malloc(sz);
+	struct cpuid_hv hv = { .hide_kvm = vcpu->vm->cfg->hide_kvm,
+			       .vendor = vcpu->vm->cfg->hv_vendor };
+	struct kvm_cpuid2 *c = malloc(sz + CPUID_HV_EXTRA * sizeof(sup->entries[0]));
 	int ret = 0;
 
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, sz);
 	cpuid_fixup(c, vcpu->id, &topo);
+	cpuid_hv_apply(c, &hv);
 	/*
 	 * KVM emulates the TSC-deadline timer in its LAPIC but older kernels
 	 * (Debian's 6.1 among them) leave the bit out of the supported list.

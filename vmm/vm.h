@@ -70,6 +70,8 @@ struct vm_config {
 	const char *serial_path;
 	const char *kvm_path; /* /dev/kvm unless overridden (tests) */
 	bool no_reboot;       /* a guest reset ends the run instead of booting again */
+	bool hide_kvm;        /* --hide-kvm: no KVM CPUID signature */
+	const char *hv_vendor; /* --hv-vendor-id: CPUID 0x4000_0000's vendor */
 	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */
 	const char *name;     /* the VM's name: its private VARS copy, messages */
 	/*

@@ -131,6 +131,10 @@ case_ "vfio without firmware" "--vfio 0000:01:00.0: needs --firmware" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0
 case_ "vfio not an address" "--vfio 1:2:3: expected a PCI address" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 1:2:3
+case_ "hv vendor too long" "--hv-vendor-id 1234567890abc: takes 1 to 12" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --hv-vendor-id 1234567890abc
+case_ "hv vendor empty" "--hv-vendor-id : takes 1 to 12" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --hv-vendor-id ""
 case_ "vfio unknown reset" "reset= takes auto, flr, pm, bus or none" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,reset=warm
 case_ "vfio unknown option" "romfile=x: expected BDF" -- \

@@ -367,3 +367,81 @@ Test(cpuid, missing_leaves_and_bad_arguments)
 	cr_assert_eq(get(c, 4, 3)->eax >> 14, 0, "one core, L3 shared by one");
 	free(c);
 }
+
+/* A host list with room for what cpuid_hv_apply may add. */
+static struct kvm_cpuid2 *hv_copy(const struct kvm_cpuid_entry2 *e, unsigned n)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (n + CPUID_HV_EXTRA) * sizeof(*e));
+
+	cr_assert_not_null(c);
+	c->nent = n;
+	memcpy(c->entries, e, n * sizeof(*e));
+	return c;
+}
+
+static void assert_vendor(struct kvm_cpuid_entry2 *e, const char *want)
+{
+	char got[13] = { 0 };
+
+	memcpy(got, &e->ebx, 4);
+	memcpy(got + 4, &e->ecx, 4);
+	memcpy(got + 8, &e->edx, 4);
+	cr_assert_str_eq(got, want);
+}
+
+Test(cpuid, neither_hv_option_changes_nothing)
+{
+	struct kvm_cpuid2 *c = hv_copy(intel_host, N(intel_host));
+	struct cpuid_hv hv = { 0 };
+
+	cpuid_hv_apply(c, &hv);
+	cr_assert_eq(c->nent, N(intel_host));
+	cr_assert_eq(memcmp(c->entries, intel_host, sizeof(intel_host)), 0);
+	free(c);
+}
+
+Test(cpuid, hide_kvm_takes_the_kvm_leaves_away)
+{
+	struct kvm_cpuid2 *c = hv_copy(intel_host, N(intel_host));
+	struct cpuid_hv hv = { .hide_kvm = true };
+	struct cpu_topology topo = { .ncpus = 1 };
+
+	cpuid_fixup(c, 0, &topo);
+	cpuid_hv_apply(c, &hv);
+	cr_assert_eq(c->nent, N(intel_host) - 2);
+	cr_assert_null(cpuid_find(c, 0x40000000, 0), "no KVMKVMKVM signature");
+	cr_assert_null(cpuid_find(c, 0x40000001, 0), "no PV feature leaf");
+	cr_assert_not_null(cpuid_find(c, 0x80000008, 0), "the leaves after them stay");
+	cr_assert(get(c, 1, 0)->ecx & (1u << 31), "still says it is a VM (hypervisor bit)");
+	free(c);
+}
+
+Test(cpuid, a_vendor_id_takes_the_first_leaf_and_kvm_moves_up)
+{
+	struct kvm_cpuid2 *c = hv_copy(intel_host, N(intel_host));
+	struct cpuid_hv hv = { .vendor = "1234567890ab" };
+	struct kvm_cpuid_entry2 *kvm;
+
+	cpuid_hv_apply(c, &hv);
+	cr_assert_eq(c->nent, N(intel_host) + 1);
+	assert_vendor(get(c, 0x40000000, 0), "1234567890ab");
+	kvm = get(c, 0x40000100, 0);
+	assert_vendor(kvm, "KVMKVMKVM");
+	cr_assert_eq(kvm->eax, 0x40000101, "its own last leaf");
+	cr_assert_eq(get(c, 0x40000101, 0)->eax, 0x01007afb, "the PV features, moved as they were");
+	cr_assert_null(cpuid_find(c, 0x40000001, 0));
+	free(c);
+}
+
+Test(cpuid, a_vendor_id_with_kvm_hidden_is_all_there_is)
+{
+	struct kvm_cpuid2 *c = hv_copy(intel_host, N(intel_host));
+	struct cpuid_hv hv = { .hide_kvm = true, .vendor = "Microsoft Hv" };
+
+	cpuid_hv_apply(c, &hv);
+	cr_assert_eq(c->nent, N(intel_host) - 1);
+	assert_vendor(get(c, 0x40000000, 0), "Microsoft Hv");
+	cr_assert_null(cpuid_find(c, 0x40000001, 0));
+	cr_assert_null(cpuid_find(c, 0x40000100, 0));
+	free(c);
+}
