@@ -93,6 +93,13 @@ uint8_t pcie_root_port_subordinate_bus(const struct pcie_root_port *rp);
  * Active in Link Status. The port starts empty.
  */
 void pcie_root_port_set_present(struct pcie_root_port *rp, bool present);
+/*
+ * The link to the device below, as Link Capabilities, Link Status and the
+ * Supported Link Speeds Vector say: speed 1 (2.5 GT/s) to 6 (64 GT/s),
+ * width 1 to 32 lanes; anything else is ignored. It starts at 2.5 GT/s x1
+ * and, being wiring, survives a reset.
+ */
+void pcie_root_port_set_link(struct pcie_root_port *rp, unsigned speed, unsigned width);
 
 /*
  * The windows the guest programmed, inclusive: [*base, *limit]. True when

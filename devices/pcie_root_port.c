@@ -213,6 +213,8 @@ struct pcie_root_port {
 	uint8_t port_number;
 	bool multifunction;
 	bool present; /* a device is wired below */
+	/* The link to what is below: speed (1 = 2.5 GT/s ... 6 = 64 GT/s) and lanes. */
+	uint8_t link_speed, link_width;
 };
 
 static struct root_port_config *rp_config(uint8_t *space)
@@ -321,10 +323,12 @@ static void rp_init_exp(struct pcie_root_port *rp)
 	exp->devcap = PCI_EXP_DEVCAP_RBER; /* max payload 128 bytes */
 	exp->devctl = DEVCTL_RESET;
 	w->devctl = DEVCTL_WRITABLE;
-	exp->lnkcap = PCI_EXP_LNKCAP_SLS_2_5GB | LNKCAP_MLW_X1 |
+	exp->lnkcap = rp->link_speed | (uint32_t)rp->link_width << 4 |
 		      PCI_EXP_LNKCAP_DLLLARC | (uint32_t)rp->port_number << LNKCAP_PN_SHIFT;
 	w->lnkctl = LNKCTL_WRITABLE;
-	exp->lnksta = PCI_EXP_LNKSTA_CLS_2_5GB | PCI_EXP_LNKSTA_NLW_X1;
+	exp->lnksta = (uint16_t)(rp->link_speed | rp->link_width << 4);
+	/* Supported Link Speeds Vector: every speed up to the link's. */
+	exp->lnkcap2 = (uint32_t)((1u << rp->link_speed) - 1) << 1;
 	exp->sltcap = (uint32_t)rp->port_number << SLTCAP_PSN_SHIFT;
 	w->sltctl = PCI_EXP_SLTCTL_DLLSCE;
 	w->rtctl = RTCTL_WRITABLE;
@@ -372,6 +376,8 @@ struct pcie_root_port *pcie_root_port_new(uint8_t devfn, uint8_t port_number,
 	rp->opaque = opaque;
 	rp->port_number = port_number;
 	rp->multifunction = multifunction;
+	rp->link_speed = 1; /* 2.5 GT/s x1 until told what is below */
+	rp->link_width = 1;
 	rp_init_config(rp, devfn);
 	return rp;
 }
@@ -389,6 +395,21 @@ uint8_t pcie_root_port_secondary_bus(const struct pcie_root_port *rp)
 uint8_t pcie_root_port_subordinate_bus(const struct pcie_root_port *rp)
 {
 	return rp_config_const(rp->pci.cfg)->hdr.subordinate_bus;
+}
+
+void pcie_root_port_set_link(struct pcie_root_port *rp, unsigned speed, unsigned width)
+{
+	struct pcie_cap *exp = &rp_config(rp->pci.cfg)->exp;
+
+	if (speed < 1 || speed > 6 || width < 1 || width > 32)
+		return;
+	rp->link_speed = (uint8_t)speed;
+	rp->link_width = (uint8_t)width;
+	exp->lnkcap = (exp->lnkcap & ~(uint32_t)(PCI_EXP_LNKCAP_SLS | PCI_EXP_LNKCAP_MLW)) |
+		      speed | (uint32_t)width << 4;
+	exp->lnksta = (uint16_t)((exp->lnksta & ~(PCI_EXP_LNKSTA_CLS | PCI_EXP_LNKSTA_NLW)) |
+				 speed | width << 4);
+	exp->lnkcap2 = (uint32_t)((1u << speed) - 1) << 1;
 }
 
 void pcie_root_port_set_present(struct pcie_root_port *rp, bool present)

@@ -122,6 +122,7 @@ struct vfio_pci {
 	struct vfio_msix msix;
 	struct vfio_intx intx;
 	struct vfio_pci_opts opts;
+	unsigned link_speed, link_width; /* of the link the guest sees; 0: no PCIe */
 };
 
 static struct vfio_pci *to_vp(struct pci_device *dev)
@@ -722,6 +723,61 @@ static bool cap_kept(uint8_t id)
 	}
 }
 
+/*
+ * The PCI Express capability at pos. Behind the vmm's root port the
+ * function must be an endpoint with a link. A root complex integrated
+ * endpoint (a function on the host's root bus: an iGPU, or any device of
+ * a QEMU host) is neither, so it is shown as an endpoint with a 2.5 GT/s
+ * x1 link of its own; a real endpoint keeps its registers, and its link
+ * as the host trained it is what the root port above will report
+ * (vfio_pci_link).
+ */
+static void exp_init(struct vfio_pci *vp, unsigned pos)
+{
+	uint16_t flags = cfg16(vp, pos + PCI_EXP_FLAGS), v16;
+	uint32_t v32;
+	uint8_t *wm = vp->pci.wmask;
+
+	if (((flags & PCI_EXP_FLAGS_TYPE) >> 4) != PCI_EXP_TYPE_RC_END) {
+		uint16_t sta = cfg16(vp, pos + PCI_EXP_LNKSTA);
+		uint32_t cap = cfg32(vp, pos + PCI_EXP_LNKCAP);
+
+		vp->link_speed = sta & PCI_EXP_LNKSTA_CLS;
+		vp->link_width = (sta & PCI_EXP_LNKSTA_NLW) >> 4;
+		if (!vp->link_speed || !vp->link_width) { /* not trained now: what it can do */
+			vp->link_speed = cap & PCI_EXP_LNKCAP_SLS;
+			vp->link_width = (cap & PCI_EXP_LNKCAP_MLW) >> 4;
+		}
+		dev_info(vp->name, "PCIe: an endpoint, its link at speed %u (1 = 2.5 GT/s, 4 = "
+			 "16 GT/s) x%u, which its root port reports too", vp->link_speed,
+			 vp->link_width);
+		return;
+	}
+	dev_info(vp->name, "PCIe: a root complex integrated endpoint on the host, an endpoint "
+		 "with a 2.5 GT/s x1 link behind its root port here");
+	flags = (uint16_t)((flags & ~PCI_EXP_FLAGS_TYPE) | PCI_EXP_TYPE_ENDPOINT << 4);
+	memcpy(&vp->pci.cfg[pos + PCI_EXP_FLAGS], &flags, 2);
+	emulate(vp, pos + PCI_EXP_FLAGS, 2);
+	v32 = PCI_EXP_LNKCAP_SLS_2_5GB | 1u << 4;
+	memcpy(&vp->pci.cfg[pos + PCI_EXP_LNKCAP], &v32, 4);
+	v16 = 0;
+	memcpy(&vp->pci.cfg[pos + PCI_EXP_LNKCTL], &v16, 2);
+	v16 = PCI_EXP_LNKCTL_ASPMC | PCI_EXP_LNKCTL_RCB | PCI_EXP_LNKCTL_CCC | PCI_EXP_LNKCTL_ES;
+	memcpy(&wm[pos + PCI_EXP_LNKCTL], &v16, 2);
+	v16 = PCI_EXP_LNKSTA_CLS_2_5GB | PCI_EXP_LNKSTA_NLW_X1 | PCI_EXP_LNKSTA_SLC;
+	memcpy(&vp->pci.cfg[pos + PCI_EXP_LNKSTA], &v16, 2);
+	emulate(vp, pos + PCI_EXP_LNKCAP, 8);
+	if ((flags & PCI_EXP_FLAGS_VERS) >= 2 && pos + PCI_EXP_LNKSTA2 + 2 <= PCI_CFG_SPACE_SIZE) {
+		v32 = PCI_EXP_LNKCAP2_SLS_2_5GB;
+		memcpy(&vp->pci.cfg[pos + PCI_EXP_LNKCAP2], &v32, 4);
+		v16 = 1; /* target link speed: 2.5 GT/s */
+		memcpy(&vp->pci.cfg[pos + PCI_EXP_LNKCTL2], &v16, 2);
+		memset(&vp->pci.cfg[pos + PCI_EXP_LNKSTA2], 0, 2);
+		emulate(vp, pos + PCI_EXP_LNKCAP2, 8);
+	}
+	vp->link_speed = vp->link_width = 1;
+}
+
 /* Relinks the standard list over the kept capabilities; the links become ours. */
 static void caps_filter(struct vfio_pci *vp)
 {
@@ -740,6 +796,8 @@ static void caps_filter(struct vfio_pci *vp)
 		if (cap_kept(id)) {
 			if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
 				msi_init(vp, pos);
+			if (id == PCI_CAP_ID_EXP && !vp->link_speed)
+				exp_init(vp, pos);
 			if (id == PCI_CAP_ID_MSIX && !vp->msix.cap && msix_init_vfio(vp, pos))
 				dev_warn(vp->name, "cannot emulate MSI-X; the guest gets none");
 			cfg[prev_link] = (uint8_t)pos;
@@ -1188,6 +1246,13 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 struct pci_device *vfio_pci_dev(struct vfio_pci *vp)
 {
 	return &vp->pci;
+}
+
+bool vfio_pci_link(const struct vfio_pci *vp, unsigned *speed, unsigned *width)
+{
+	*speed = vp->link_speed;
+	*width = vp->link_width;
+	return vp->link_speed && vp->link_width;
 }
 
 void vfio_pci_free(struct vfio_pci *vp)

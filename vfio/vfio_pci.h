@@ -16,7 +16,9 @@
  *    bits also go to the device, which must decode and master for real;
  *  - the capability list: PM, MSI, vendor-specific, PCI Express and MSI-X
  *    stay in it, every other capability is unlinked, and the extended
- *    capabilities are hidden; each hidden one is logged once.
+ *    capabilities are hidden; each hidden one is logged once;
+ *  - in the PCI Express capability of a root complex integrated endpoint,
+ *    the type (an endpoint here, behind a root port) and a link.
  * Writes to the rest (e.g. PCIe device control) go to the device.
  *
  * Interrupts. MSI is emulated: when the guest enables it, each vector
@@ -89,6 +91,12 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 			      const struct vfio_pci_platform *plat,
 			      const struct vfio_pci_opts *opts, char *why, size_t len);
 struct pci_device *vfio_pci_dev(struct vfio_pci *vp);
+/*
+ * The PCIe link the guest sees below the function's root port: speed (1 =
+ * 2.5 GT/s ...) and lanes, which the root port should report too. False
+ * for a function without a PCI Express capability.
+ */
+bool vfio_pci_link(const struct vfio_pci *vp, unsigned *speed, unsigned *width);
 /* Unmaps and unregisters everything it mapped; the device itself stays open. */
 void vfio_pci_free(struct vfio_pci *vp);
 

@@ -393,6 +393,15 @@ static bool slot_shared(const struct vm_vfio *v, unsigned i)
 	return false;
 }
 
+/* Whether a function opened before f sits behind f's root port (and set its link). */
+static bool slot_linked(const struct vm_vfio *v, const struct vm_vfio_fn *f)
+{
+	for (const struct vm_vfio_fn *o = v->fn; o < f; o++)
+		if (o->port == f->port && o->vp)
+			return true;
+	return false;
+}
+
 static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction)
 {
 	struct vfio_pci_platform plat = {
@@ -401,6 +410,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	};
 	struct pcie_root_port *rp = q35_root_port(vm, f->port);
 	char why[1024];
+	unsigned speed, width;
 	int ret = 0;
 
 	/*
@@ -435,6 +445,9 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 		return ret;
 	}
 	pcie_root_port_set_present(rp, true);
+	/* The port's link is the first function's, as the host trained it. */
+	if (!slot_linked(vm->vfio, f) && vfio_pci_link(f->vp, &speed, &width))
+		pcie_root_port_set_link(rp, speed, width);
 	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", f->bdf, f->port + 1,
 		f->group);
 	return 0;

@@ -217,8 +217,32 @@ Test(pcie_root_port, pcie_capability_fields)
 	cr_assert_eq(rd(exp + PCI_EXP_RTCAP, 2), 0);
 	cr_assert_eq(rd(exp + PCI_EXP_RTSTA, 4), 0);
 	cr_assert_eq(rd(exp + PCI_EXP_DEVCAP2, 4), 0);
-	cr_assert_eq(rd(exp + PCI_EXP_LNKCAP2, 4), 0);
+	cr_assert_eq(rd(exp + PCI_EXP_LNKCAP2, 4), PCI_EXP_LNKCAP2_SLS_2_5GB, "speeds: 2.5 GT/s");
 	cr_assert_eq(rd(exp + PCI_EXP_SLTCAP2, 4), 0);
+}
+
+Test(pcie_root_port, the_link_says_what_is_below)
+{
+	unsigned exp = exp_cap();
+	uint32_t lnkcap;
+
+	pcie_root_port_set_present(rp, true);
+	pcie_root_port_set_link(rp, 4, 16); /* 16 GT/s x16, a GPU's */
+	lnkcap = rd(exp + PCI_EXP_LNKCAP, 4);
+	cr_assert_eq(lnkcap & PCI_EXP_LNKCAP_SLS, PCI_EXP_LNKCAP_SLS_16_0GB);
+	cr_assert_eq((lnkcap & PCI_EXP_LNKCAP_MLW) >> 4, 16);
+	cr_assert_eq(lnkcap >> 24, PORT, "the port number stays");
+	cr_assert_eq(lnksta() & PCI_EXP_LNKSTA_CLS, PCI_EXP_LNKSTA_CLS_16_0GB);
+	cr_assert_eq((lnksta() & PCI_EXP_LNKSTA_NLW) >> 4, 16);
+	cr_assert(lnksta() & PCI_EXP_LNKSTA_DLLLA, "still up");
+	cr_assert_eq(rd(exp + PCI_EXP_LNKCAP2, 4), 0x1e, "2.5, 5, 8 and 16 GT/s");
+	/* wiring: a reset keeps it */
+	pcie_root_port_reset(rp);
+	cr_assert_eq(lnksta() & PCI_EXP_LNKSTA_CLS, PCI_EXP_LNKSTA_CLS_16_0GB);
+	/* nonsense is ignored */
+	pcie_root_port_set_link(rp, 7, 16);
+	pcie_root_port_set_link(rp, 1, 0);
+	cr_assert_eq((lnksta() & PCI_EXP_LNKSTA_NLW) >> 4, 16);
 }
 
 Test(pcie_root_port, power_management)

@@ -154,6 +154,8 @@ static struct vfio_region_sparse_mmap_area *bar1_areas;
 static unsigned bar1_nr_areas;
 static bool with_intx;          /* INTB, which VFIO offers */
 static bool with_pvm;           /* MSI per-vector masking */
+static uint16_t exp_flags;      /* the PCIe capability's flags register */
+static uint16_t exp_lnksta;     /* and its link status */
 static struct vfio_pci_opts opts;
 
 static void make_device(bool multifunction)
@@ -183,6 +185,8 @@ static void make_device(bool multifunction)
 		cfg[0x53] = PCI_MSI_FLAGS_MASKBIT >> 8;
 	cfg[0x68] = PCI_CAP_ID_AF;   cfg[0x69] = 0x70;
 	cfg[0x70] = PCI_CAP_ID_EXP;  cfg[0x71] = 0x90;
+	memcpy(&cfg[0x72], &exp_flags, 2);
+	memcpy(&cfg[0x70 + PCI_EXP_LNKSTA], &exp_lnksta, 2);
 	cfg[0x90] = PCI_CAP_ID_MSIX; cfg[0x91] = 0;
 	cfg[0x92] = 3;                             /* 4 vectors */
 	memcpy(&cfg[0x94], "\x01\x00\x00\x00", 4); /* the table at 0 in BAR 1 */
@@ -242,6 +246,7 @@ static void setup(void)
 	bar1_nr_areas = 0;
 	with_intx = false;
 	with_pvm = false;
+	exp_flags = exp_lnksta = 0;
 	opts = (struct vfio_pci_opts){ 0 };
 	make_device(false);
 }
@@ -705,4 +710,37 @@ Test(vfio_pci, a_masked_msi_vector_waits_in_its_pending_bit_until_unmasked)
 	cfg_w(0x60, 4, 0x1);
 	cr_assert_eq(irqs.start, 0);
 	cr_assert_neq(irqs.fds[0], efds[0]);
+}
+
+Test(vfio_pci, a_root_complex_endpoint_becomes_an_endpoint_with_a_link)
+{
+	unsigned speed = 0, width = 0;
+
+	teardown();
+	exp_flags = 2 | PCI_EXP_TYPE_RC_END << 4;
+	make_device(false);
+	cr_assert_eq(cfg(0x72, 2), 2 | PCI_EXP_TYPE_ENDPOINT << 4, "an endpoint behind the root port");
+	cr_assert_eq(cfg(0x70 + PCI_EXP_LNKCAP, 4) & (PCI_EXP_LNKCAP_SLS | PCI_EXP_LNKCAP_MLW),
+		     PCI_EXP_LNKCAP_SLS_2_5GB | 1u << 4);
+	cr_assert_eq(cfg(0x70 + PCI_EXP_LNKSTA, 2) & (PCI_EXP_LNKSTA_CLS | PCI_EXP_LNKSTA_NLW),
+		     PCI_EXP_LNKSTA_CLS_2_5GB | PCI_EXP_LNKSTA_NLW_X1);
+	cr_assert_eq(cfg(0x70 + PCI_EXP_LNKCAP2, 4), PCI_EXP_LNKCAP2_SLS_2_5GB);
+	cr_assert_eq(get32(0x70) >> 16, 2 | PCI_EXP_TYPE_RC_END << 4, "the device is left alone");
+	cr_assert(vfio_pci_link(vp, &speed, &width));
+	cr_assert(speed == 1 && width == 1, "the root port is told 2.5 GT/s x1");
+}
+
+Test(vfio_pci, an_endpoint_keeps_its_link_and_tells_the_root_port)
+{
+	unsigned speed = 0, width = 0;
+
+	cr_assert(!vfio_pci_link(vp, &speed, &width), "no link trained or advertised: none");
+	teardown();
+	exp_flags = 2 | PCI_EXP_TYPE_ENDPOINT << 4;
+	exp_lnksta = PCI_EXP_LNKSTA_CLS_16_0GB | 16 << 4;
+	make_device(false);
+	cr_assert(vfio_pci_link(vp, &speed, &width));
+	cr_assert(speed == 4 && width == 16, "16 GT/s x16, as the host trained it");
+	cr_assert_eq(cfg(0x72, 2), 2 | PCI_EXP_TYPE_ENDPOINT << 4);
+	cr_assert_eq(cfg(0x70 + PCI_EXP_LNKSTA, 2), exp_lnksta, "the live register");
 }
