@@ -413,15 +413,15 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	unsigned speed, width;
 	int ret = 0;
 
+	struct vfio_pci_opts opts = {
+		.rom_off = f->cfg->rom_off, .rom = f->rom, .rom_len = f->rom_len,
+	};
+
 	/*
 	 * INTx: device 0 behind the root port in slot port + 1 of bus 0, so
 	 * the bridge swizzle leaves the pin as it is, and PCI0._PRT gives the
 	 * root port's slot and that pin its line.
 	 */
-	struct vfio_pci_opts opts = {
-		.rom_off = f->cfg->rom_off, .rom = f->rom, .rom_len = f->rom_len,
-	};
-
 	plat.intx_irqfd = plat_intx_irqfd;
 	for (unsigned pin = 0; pin < 4; pin++)
 		plat.intx_gsi[pin] = acpi_prt_gsi(f->port + 1, pin);
@@ -446,7 +446,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	}
 	pcie_root_port_set_present(rp, true);
 	/* The port's link is the first function's, as the host trained it. */
-	if (!slot_linked(vm->vfio, f) && vfio_pci_link(f->vp, &speed, &width))
+	if (!slot_linked(v, f) && vfio_pci_link(f->vp, &speed, &width))
 		pcie_root_port_set_link(rp, speed, width);
 	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", f->bdf, f->port + 1,
 		f->group);

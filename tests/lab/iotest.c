@@ -3,8 +3,8 @@
  * iotest: the guest side of the lab's benchmark of this vmm's virtio-blk and
  * virtio-net next to QEMU's. Busybox guests have no fio or iperf, so this is
  * one static binary (glibc and pthreads) printing one JSON object per line.
- * It also reads device memory for the lab's checks (physread), which
- * busybox's dd cannot do through /dev/mem.
+ * It also reads device memory (physread, which busybox's dd cannot do
+ * through /dev/mem) and CPUID leaves (cpuid) for the lab's checks.
  *
  * blk does O_DIRECT, synchronous pread/pwrite from N threads: the device sees
  * exactly N requests in flight and the guest page cache answers none. Random
@@ -44,6 +44,7 @@ static const char usage_text[] =
 "       iotest tcp-recv PORT [--once]\n"
 "       iotest tcp-send HOST PORT [--seconds S] [--bytes N]\n"
 "       iotest physread ADDR LEN\n"
+"       iotest cpuid LEAF\n"
 "\n"
 "blk: O_DIRECT I/O on DEVICE (block device or regular file) for S seconds\n"
 "  (default 10, fractions allowed); writes fsync once after the timing.\n"
@@ -65,6 +66,8 @@ static const char usage_text[] =
 "physread: LEN bytes of guest-physical memory from ADDR (0x... allowed)\n"
 "  to stdout, through an uncached /dev/mem mapping in 4-byte reads: a\n"
 "  device's MMIO (a ROM BAR, say) as a driver would read it.\n"
+"cpuid: CPUID(LEAF, 0) as \"EAX EBX ECX EDX SIG\", in hex, SIG being the\n"
+"  printable characters of EBX, ECX and EDX (a hypervisor's vendor).\n"
 "\n"
 "Sizes take K, M or G (powers of 1024). Errors: one line on stderr, exit 1.\n";
 
@@ -535,6 +538,27 @@ static int cmd_physread(int argc, char **argv)
 	return fflush(stdout) ? 1 : 0;
 }
 
+static int cmd_cpuid(int argc, char **argv)
+{
+	uint32_t r[4], leaf;
+	char sig[13] = { 0 }, *p = sig;
+
+	if (argc != 1)
+		die("cpuid takes LEAF (iotest --help)");
+	leaf = (uint32_t)strtoul(argv[0], NULL, 0);
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(0));
+	for (int i = 1; i < 4; i++)
+		for (int b = 0; b < 4; b++) {
+			char c = (char)(r[i] >> (8 * b));
+
+			if (c > 0x20 && c < 0x7f)
+				*p++ = c;
+		}
+	printf("0x%08x 0x%08x 0x%08x 0x%08x %s\n", r[0], r[1], r[2], r[3], sig[0] ? sig : "-");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* A peer that goes away must give an error line, not a silent SIGPIPE. */
@@ -546,7 +570,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc < 2)
-		die("no command: blk, tcp-recv, tcp-send or physread (iotest --help)");
+		die("no command: blk, tcp-recv, tcp-send, physread or cpuid (iotest --help)");
 	if (!strcmp(argv[1], "blk"))
 		return cmd_blk(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "tcp-recv"))
@@ -555,5 +579,7 @@ int main(int argc, char **argv)
 		return cmd_tcp_send(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "physread"))
 		return cmd_physread(argc - 2, argv + 2);
-	die("unknown command '%s': blk, tcp-recv, tcp-send or physread (iotest --help)", argv[1]);
+	if (!strcmp(argv[1], "cpuid"))
+		return cmd_cpuid(argc - 2, argv + 2);
+	die("unknown command '%s': blk, tcp-recv, tcp-send, physread or cpuid (iotest --help)", argv[1]);
 }
