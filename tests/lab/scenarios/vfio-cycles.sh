@@ -6,9 +6,12 @@
 # anew (opened, reset, mapped). 20 cycles in one vmm process (or
 # VMM_LAB_CYCLES), then SIGTERM.
 #
-# At each boot's userspace-start the lab counts the vmm's open fds and
-# reads its VmLck (the guest RAM VFIO pinned): both must be the same at
-# every boot, or something of an earlier cycle was left behind. Every boot
+# When each boot's checks are done (the guest then waits 5 s before it
+# reboots, agent.end_delay) the lab counts the vmm's open fds and reads its
+# VmLck (the guest RAM VFIO pinned): both must be the same at every boot,
+# or something of an earlier cycle was left behind. (Counted earlier, at
+# userspace-start, they raced the guest's nvme driver setting up its
+# MSI-X vectors, each of which gets an irqfd.) Every boot
 # must read the pattern back through the guest's nvme driver with MSI-X
 # interrupts, and the vmm must log an FLR with its duration at every start
 # and exit. After the run, no process holds the group, and the device is
@@ -16,7 +19,7 @@
 
 # shellcheck source=vfio-nvme.sh
 . "$lab_dir/scenarios/vfio-nvme.sh"
-guest_cmdline='agent.end=reboot'
+guest_cmdline='agent.end=reboot agent.end_delay=5'
 # A cycle (OVMF, the guest, its checks, two FLRs) takes about 100 s in the
 # lab: 20 of them are 35 minutes, so CI runs fewer (VMM_LAB_CYCLES).
 lab_timeout=$((300 + ${VMM_LAB_CYCLES:-20} * 130))
@@ -42,15 +45,17 @@ fds=
 lck=
 i=1
 while [ "$i" -le "$CYCLES" ]; do
-	wait_count /tmp/serial.log "VMM-AGENT: userspace-start" "$i" "$pid" 300 || break
+	# The guest is done with its checks (its driver has set up every queue
+	# and vector) and waits 5 s before it reboots: a quiet moment.
+	wait_count /tmp/serial.log "VMM-AGENT: done" "$i" "$pid" 300 || break
 	fds="$fds $(ls /proc/$pid/fd | wc -l)"
 	lck="$lck $(sed -n "s/^VmLck:[[:space:]]*\([0-9]*\) kB/\1/p" /proc/$pid/status)"
-	wait_count /tmp/serial.log "VMM-AGENT: done" "$i" "$pid" 300 || break
 	i=$((i + 1))
 done
 kill -TERM "$pid"
 wait_exit "$pid" vmm 60
 lab "cycles=$((i - 1))"
+lab "fds_seq=$(echo $fds)"
 lab "fds_each_boot=$(echo $fds | tr " " "\n" | sort -u | tr "\n" " " | sed "s/ $//")"
 lab "vmlck_kb_each_boot=$(echo $lck | tr " " "\n" | sort -u | tr "\n" " " | sed "s/ $//")"
 lab "sha_ok_boots=$(grep -c "VMM-AGENT: nvme_sha=$NVME_SHA" /tmp/serial.log)"
