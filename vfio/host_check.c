@@ -315,8 +315,9 @@ static void check_modules(struct check *c)
 	if (module_loaded(c->h, "iommufd") || host_exists(c->h, "dev/iommu")) {
 		add(c, "iommufd", OK, "iommufd loaded (/dev/iommu)");
 	} else {
-		f = add(c, "iommufd", WARN, "iommufd not loaded: only the legacy VFIO container can be used");
-		snprintf(f->fix, sizeof(f->fix), "modprobe iommufd (Linux 6.2 and later have it)");
+		f = add(c, "iommufd", WARN, "iommufd not loaded: vmm run uses the type1 VFIO container");
+		snprintf(f->fix, sizeof(f->fix), "none needed; for iommufd: modprobe iommufd (a kernel "
+			 "built with CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV; Debian's are not)");
 	}
 	if (host_exists(c->h, "dev/vfio/vfio")) {
 		add(c, "dev_vfio", OK, "/dev/vfio/vfio present");

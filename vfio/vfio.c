@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * The first layer of passthrough: checks that say beforehand why the kernel
- * would refuse a device, and the type1 container/group/device API. The
- * kernel's errors here are terse (EBUSY, EPERM, ENOMEM), so each failure is
- * turned into one line that names the cause and the command that fixes it.
+ * would refuse a device, and the container/group/device API, by type1 or by
+ * iommufd (vfio.h). The kernel's errors here are terse (EBUSY, EPERM,
+ * ENOMEM), so each failure is turned into one line that names the cause and
+ * the command that fixes it.
  */
 #include "vfio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "vfio/host.h"
+#include "vfio/iommufd_abi.h"
 #include "vmm/log.h"
 #include "vmm/memory.h"
 
@@ -259,6 +262,18 @@ static int check_api(const struct vfio_sys *sys, int fd, const char *path, char 
 	return 0;
 }
 
+static int set_root(struct vfio_container *c, const char *root, char *why, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (!strcmp(root, "/"))
+		root = "";
+	if (strlen(root) >= sizeof(c->root))
+		return fail(why, len, ENAMETOOLONG, "%s: path too long", root);
+	strcpy(c->root, root);
+	return 0;
+}
+
 /* The best type1 flavour the kernel offers: v2 unmaps whole mappings only, as this file does. */
 static int pick_iommu(const struct vfio_sys *sys, int fd)
 {
@@ -275,13 +290,9 @@ int vfio_container_open_sys(struct vfio_container *c, const struct vfio_sys *sys
 	char path[300];
 	int fd, ret;
 
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-	if (!strcmp(root, "/"))
-		root = "";
-	if (strlen(root) >= sizeof(c->root))
-		return fail(why, len, ENAMETOOLONG, "%s: path too long", root);
-	strcpy(c->root, root);
+	ret = set_root(c, root, why, len);
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), "%s/dev/vfio/vfio", c->root);
 	fd = sys->open(path, O_RDWR | O_CLOEXEC);
 	if (fd == -ENOENT)
@@ -310,6 +321,52 @@ err_close:
 int vfio_container_open(struct vfio_container *c, const char *root, char *why, size_t len)
 {
 	return vfio_container_open_sys(c, &vfio_sys_linux, root, why, len);
+}
+
+bool vfio_iommufd_present(const char *root)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/dev/iommu", strcmp(root, "/") ? root : "");
+	return access(path, F_OK) == 0;
+}
+
+int vfio_iommufd_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
+			  const char *root, char *why, size_t len)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char path[300];
+	int fd, ret;
+
+	ret = set_root(c, root, why, len);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/dev/iommu", c->root);
+	fd = sys->open(path, O_RDWR | O_CLOEXEC);
+	if (fd == -ENOENT)
+		return fail(why, len, ENOENT, "%s: missing: this kernel has no iommufd "
+			    "(CONFIG_IOMMUFD, Linux 6.2 or later; modprobe iommufd), or use "
+			    "--vfio-iommu type1", path);
+	if (fd < 0)
+		return open_fail(why, len, fd, path);
+	ret = sys->ioctl(fd, IOMMU_IOAS_ALLOC, &alloc);
+	if (ret < 0) {
+		sys->close(fd);
+		if (ret == -ENOTTY)
+			return fail(why, len, ENOTTY, "%s: not iommufd (it does not answer "
+				    "IOMMU_IOAS_ALLOC)", path);
+		return fail(why, len, -ret, "%s: IOMMU_IOAS_ALLOC: %s", path, strerror(-ret));
+	}
+	c->sys = sys;
+	c->fd = fd;
+	c->iommufd = true;
+	c->ioas = alloc.out_ioas_id;
+	return 0;
+}
+
+int vfio_iommufd_open(struct vfio_container *c, const char *root, char *why, size_t len)
+{
+	return vfio_iommufd_open_sys(c, &vfio_sys_linux, root, why, len);
 }
 
 /* The group's node: the kernel lets one opener at a time hold it. */
@@ -370,6 +427,14 @@ int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
 		return fail(why, len, EBADF, "IOMMU group %d: the container is not open", group);
 	if (group < 0)
 		return fail(why, len, EINVAL, "no IOMMU group: the IOMMU is off (vmm host check)");
+	if (c->iommufd) {
+		/* Nothing to open: each device binds on its own cdev, and the kernel claims the group then. */
+		g->viable = true;
+		g->c = c;
+		g->sys = c->sys;
+		c->groups++;
+		return 0;
+	}
 	ret = group_node_open(c, group, why, len);
 	if (ret < 0)
 		return ret;
@@ -512,6 +577,77 @@ static int device_infos(struct vfio_device *d, char *why, size_t len)
 	return 0;
 }
 
+int vfio_cdev_name(const char *root, const char *bdf, char *name, size_t len)
+{
+	char path[400];
+	struct dirent *e;
+	DIR *dir;
+	int ret = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/vfio-dev",
+		 strcmp(root, "/") ? root : "", bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -ENOENT;
+	while ((e = readdir(dir))) {
+		unsigned n;
+		char end;
+
+		if (sscanf(e->d_name, "vfio%u%c", &n, &end) != 1 || strlen(e->d_name) >= len)
+			continue;
+		strcpy(name, e->d_name);
+		ret = 0;
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/* Binds the cdev's fd to the iommufd and attaches it to the IOAS: after this it is usable. */
+static int cdev_attach(struct vfio_group *g, struct vfio_device *d, int fd, const char *path,
+		       char *why, size_t len)
+{
+	struct vfio_container *c = g->c;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = c->fd };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = c->ioas };
+	int ret = g->sys->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+
+	/* One user at a time: a second bind of an open device is EINVAL, a claimed group EBUSY. */
+	if (ret == -EINVAL || ret == -EBUSY)
+		return fail(why, len, EBUSY, "%s: in use by another process (another VM?): "
+			    "`fuser -v %s /dev/vfio/%d` shows which", d->bdf, path, g->group);
+	if (ret < 0)
+		return fail(why, len, -ret, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->bdf,
+			    strerror(-ret));
+	ret = g->sys->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	if (ret < 0)
+		return fail(why, len, -ret, "%s: attaching it to the IOMMU address space "
+			    "(VFIO_DEVICE_ATTACH_IOMMUFD_PT): %s", d->bdf, strerror(-ret));
+	return 0;
+}
+
+static int cdev_open(struct vfio_group *g, struct vfio_device *d, char *why, size_t len)
+{
+	char path[320];
+	int fd, ret;
+
+	if (vfio_cdev_name(g->c->root, d->bdf, d->cdev, sizeof(d->cdev)))
+		return fail(why, len, ENOENT, "%s: no VFIO device cdev (no %s/sys/bus/pci/devices/"
+			    "%s/vfio-dev/): it is not on vfio-pci (vmm host bind %s), or the kernel "
+			    "lacks CONFIG_VFIO_DEVICE_CDEV (use --vfio-iommu type1)", d->bdf,
+			    g->c->root, d->bdf, d->bdf);
+	snprintf(path, sizeof(path), "%s/dev/vfio/devices/%s", g->c->root, d->cdev);
+	fd = g->sys->open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return open_fail(why, len, fd, path);
+	ret = cdev_attach(g, d, fd, path, why, len);
+	if (ret) {
+		g->sys->close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
 		     char *why, size_t len)
 {
@@ -524,6 +660,12 @@ int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *
 	/* The kernel knows the device by its full name: "0000:01:00.0", lower case. */
 	if (host_parse_bdf(bdf, d->bdf))
 		return fail(why, len, EINVAL, "%s: not a PCI address (DDDD:BB:DD.F)", bdf);
+	if (g->c->iommufd) {
+		fd = cdev_open(g, d, why, len);
+		if (fd < 0)
+			return fd;
+		goto opened;
+	}
 	fd = g->sys->ioctl(g->fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	if (fd == -ENODEV || fd == -EINVAL)
 		return fail(why, len, -fd, "%s: not a vfio-pci device of IOMMU group %d "
@@ -531,6 +673,7 @@ int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *
 	if (fd < 0)
 		return fail(why, len, -fd, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", d->bdf,
 			    strerror(-fd));
+opened:
 	d->fd = fd;
 	d->g = g;
 	d->sys = g->sys;
@@ -557,16 +700,37 @@ void vfio_device_close(struct vfio_device *d)
 
 /* ---- DMA mappings: recorded, so that unmapping undoes exactly what was done. ---- */
 
-int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
+/* type1 maps once a group has set the IOMMU type; an IOAS maps from the start. */
+static bool can_map(const struct vfio_container *c)
 {
+	return c->sys && (c->iommufd || c->iommu_type);
+}
+
+static int map_ioctl(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
+{
+	if (c->iommufd) {
+		struct iommu_ioas_map map = {
+			.size = sizeof(map), .ioas_id = c->ioas, .user_va = (uintptr_t)hva,
+			.length = size, .iova = iova,
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+		};
+
+		return c->sys->ioctl(c->fd, IOMMU_IOAS_MAP, &map);
+	}
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
 		.vaddr = (uintptr_t)hva, .iova = iova, .size = size,
 	};
+
+	return c->sys->ioctl(c->fd, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
+{
 	int ret;
 
-	/* Mapping needs the IOMMU type, which needs a group. */
-	if (!c->sys || !c->iommu_type || !size)
+	if (!can_map(c) || !size)
 		return -EINVAL;
 	/* Room first: a mapping that cannot be recorded could never be undone. */
 	if (c->n_dma == c->cap_dma) {
@@ -578,26 +742,45 @@ int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t si
 		c->dma = dma;
 		c->cap_dma = cap;
 	}
-	ret = c->sys->ioctl(c->fd, VFIO_IOMMU_MAP_DMA, &map);
+	ret = map_ioctl(c, iova, hva, size);
 	if (ret < 0)
 		return ret;
 	c->dma[c->n_dma++] = (struct vfio_dma){ .iova = iova, .size = size, .hva = hva };
 	return 0;
 }
 
-static int unmap_one(struct vfio_container *c, const struct vfio_dma *m)
+/* What the kernel unmapped, in bytes, or -errno. */
+static int64_t unmap_ioctl(struct vfio_container *c, const struct vfio_dma *m)
 {
+	int ret;
+
+	if (c->iommufd) {
+		struct iommu_ioas_unmap unmap = {
+			.size = sizeof(unmap), .ioas_id = c->ioas, .iova = m->iova,
+			.length = m->size,
+		};
+
+		ret = c->sys->ioctl(c->fd, IOMMU_IOAS_UNMAP, &unmap);
+		return ret < 0 ? ret : (int64_t)unmap.length;
+	}
 	struct vfio_iommu_type1_dma_unmap unmap = {
 		.argsz = sizeof(unmap), .iova = m->iova, .size = m->size,
 	};
-	int ret = c->sys->ioctl(c->fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
 
-	if (ret < 0)
-		return ret;
+	ret = c->sys->ioctl(c->fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+	return ret < 0 ? ret : (int64_t)unmap.size;
+}
+
+static int unmap_one(struct vfio_container *c, const struct vfio_dma *m)
+{
+	int64_t done = unmap_ioctl(c, m);
+
+	if (done < 0)
+		return (int)done;
 	/* The kernel reports how much it unmapped; less means the mapping was not ours. */
-	if (unmap.size != m->size)
+	if ((uint64_t)done != m->size)
 		pr_warn("vfio: unmapping iova 0x%llx: 0x%llx of 0x%llx bytes unmapped",
-			(unsigned long long)m->iova, (unsigned long long)unmap.size,
+			(unsigned long long)m->iova, (unsigned long long)done,
 			(unsigned long long)m->size);
 	return 0;
 }
@@ -680,7 +863,7 @@ int vfio_map_guest_ram(struct vfio_container *c, const struct guest_mem *mem,
 	struct progress p = { .out = c->progress ? c->progress : stderr };
 	uint64_t done = 0, took;
 
-	if (!c->sys || !c->iommu_type)
+	if (!can_map(c))
 		return fail(why, len, EINVAL, "guest RAM cannot be mapped for DMA before a group "
 			    "joins the container");
 	for (unsigned i = 0; i < mem->nr; i++)
@@ -717,6 +900,13 @@ void vfio_group_close(struct vfio_group *g)
 
 	if (!c)
 		return;
+	if (c->iommufd) {
+		/* No node was opened; the IOAS and its mappings live until /dev/iommu closes. */
+		if (c->groups)
+			c->groups--;
+		g->c = NULL;
+		return;
+	}
 	/*
 	 * The last group to leave takes the container's IOMMU, and the
 	 * kernel's mappings, with it: unmap them first so the record and the

@@ -3,11 +3,21 @@
 #define VFIO_VFIO_H
 
 /*
- * Opening a passed-through device safely, through the type1 container/group
- * API: check beforehand what would make the kernel refuse (a group member
- * on a host driver, a locked-memory limit below guest RAM) and say it in
- * one line, then open container, group and device and read what the device
- * offers (regions, interrupts), and map guest RAM for the device's DMA.
+ * Opening a passed-through device safely: check beforehand what would make
+ * the kernel refuse (a group member on a host driver, a locked-memory limit
+ * below guest RAM) and say it in one line, then open container, group and
+ * device and read what the device offers (regions, interrupts), and map
+ * guest RAM for the device's DMA.
+ *
+ * Two kernel interfaces hold the devices and their DMA mappings, behind the
+ * same calls:
+ *   - type1: the container /dev/vfio/vfio, each IOMMU group's node
+ *     /dev/vfio/N joined to it, the device fd asked of the group;
+ *   - iommufd (Linux 6.6 and later): /dev/iommu with one I/O address space
+ *     (IOAS), each device opened on its own cdev /dev/vfio/devices/vfioN,
+ *     bound to the iommufd and attached to the IOAS. Groups have no node
+ *     to open there; the kernel still claims each group whole when a
+ *     member binds, so viability matters as much.
  *
  * Every function that can fail returns 0 or -errno and, given why/len,
  * leaves there one line that says what is wrong and what to do.
@@ -44,7 +54,9 @@ struct vfio_dma {
 
 struct vfio_container {
 	const struct vfio_sys *sys; /* NULL while closed */
-	int fd;                     /* /dev/vfio/vfio */
+	int fd;                     /* /dev/vfio/vfio, or /dev/iommu */
+	bool iommufd;               /* fd is /dev/iommu, the devices its cdevs */
+	uint32_t ioas;              /* iommufd: the IOAS all devices attach to and DMA maps go to */
 	int iommu_type;             /* VFIO_TYPE1v2_IOMMU or VFIO_TYPE1_IOMMU once a group set it */
 	int want_type;              /* the best one the kernel offers */
 	unsigned groups;            /* groups attached */
@@ -57,7 +69,7 @@ struct vfio_container {
 struct vfio_group {
 	struct vfio_container *c;   /* NULL while closed */
 	const struct vfio_sys *sys; /* the container's, kept should it close first */
-	int fd;                     /* /dev/vfio/N */
+	int fd;                     /* /dev/vfio/N; -1 under iommufd, which opens no group node */
 	int group;
 	bool viable;
 };
@@ -84,6 +96,7 @@ struct vfio_device {
 	const struct vfio_sys *sys;
 	int fd;
 	char bdf[13];               /* "0000:01:00.0", as the kernel names it */
+	char cdev[32];              /* iommufd: "vfio3", its node under /dev/vfio/devices */
 	struct vfio_device_info info;
 	struct vfio_region region[VFIO_DEV_REGIONS];
 	struct vfio_irq irq[VFIO_PCI_NUM_IRQS]; /* INTx, MSI, MSI-X, ERR, REQ */
@@ -118,7 +131,28 @@ int vfio_container_open(struct vfio_container *c, const char *root, char *why, s
 int vfio_container_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
 			    const char *root, char *why, size_t len)
 	__attribute__((warn_unused_result));
-/* Opens /dev/vfio/N into c; the first group also sets c's IOMMU type. */
+/*
+ * The iommufd alternative to the container: /dev/iommu and an IOAS in c,
+ * which then maps DMA through IOMMU_IOAS_MAP and opens devices by cdev.
+ */
+int vfio_iommufd_open(struct vfio_container *c, const char *root, char *why, size_t len)
+	__attribute__((warn_unused_result));
+int vfio_iommufd_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
+			  const char *root, char *why, size_t len)
+	__attribute__((warn_unused_result));
+/* Whether root/dev/iommu exists: the kernel has iommufd (CONFIG_IOMMUFD, loaded). */
+bool vfio_iommufd_present(const char *root);
+/*
+ * The name of bdf's VFIO cdev ("vfio3"), from root/sys/bus/pci/devices/
+ * BDF/vfio-dev/: 0, or -ENOENT when the kernel gives it none (no
+ * CONFIG_VFIO_DEVICE_CDEV, or bdf is not on vfio-pci).
+ */
+int vfio_cdev_name(const char *root, const char *bdf, char *name, size_t len);
+
+/*
+ * Opens /dev/vfio/N into c; the first group also sets c's IOMMU type.
+ * Under iommufd it only records the group: its devices open by cdev.
+ */
 int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
 		    char *why, size_t len) __attribute__((warn_unused_result));
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,

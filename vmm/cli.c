@@ -107,6 +107,13 @@ static void usage_run(FILE *f)
 "                        kernel's first choice; flr, pm, bus: that one, if\n"
 "                        the device's reset_method in sysfs lists it (root);\n"
 "                        none: never. Each reset is timed; -v shows it\n"
+"  --vfio-iommu auto|type1|iommufd\n"
+"                        how --vfio devices are held and their DMA mapped:\n"
+"                        type1, the container and group nodes in /dev/vfio;\n"
+"                        or iommufd, /dev/iommu and each device's cdev\n"
+"                        (/dev/vfio/devices/vfioN: Linux 6.6+ built with\n"
+"                        CONFIG_IOMMUFD). auto (default): iommufd when\n"
+"                        /dev/iommu and every device's cdev exist, else type1\n"
 "  --hide-kvm            hide KVM's CPUID signature and paravirt leaves\n"
 "  --hv-vendor-id ID     CPUID 0x40000000 says vendor ID (1-12 characters);\n"
 "                        KVM's leaves, unless hidden, move to 0x40000100.\n"
@@ -432,6 +439,22 @@ static int parse_net(const char *arg, struct vm_config *cfg)
 }
 
 /* --hv-vendor-id: what CPUID 0x40000000's EBX, ECX and EDX spell, 12 bytes at most. */
+static int parse_vfio_iommu(const char *arg, struct vm_config *cfg)
+{
+	static const char *const names[] = {
+		[VM_VFIO_IOMMU_AUTO] = "auto", [VM_VFIO_IOMMU_TYPE1] = "type1",
+		[VM_VFIO_IOMMU_IOMMUFD] = "iommufd",
+	};
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(arg, names[i])) {
+			cfg->vfio_iommu = (enum vm_vfio_iommu)i;
+			return 0;
+		}
+	}
+	return bad("--vfio-iommu", arg, "is auto, type1 or iommufd");
+}
+
 static int parse_hv_vendor(const char *arg, struct vm_config *cfg)
 {
 	size_t n = strlen(arg);
@@ -447,7 +470,7 @@ static int parse_hv_vendor(const char *arg, struct vm_config *cfg)
 
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
-       OPT_VFIO, OPT_HIDE_KVM, OPT_HV_VENDOR };
+       OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -464,6 +487,7 @@ static const struct option run_opts[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vfio", required_argument, NULL, OPT_VFIO },
+	{ "vfio-iommu", required_argument, NULL, OPT_VFIO_IOMMU },
 	{ "hide-kvm", no_argument, NULL, OPT_HIDE_KVM },
 	{ "hv-vendor-id", required_argument, NULL, OPT_HV_VENDOR },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -488,6 +512,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_DISK: return parse_disk(arg, cfg);
 	case OPT_NET: return parse_net(arg, cfg);
 	case OPT_VFIO: return parse_vfio(arg, cfg);
+	case OPT_VFIO_IOMMU: return parse_vfio_iommu(arg, cfg);
 	case OPT_HIDE_KVM: cfg->hide_kvm = true; return 0;
 	case OPT_HV_VENDOR: return parse_hv_vendor(arg, cfg);
 	case 'v': if (log_threshold < LOG_DEBUG) log_threshold++; return 0;

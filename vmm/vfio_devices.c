@@ -6,10 +6,11 @@
  *
  * Before anything is opened, what would make the kernel refuse is said
  * in one line: a member of the group on a host driver, a memlock limit
- * below guest RAM. Then the type1 container, the groups, the devices
- * (reset when the kernel offers a reset, timed), guest RAM mapped for
- * their DMA, and the KVM-VFIO pseudo-device told about each group. At
- * exit each device is reset again and everything taken is given back.
+ * below guest RAM. Then the type1 container or iommufd (--vfio-iommu),
+ * the groups, the devices (reset when the kernel offers a reset, timed),
+ * guest RAM mapped for their DMA, and the KVM-VFIO pseudo-device told
+ * about each group (type1) or device (iommufd). At exit each device is
+ * reset again and everything taken is given back.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -367,12 +368,17 @@ static struct vfio_group *group_of(struct vm_vfio *v, int group, char *why, size
 	return g;
 }
 
-/* The KVM-VFIO pseudo-device: KVM learns which groups this VM uses (coherent DMA, etc.). */
-static int kvm_vfio_add(struct vm *vm, struct vm_vfio *v, struct vfio_group *g)
+/*
+ * The KVM-VFIO pseudo-device: KVM learns which files this VM's devices
+ * come through (coherent DMA, etc.): a group's node under type1, a
+ * device's cdev under iommufd. The kernel's KVM_DEV_VFIO_FILE_ADD (6.6)
+ * is KVM_DEV_VFIO_GROUP_ADD renamed, and takes either.
+ */
+static int kvm_vfio_add(struct vm *vm, struct vm_vfio *v, const int *fd)
 {
 	struct kvm_device_attr attr = {
 		.group = KVM_DEV_VFIO_GROUP, .attr = KVM_DEV_VFIO_GROUP_ADD,
-		.addr = (uintptr_t)&g->fd,
+		.addr = (uintptr_t)fd,
 	};
 
 	if (v->kvm_vfio_fd < 0) {
@@ -453,6 +459,32 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	return 0;
 }
 
+/*
+ * --vfio-iommu: iommufd when asked, or (auto) when the kernel has it and
+ * gives every device a cdev; else the type1 container. Says which.
+ */
+static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
+{
+	bool iommufd = want == VM_VFIO_IOMMU_IOMMUFD;
+	char why[1024], name[32];
+	int ret;
+
+	if (want == VM_VFIO_IOMMU_AUTO) {
+		iommufd = vfio_iommufd_present("");
+		for (unsigned i = 0; i < v->nr && iommufd; i++)
+			iommufd = !vfio_cdev_name("", v->fn[i].bdf, name, sizeof(name));
+	}
+	ret = iommufd ? vfio_iommufd_open(&v->c, "", why, sizeof(why)) :
+			vfio_container_open(&v->c, "", why, sizeof(why));
+	if (ret) {
+		pr_err("--vfio: %s", why);
+		return ret;
+	}
+	pr_info("vfio: %s", iommufd ? "iommufd: /dev/iommu and the devices' cdevs" :
+		"type1: the container /dev/vfio/vfio and the group nodes");
+	return 0;
+}
+
 int vm_add_vfio_devices(struct vm *vm)
 {
 	struct vm_vfio *v;
@@ -474,16 +506,20 @@ int vm_add_vfio_devices(struct vm *vm)
 	ret = preflight(vm->cfg, v);
 	if (!ret)
 		ret = place(v);
-	if (!ret && vfio_container_open(&v->c, "", why, sizeof(why))) {
-		pr_err("--vfio: %s", why);
+	if (!ret && open_iommu(v, vm->cfg->vfio_iommu))
 		ret = -ENODEV;
-	}
 	for (unsigned i = 0; i < v->nr && !ret; i++)
 		ret = open_fn(vm, v, &v->fn[i], slot_shared(v, i));
-	for (unsigned i = 0; i < v->nr_groups && !ret; i++) {
-		ret = kvm_vfio_add(vm, v, &v->groups[i]);
+	for (unsigned i = 0; i < v->nr_groups && !ret && !v->c.iommufd; i++) {
+		ret = kvm_vfio_add(vm, v, &v->groups[i].fd);
 		if (ret)
 			pr_err("--vfio: the KVM-VFIO device refused group %d: %s", v->groups[i].group,
+			       strerror(-ret));
+	}
+	for (unsigned i = 0; i < v->nr && !ret && v->c.iommufd; i++) {
+		ret = kvm_vfio_add(vm, v, &v->fn[i].dev.fd);
+		if (ret)
+			pr_err("--vfio %s: the KVM-VFIO device refused its cdev: %s", v->fn[i].bdf,
 			       strerror(-ret));
 	}
 	if (!ret) {

@@ -34,6 +34,13 @@ enum vm_vfio_reset {
 	VM_VFIO_RESET_NONE,     /* never reset */
 };
 
+/* --vfio-iommu: the kernel interface that holds the devices and their DMA mappings. */
+enum vm_vfio_iommu {
+	VM_VFIO_IOMMU_AUTO,     /* iommufd where the kernel has it for every device, else type1 */
+	VM_VFIO_IOMMU_TYPE1,    /* the container /dev/vfio/vfio and the group nodes */
+	VM_VFIO_IOMMU_IOMMUFD,  /* /dev/iommu and the device cdevs /dev/vfio/devices/vfioN */
+};
+
 struct vm_vfio_fn_cfg {
 	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
 	const char *bdf;        /* as given */
@@ -88,6 +95,7 @@ struct vm_config {
 	unsigned nr_nics;
 	struct vm_vfio_fn_cfg vfio[VM_MAX_VFIO];
 	unsigned nr_vfio;
+	enum vm_vfio_iommu vfio_iommu;
 };
 
 /* Virtio functions (--disk, then --net) on bus 0, from 00:08.0 on. */

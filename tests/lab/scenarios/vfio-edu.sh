@@ -50,6 +50,8 @@ wait_exit $pid vmm
 cat /tmp/guest.log
 cat /tmp/vmm.err
 grep -q "vfio $bdf: behind root port 00:01.0" /tmp/vmm.err && lab edu_placed=1
+# --vfio-iommu auto on a kernel without iommufd (Debian 6.1): type1.
+grep -q "vfio: type1: the container /dev/vfio/vfio" /tmp/vmm.err && lab edu_type1=1
 grep -q "vfio $bdf: no reset at start: the kernel offers no reset method" /tmp/vmm.err &&
 	grep -q "vfio $bdf: no reset at exit" /tmp/vmm.err && lab edu_reset_logged=1
 # The device is free again: its group can be opened by the next user.
@@ -71,6 +73,7 @@ scenario_check() {
 	expect agent edu_ok -eq 1
 	expect lab edu_still_vfio -eq 1
 	expect lab edu_placed -eq 1
+	expect lab edu_type1 -eq 1
 	expect lab edu_reset_logged -eq 1
 	expect lab second_exit -eq 1
 	expect lab second_refused -eq 1

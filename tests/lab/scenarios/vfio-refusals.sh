@@ -8,6 +8,8 @@
 #  - a function that does not exist: refused;
 #  - 06.0, bound, given by a user whose locked-memory limit is below guest
 #    RAM (no CAP_IPC_LOCK): refused, naming the limit and how to raise it;
+#  - 06.0 with --vfio-iommu iommufd, on a kernel without iommufd (Debian
+#    builds none with it): refused, naming /dev/iommu and type1;
 #  - a group already open: vfio-edu.
 # Each exits 1 with one line on stderr and no guest. After them nothing is
 # left open (no process holds a /dev/vfio node), 05.1 is still on nvme with
@@ -52,6 +54,8 @@ refused not_viable "0000:00:05.0: IOMMU group [0-9]* is not viable: 0000:00:05.1
 	"$VMM" $run_args --vars /tmp/vars.fd --vfio 0000:00:05.0
 refused no_device "0000:00:1e.7: no such PCI device" \
 	"$VMM" $run_args --vars /tmp/vars.fd --vfio 0000:00:1e.7
+refused no_iommufd "/dev/iommu: missing: this kernel has no iommufd .* --vfio-iommu type1" \
+	"$VMM" $run_args --vars /tmp/vars.fd --vfio-iommu iommufd --vfio 0000:00:06.0
 # A user without CAP_IPC_LOCK, with the usual 8 MiB limit.
 mkdir -p /etc
 echo "root:x:0:0:root:/:/bin/sh" >>/etc/passwd
@@ -75,7 +79,7 @@ scenario_check() {
 	local c
 	expect lab nvme_driver_before = nvme
 	expect lab edu2_bound -eq 1
-	for c in host_driver not_viable no_device memlock; do
+	for c in host_driver not_viable no_device no_iommufd memlock; do
 		expect lab "${c}_exit" -eq 1
 		expect lab "${c}_lines" -eq 1
 		expect lab "${c}_named" -eq 1
