@@ -345,7 +345,8 @@ int vfio_iommufd_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
 	fd = sys->open(path, O_RDWR | O_CLOEXEC);
 	if (fd == -ENOENT)
 		return fail(why, len, ENOENT, "%s: missing: this kernel has no iommufd "
-			    "(CONFIG_IOMMUFD, Linux 6.2 or later; modprobe iommufd), or use "
+			    "(it needs CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV, Linux 6.6 or "
+			    "later, and modprobe iommufd; Debian builds neither): use "
 			    "--vfio-iommu type1", path);
 	if (fd < 0)
 		return open_fail(why, len, fd, path);
@@ -614,8 +615,9 @@ static int cdev_attach(struct vfio_group *g, struct vfio_device *d, int fd, cons
 
 	/* One user at a time: a second bind of an open device is EINVAL, a claimed group EBUSY. */
 	if (ret == -EINVAL || ret == -EBUSY)
-		return fail(why, len, EBUSY, "%s: in use by another process (another VM?): "
-			    "`fuser -v %s /dev/vfio/%d` shows which", d->bdf, path, g->group);
+		return fail(why, len, EBUSY, "%s (IOMMU group %d) is in use by another process "
+			    "(another VM?): `fuser -v %s /dev/vfio/%d` shows which", d->bdf, g->group,
+			    path, g->group);
 	if (ret < 0)
 		return fail(why, len, -ret, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->bdf,
 			    strerror(-ret));

@@ -313,7 +313,7 @@ Test(iommufd, device_in_use)
 		fk.bind_err = errs[i];
 		open_all();
 		cr_assert_eq(vfio_device_open(&g, "0000:01:00.0", &d, why, sizeof(why)), -EBUSY);
-		assert_has(why, "0000:01:00.0: in use by another process");
+		assert_has(why, "0000:01:00.0 (IOMMU group 12) is in use by another process");
 		assert_has(why, "/dev/vfio/devices/vfio3 /dev/vfio/12");
 		cr_assert_not(fk.open[CDEV_FD], "the cdev stayed open");
 		close_all();
