@@ -16,6 +16,9 @@ packages=(
 	# tests/lab/edu/build: the guest's edu test module against Debian's kernel
 	# headers (the kernel's own compiler, gcc-12; make; objtool links libelf)
 	make gcc-12 libelf1
+	# tests/lab/build-kernel: a lab host kernel with iommufd, which Debian's
+	# kernels lack (the iommufd scenarios)
+	flex bison bc libelf-dev perl
 )
 
 missing=()
