@@ -1,0 +1,16 @@
+# vfio-edu (issue 5, acceptance 1) on a lab host whose kernel has iommufd
+# and the VFIO device cdevs, which no Debian kernel is built with:
+# tests/lab/build-kernel makes one from Debian's Linux source (cached). The
+# vmm, with --vfio-iommu left at auto, must take iommufd there: /dev/iommu,
+# the device's cdev /dev/vfio/devices/vfioN bound and attached to an IOAS,
+# guest RAM mapped with IOMMU_IOAS_MAP. The guest's checks are vfio-edu's:
+# the ID register through the directly mapped BAR, DMA both ways with
+# checksums, MSI counted. A second vmm asking for the device while the first
+# runs is refused in one line; after both, nothing holds /dev/iommu or a
+# VFIO node. The guest keeps Debian's kernel.
+
+# shellcheck source=vfio-edu.sh
+. "$lab_dir/scenarios/vfio-edu.sh"
+lab_host_kernel=iommufd
+lab_modules=()
+edu_iommu_expected=iommufd
