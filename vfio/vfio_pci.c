@@ -1138,7 +1138,7 @@ static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 	ret = pci_device_add_bar(&vp->pci, idx, kind, b->size, pref);
 	if (ret)
 		return ret;
-	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP))
+	if (!b->io && (r->flags & VFIO_REGION_INFO_FLAG_MMAP) && !vp->opts.no_mmap)
 		bar_direct_init(vp, b, r);
 	bar_describe(vp, b, kind, pref);
 	return 0;

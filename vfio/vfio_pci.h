@@ -76,6 +76,7 @@ struct vfio_pci_platform {
 /* What the user chose for the device; all zero: its own ROM. */
 struct vfio_pci_opts {
 	bool rom_off;            /* no ROM BAR at all */
+	bool no_mmap;            /* no BAR mapped into the guest: every access traps */
 	const void *rom;         /* the ROM BAR serves these bytes instead of the device's */
 	size_t rom_len;
 };

@@ -91,7 +91,7 @@ static void usage_run(FILE *f)
 "                        does not exist and this user may; up to 4; one the\n"
 "                        vmm created goes away when the machine does). The\n"
 "                        default MAC is derived from --name, so it is stable\n"
-"  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none]\n"
+"  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none][,mmap=off]\n"
 "                        pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
 "                        shows it) through to the guest (repeatable, up to 8;\n"
 "                        needs --firmware). It must be bound to vfio-pci with\n"
@@ -106,7 +106,10 @@ static void usage_run(FILE *f)
 "                        (the guest's reboot is a new start); auto: the\n"
 "                        kernel's first choice; flr, pm, bus: that one, if\n"
 "                        the device's reset_method in sysfs lists it (root);\n"
-"                        none: never. Each reset is timed; -v shows it\n"
+"                        none: never. Each reset is timed; -v shows it.\n"
+"                        mmap=off: no BAR is mapped into the guest; every\n"
+"                        access exits to the vmm, which forwards it (slow:\n"
+"                        for measuring and debugging; QEMU's x-no-mmap)\n"
 "  --vfio-iommu auto|type1|iommufd\n"
 "                        how --vfio devices are held and their DMA mapped:\n"
 "                        type1, the container and group nodes in /dev/vfio;\n"
@@ -379,7 +382,7 @@ static int parse_vfio(const char *arg, struct vm_config *cfg)
 	f->bdf = next_item(&cursor, &val);
 	if (!f->bdf || val || host_parse_bdf(f->bdf, bdf))
 		return bad("--vfio", arg, "expected a PCI address like 0000:01:00.0 (lspci -D), "
-			   "then ,rom=FILE|off and ,reset=auto|flr|pm|bus|none if need be");
+			   "then ,rom=FILE|off, ,reset=auto|flr|pm|bus|none and ,mmap=off if need be");
 	while ((key = next_item(&cursor, &val))) {
 		unsigned r;
 
@@ -395,9 +398,11 @@ static int parse_vfio(const char *arg, struct vm_config *cfg)
 			if (r == NR_VFIO_RESETS)
 				return bad("--vfio", arg, "reset= takes auto, flr, pm, bus or none");
 			f->reset = (enum vm_vfio_reset)r;
+		} else if (!strcmp(key, "mmap") && val && (!strcmp(val, "off") || !strcmp(val, "on"))) {
+			f->no_mmap = !strcmp(val, "off");
 		} else {
 			return bad("--vfio", arg, "expected BDF[,rom=FILE|off][,reset=auto|flr|pm|"
-				   "bus|none]");
+				   "bus|none][,mmap=off]");
 		}
 	}
 	cfg->nr_vfio++;

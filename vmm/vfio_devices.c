@@ -421,6 +421,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 
 	struct vfio_pci_opts opts = {
 		.rom_off = f->cfg->rom_off, .rom = f->rom, .rom_len = f->rom_len,
+		.no_mmap = f->cfg->no_mmap,
 	};
 
 	/*

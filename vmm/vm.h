@@ -46,6 +46,7 @@ struct vm_vfio_fn_cfg {
 	const char *bdf;        /* as given */
 	const char *rom;        /* rom=FILE: the guest's ROM BAR serves it; NULL: the device's */
 	bool rom_off;           /* rom=off: no ROM BAR at all */
+	bool no_mmap;           /* mmap=off: every BAR access traps */
 	enum vm_vfio_reset reset;
 };
 

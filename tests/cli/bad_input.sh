@@ -139,6 +139,8 @@ case_ "vfio unknown reset" "reset= takes auto, flr, pm, bus or none" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,reset=warm
 case_ "vfio unknown option" "romfile=x: expected BDF" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,romfile=x
+case_ "vfio mmap neither on nor off" "mmap=no: expected BDF.*\\[,mmap=off\\]" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,mmap=no
 case_ "vfio-iommu unknown" "--vfio-iommu vfio: is auto, type1 or iommufd" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio-iommu vfio
 if [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ]; then

@@ -377,6 +377,24 @@ Test(vfio_pci, bars_map_as_memslots_or_trap_to_the_device)
 	cr_assert(!bus_read(&pio, 0xc000, &v, 4));
 }
 
+Test(vfio_pci, mmap_off_traps_every_bar_access_and_forwards_it)
+{
+	uint32_t v = 0;
+	uint8_t b[4] = { 5, 6, 7, 8 };
+
+	teardown();
+	opts.no_mmap = true;
+	make_device(false);
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert(!slots[0].on, "mmap=off: no memslot, though the region is mmappable");
+	cr_assert(bus_read(&mmio, 0xc0000000, &v, 4), "the access traps to the vmm");
+	cr_assert_eq(v, 0x010000ed, "and reads the device's register");
+	cr_assert(bus_write(&mmio, 0xc0000004, b, 4));
+	cr_assert_eq(get32(OFF_BAR0 + 4), 0x08070605, "a write reaches the device");
+}
+
 Test(vfio_pci, the_rom_reads_while_its_bar_decodes)
 {
 	uint16_t sig = 0;
