@@ -19,6 +19,9 @@ packages=(
 	# tests/lab/build-kernel: a lab host kernel with iommufd, which Debian's
 	# kernels lack (the iommufd scenarios)
 	flex bison bc libelf-dev perl
+	# vmm bench vfio times both VMMs' VFIO ioctls with strace (bench-vfio
+	# copies it into the lab host)
+	strace
 )
 
 missing=()

@@ -17,7 +17,7 @@
 #define BENCH_TAIL 2048
 #define BENCH_MAX_ARGS 48
 
-enum bench_kind { BENCH_BOOT, BENCH_BLK, BENCH_NET };
+enum bench_kind { BENCH_BOOT, BENCH_BLK, BENCH_NET, BENCH_VFIO };
 
 struct bench_opts {
 	enum bench_kind kind;
@@ -35,10 +35,17 @@ struct bench_opts {
 	const char *disk;        /* blk: the raw image both VMMs use */
 	const char *tap;         /* net: the tap the benchmark makes for both */
 	const char *seconds_arg; /* blk, net: per measurement */
+	const char *vfio;        /* vfio: the device both VMMs get */
+	const char *strace;      /* vfio: the observer of both */
+	const char *sizes_arg;   /* vfio: guest RAM sizes to map, "1G,2G" */
+	const char *pages_arg;   /* vfio: their page sizes, "4k,2m" */
+	const char *msis_arg;    /* vfio: interrupts the guest times */
+	const char *vars_copy;   /* with firmware: refreshed from vars before every boot */
 	unsigned runs;
 	unsigned timeout_s;
 	unsigned sample_ms;
 	unsigned seconds;
+	unsigned msis;
 };
 
 /* One boot under one VMM. */
@@ -84,7 +91,26 @@ void bench_args(const char **argv, unsigned *n, ...);
 
 double bench_median_of(double *v, unsigned n);
 
+/* A fresh copy of the VARS template in o->vars_copy (with firmware); 0 or -errno, said. */
+int bench_fresh_vars(const struct bench_opts *o);
+
 /* bench_io.c: "blk" and "net"; the process exit status. */
 int bench_io_main(const struct bench_opts *o);
+
+/* bench_vfio.c: "vfio"; the process exit status. */
+int bench_vfio_main(const struct bench_opts *o);
+
+/* One line of `strace -y -T -e trace=ioctl,fallocate`, as vmm bench vfio counts it. */
+enum bench_strace_call {
+	BENCH_STRACE_OTHER, BENCH_STRACE_MAP, BENCH_STRACE_RESET, BENCH_STRACE_ALLOC,
+};
+
+/*
+ * MAP: a VFIO_IOMMU_MAP_DMA on the type1 container or an IOMMU_IOAS_MAP on
+ * /dev/iommu; RESET: a VFIO_DEVICE_RESET or VFIO_DEVICE_PCI_HOT_RESET on a
+ * device; ALLOC: a fallocate (guest RAM allocated up front); each only when
+ * it returned 0, with its duration in *ms.
+ */
+enum bench_strace_call bench_strace_line(const char *line, double *ms);
 
 #endif

@@ -141,6 +141,14 @@ case_ "vfio unknown option" "romfile=x: expected BDF" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,romfile=x
 case_ "vfio mmap neither on nor off" "mmap=no: expected BDF.*\\[,mmap=off\\]" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,mmap=no
+case_ "bench vfio without a device" "vfio needs --vfio BDF" -- \
+	"$vmm" bench vfio --kernel "$tmp/fake-bzimage" --initrd "$tmp/fake-bzimage"
+case_ "bench vfio not an address" "--vfio 0000:01:00.0,x=1: expected a PCI address" -- \
+	"$vmm" bench vfio --vfio 0000:01:00.0,x=1 --firmware /nonexistent/CODE.fd --vars /dev/null \
+	--kernel "$tmp/fake-bzimage" --initrd "$tmp/fake-bzimage"
+case_ "bench vfio pages" "--pages: '1g' is not 4k or 2m" -- \
+	"$vmm" bench vfio --vfio 0000:01:00.0 --firmware /nonexistent/CODE.fd --vars /dev/null \
+	--kernel "$tmp/fake-bzimage" --initrd "$tmp/fake-bzimage" --pages 1g
 case_ "vfio-iommu unknown" "--vfio-iommu vfio: is auto, type1 or iommufd" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio-iommu vfio
 if [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
@@ -159,7 +167,7 @@ else
 fi
 
 # vmm bench: each mistake is named before anything runs.
-case_ "bench without a benchmark" "boot, blk or net" -- "$vmm" bench
+case_ "bench without a benchmark" "boot, blk, net or vfio" -- "$vmm" bench
 case_ "bench of an unknown kind" "no benchmark 'disk'" -- "$vmm" bench disk --kernel k
 case_ "bench blk without --disk" "blk needs --disk" -- "$vmm" bench blk --kernel k --initrd i
 case_ "bench net without --initrd" "net needs --initrd" -- "$vmm" bench net --kernel k

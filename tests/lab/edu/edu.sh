@@ -122,3 +122,25 @@ edu_functions() {
 	report edu_count "$n"
 	report edu_bdfs "$bdfs"
 }
+
+# The guest half of "vmm bench vfio": with an edu device, vmm_edu's checks
+# and then its timings (bench=N: BAR reads, N interrupts from the raise
+# write to the handler, agent.bench_msis, default 64), each reported as
+# edu_bench_*; edu_bench_guest=edu when they ran. Without an edu device
+# (a benchmark of DMA mapping and reset alone) edu_bench_guest=none.
+check_bench_vfio() {
+	if ! dev=$(edu_device); then
+		report edu_bench_guest none
+		return
+	fi
+	report edu_bench_guest edu
+	if ! insmod "$edu_module" bench="$(cmdline_param agent.bench_msis 64)" \
+		2>/tmp/edu_insmod.err; then
+		report bench_error "insmod vmm_edu: $(cat /tmp/edu_insmod.err)"
+		return
+	fi
+	grep -e '^edu_ok=' -e '^edu_error=' -e '^edu_bench_' "$dev/vmm_edu_result" >/tmp/edu_result
+	while IFS= read -r line; do
+		report "${line%%=*}" "${line#*=}"
+	done </tmp/edu_result
+}
