@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "vm.h"
 #include "../vfio/host.h"
 
 #define VB_MAX_CASES   8  /* sizes x page sizes */
@@ -313,17 +314,11 @@ static int vb_read_file(const char *path, char *buf, size_t len)
 
 static int vb_write_methods(const struct vb *v, const char *list)
 {
-	char path[PATH_MAX + 16];
-	int fd, err = 0;
+	int err = vfio_reset_methods_write(v->bdf, list);
 
-	snprintf(path, sizeof(path), "%s/reset_method", v->sysfs);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, list, strlen(list)) < 0)
-		err = -errno;
-	if (fd >= 0)
-		close(fd);
 	if (err)
-		fprintf(stderr, "bench: cannot write '%s' to %s: %s\n", list, path, strerror(-err));
+		fprintf(stderr, "bench: cannot write '%s' to %s/reset_method: %s\n", list, v->sysfs,
+			strerror(-err));
 	return err;
 }
 
@@ -360,8 +355,7 @@ static int vb_device(struct vb *v)
 	v->edu = !vb_read_file(path, buf, sizeof(buf)) && !strcmp(buf, "0x1234");
 	snprintf(path, sizeof(path), "%s/device", v->sysfs);
 	v->edu = v->edu && !vb_read_file(path, buf, sizeof(buf)) && !strcmp(buf, "0x11e8");
-	snprintf(path, sizeof(path), "%s/reset_method", v->sysfs);
-	if (vb_read_file(path, v->saved_methods, sizeof(v->saved_methods)))
+	if (vfio_reset_methods_read(v->bdf, v->saved_methods, sizeof(v->saved_methods)))
 		v->saved_methods[0] = '\0';
 	snprintf(buf, sizeof(buf), "%s", v->saved_methods);
 	for (tok = strtok_r(buf, " ", &save); tok && v->nr_methods < VB_MAX_METHODS;

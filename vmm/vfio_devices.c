@@ -87,7 +87,7 @@ static void reset_method_path(const char *bdf, char *path, size_t len)
 }
 
 /* The methods sysfs lists for bdf, space-separated, into buf; 0, or -errno (none listed). */
-static int reset_methods_read(const char *bdf, char *buf, size_t len)
+int vfio_reset_methods_read(const char *bdf, char *buf, size_t len)
 {
 	char path[128];
 	FILE *f;
@@ -105,7 +105,7 @@ static int reset_methods_read(const char *bdf, char *buf, size_t len)
 	return ret;
 }
 
-static int reset_methods_write(const char *bdf, const char *methods)
+int vfio_reset_methods_write(const char *bdf, const char *methods)
 {
 	char path[128];
 	FILE *f;
@@ -170,7 +170,7 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 	}
 	if (f->method) {
 		snprintf(used, sizeof(used), "%s", f->method);
-		ret = reset_methods_write(f->bdf, f->method);
+		ret = vfio_reset_methods_write(f->bdf, f->method);
 		if (ret) {
 			log_msg(LOG_WARN, NULL, "vfio %s: not reset %s: cannot choose %s in "
 				"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, when, f->method,
@@ -188,7 +188,7 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 	else
 		pr_info("vfio %s: reset %s (%s) in %.1f ms", f->bdf, when,
 			used[0] ? used : "the kernel's choice", ms_since(&t0));
-	if (f->method && (ret = reset_methods_write(f->bdf, f->methods)))
+	if (f->method && (ret = vfio_reset_methods_write(f->bdf, f->methods)))
 		log_msg(LOG_WARN, NULL, "vfio %s: cannot put back reset methods \"%s\" in "
 			"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, f->methods, f->bdf,
 			strerror(-ret));
@@ -202,7 +202,7 @@ static int reset_check(struct vm_vfio_fn *f, char *why, size_t len)
 	};
 	enum vm_vfio_reset r = f->cfg->reset;
 	char path[128], first[32];
-	int ret = reset_methods_read(f->bdf, f->methods, sizeof(f->methods));
+	int ret = vfio_reset_methods_read(f->bdf, f->methods, sizeof(f->methods));
 
 	f->method = NULL;
 	if (r == VM_VFIO_RESET_AUTO || r == VM_VFIO_RESET_NONE)

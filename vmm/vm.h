@@ -222,6 +222,13 @@ void vm_virtio_dump(struct vm *vm, FILE *f);
 int vm_add_vfio_devices(struct vm *vm) __attribute__((warn_unused_result));
 /* What can be said before anything is made: each function exists, its group is viable, memlock. */
 int vm_vfio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
+/*
+ * sysfs reset_method of PCI function bdf: the methods the kernel offers,
+ * space-separated, into buf (0, or -errno); and writing a list there
+ * (root), which the kernel's next reset of the function then follows.
+ */
+int vfio_reset_methods_read(const char *bdf, char *buf, size_t len);
+int vfio_reset_methods_write(const char *bdf, const char *methods);
 void vm_vfio_free(struct vm *vm);
 
 /*
