@@ -326,7 +326,7 @@ static int vb_write_methods(const struct vb *v, const char *list)
 static int vb_device(struct vb *v)
 {
 	char path[PATH_MAX + 32], buf[128], link[PATH_MAX];
-	const char *o_bdf = v->bdf;
+	const char *o_bdf = v->bdf, *driver;
 	char *tok, *save;
 	ssize_t n;
 
@@ -345,10 +345,10 @@ static int vb_device(struct vb *v)
 	snprintf(path, sizeof(path), "%s/driver", v->sysfs);
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
-	if (n <= 0 || strcmp(strrchr(link, '/') + 1, "vfio-pci")) {
+	driver = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	if (n <= 0 || strcmp(driver, "vfio-pci")) {
 		fprintf(stderr, "bench: --vfio %s: %s%s, not vfio-pci: vmm host bind %s first\n",
-			o_bdf, n > 0 ? "bound to " : "no driver", n > 0 ? strrchr(link, '/') + 1 : "",
-			o_bdf);
+			o_bdf, n > 0 ? "bound to " : "no driver", driver, o_bdf);
 		return -EBUSY;
 	}
 	snprintf(path, sizeof(path), "%s/vendor", v->sysfs);
@@ -583,6 +583,7 @@ int bench_vfio_main(const struct bench_opts *o)
 	const char *dir = getenv("TMPDIR");
 	ssize_t n;
 	int fd, ret = 0;
+	bool methods_written = false;
 
 	v = (struct vb){ .o = o };
 	/* strace runs the vmm, so /proc/self/exe would then be strace. */
@@ -618,12 +619,14 @@ int bench_vfio_main(const struct bench_opts *o)
 	for (unsigned m = 0; m < v.nr_methods && !ret; m++) {
 		struct vb_method *k = &v.methods[m];
 
+		methods_written = true;
 		ret = vb_write_methods(&v, k->name);
 		if (!ret)
 			ret = vb_boots(&v, v.cases[0].mib, v.cases[0].page_kib, false, k->vmm,
 				       k->qemu);
 	}
-	if (v.nr_methods && vb_write_methods(&v, v.saved_methods))
+	/* Put the kernel's list back, whatever became of the boots. */
+	if (methods_written && vb_write_methods(&v, v.saved_methods))
 		ret = -EIO;
 	unlink(v.trace);
 	if (ret)
