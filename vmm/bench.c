@@ -90,7 +90,9 @@ static void bench_usage(FILE *to)
 		"one more boot each with mmap=off and x-no-mmap=on, trapped), and N\n"
 		"interrupts (--msis, default 64) from the write that raises each to its\n"
 		"handler, with the guest's TSC. For vfio, ratio = QEMU's time / this vmm's,\n"
-		"so again 1 or more means at least as fast.\n"
+		"so again 1 or more means at least as fast. Its guest is the lab's as well:\n"
+		"on a real host, use the vmlinuz and initrd.cpio that tests/lab/bench guest\n"
+		"DIR writes out.\n"
 		"\n"
 		"Each prints medians over the runs (--runs, default 3 for boot, 1 for blk,\n"
 		"net and vfio) as one JSON object.\n");
