@@ -183,8 +183,9 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
 	if (ret < 0)
-		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s", f->bdf, when,
-			used[0] ? used : "the kernel's choice", strerror(-ret));
+		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s (the kernel's log, "
+			"dmesg, may say why)", f->bdf, when, used[0] ? used : "the kernel's choice",
+			strerror(-ret));
 	else
 		pr_info("vfio %s: reset %s (%s) in %.1f ms", f->bdf, when,
 			used[0] ? used : "the kernel's choice", ms_since(&t0));
