@@ -31,7 +31,12 @@ lab_needs_edu=1
 lab_qemu_args=(-device edu -drive "file=$nvme_img,format=raw,if=none,id=labnvme"
 	-device nvme,serial=vmmbench,drive=labnvme)
 lab_memory=$((bench_largest * 2 + 1024 > 3072 ? bench_largest * 2 + 1024 : 3072))
+# 2400 s for one run (a 512 MiB run takes about 800 s, 1G,2G about 1300 s);
+# each further run (--runs) gets as much again: three at 512 MiB ran past a
+# flat 2400 s.
+bench_runs=${VMM_LAB_BENCH_RUNS:-1}
 lab_timeout=2400
+[[ $bench_runs =~ ^[1-9][0-9]?$ ]] && lab_timeout=$((2400 * bench_runs))
 lab_vars=("BENCH_RUNS=${VMM_LAB_BENCH_RUNS:-1}" "BENCH_SIZES=$bench_sizes"
 	"BENCH_HUGEPAGES=$((bench_largest / 2))")
 lab_host_files() {
