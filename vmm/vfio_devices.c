@@ -169,7 +169,8 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 		return;
 	}
 	if (f->method) {
-		snprintf(used, sizeof(used), "%s", f->method);
+		char now[sizeof(f->methods)];
+
 		ret = vfio_reset_methods_write(f->bdf, f->method);
 		if (ret) {
 			log_msg(LOG_WARN, NULL, "vfio %s: not reset %s: cannot choose %s in "
@@ -177,6 +178,10 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 				f->bdf, strerror(-ret));
 			return;
 		}
+		/* The log names what the kernel now holds, not what was asked. */
+		if (vfio_reset_methods_read(f->bdf, now, sizeof(now)))
+			snprintf(now, sizeof(now), "%s", f->method);
+		first_method(now, used, sizeof(used));
 	} else {
 		first_method(f->methods, used, sizeof(used));
 	}
