@@ -95,7 +95,8 @@ static void bench_usage(FILE *to)
 		"DIR writes out.\n"
 		"\n"
 		"Each prints medians over the runs (--runs, default 3 for boot, 1 for blk,\n"
-		"net and vfio) as one JSON object.\n");
+		"net and vfio) as one JSON object. In each run both VMMs boot, one after\n"
+		"the other; this vmm goes first in odd runs, QEMU in even ones.\n");
 }
 
 static const char **bench_opt_slot(struct bench_opts *o, const char *name)
@@ -455,7 +456,12 @@ int bench_run_child(struct bench_child *c, const char *const argv[], unsigned ru
 	}
 	status = bench_watch(c, o, s);
 	bench_close(c);
-	return bench_judge(c, run, status, o, s);
+	err = bench_judge(c, run, status, o, s);
+	/* Progress, and the order the two went in; stdout keeps only the JSON. */
+	if (!err)
+		fprintf(stderr, "bench: %s, run %u of %u: %.1f s\n", c->what, run, o->runs,
+			s->exit_ms / 1e3);
+	return err;
 }
 
 void bench_child_free(struct bench_child *c)
@@ -588,13 +594,16 @@ static int bench_runs(const struct bench_opts *o, struct bench_sample *vmm,
 		bench_args(qemu_argv, &nq, "-drive", qemu_code, "-drive", qemu_vars, NULL);
 	}
 
-	/* Alternating the two spreads any drift of the host over both alike. */
+	/* In turn, the first of each pair swapping: see bench_qemu_first(). */
 	for (unsigned i = 0; i < o->runs; i++) {
-		if (bench_fresh_vars(o) ||
-		    bench_boot_once("vmm", vmm_argv, i + 1, o, &vmm[i]) ||
-		    bench_fresh_vars(o) ||
-		    bench_boot_once("qemu", qemu_argv, i + 1, o, &qemu[i]))
-			return 1;
+		for (unsigned k = 0; k < 2; k++) {
+			bool q = k ^ bench_qemu_first(i);
+
+			if (bench_fresh_vars(o) ||
+			    bench_boot_once(q ? "qemu" : "vmm", q ? qemu_argv : vmm_argv, i + 1, o,
+					    q ? &qemu[i] : &vmm[i]))
+				return 1;
+		}
 	}
 	return 0;
 }

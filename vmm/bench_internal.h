@@ -91,6 +91,18 @@ void bench_args(const char **argv, unsigned *n, ...);
 
 double bench_median_of(double *v, unsigned n);
 
+/*
+ * Whether QEMU boots before this vmm in run i (from 0). The two take
+ * turns within a run and swap who goes first from one run to the next:
+ * with a fixed order, whatever the first boot of a pair meets (a page
+ * cache the other has not filled yet, memory just freed, a disk image
+ * still being written back) would always fall on the same VMM.
+ */
+static inline bool bench_qemu_first(unsigned i)
+{
+	return i & 1;
+}
+
 /* A fresh copy of the VARS template in o->vars_copy (with firmware); 0 or -errno, said. */
 int bench_fresh_vars(const struct bench_opts *o);
 

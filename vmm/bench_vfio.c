@@ -212,7 +212,7 @@ static int vb_boot(struct vb *v, const char *what, const char *const argv[], uns
 }
 
 /*
- * Both VMMs, runs times, alternately, with guest RAM of mib MiB in pages of
+ * Both VMMs, runs times, in turn, with guest RAM of mib MiB in pages of
  * page_kib; with trapped, no BAR mapped into the guest.
  */
 static int vb_boots(struct vb *v, unsigned long long mib, unsigned page_kib, bool trapped,
@@ -248,10 +248,14 @@ static int vb_boots(struct vb *v, unsigned long long mib, unsigned page_kib, boo
 		   "-no-reboot", "-serial", "stdio", "-drive", qcode, "-drive", qvars, "-device",
 		   "pcie-root-port,id=rp0,chassis=1", "-device", qdev, "-kernel", o->kernel,
 		   "-initrd", o->initrd, "-append", cmdline, NULL);
-	/* Alternating the two spreads any drift of the host over both alike. */
+	/* In turn, the first of each pair swapping: see bench_qemu_first(). */
 	for (unsigned i = 0; i < o->runs; i++) {
-		if (vb_boot(v, "vmm", va, i + 1, &vmm[i]) || vb_boot(v, "qemu", qa, i + 1, &qemu[i]))
-			return -EIO;
+		for (unsigned k = 0; k < 2; k++) {
+			bool q = k ^ bench_qemu_first(i);
+
+			if (vb_boot(v, q ? "qemu" : "vmm", q ? qa : va, i + 1, q ? &qemu[i] : &vmm[i]))
+				return -EIO;
+		}
 	}
 	return 0;
 }
