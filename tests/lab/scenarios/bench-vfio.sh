@@ -37,7 +37,7 @@ lab_memory=$((bench_largest * 2 + 1024 > 3072 ? bench_largest * 2 + 1024 : 3072)
 bench_runs=${VMM_LAB_BENCH_RUNS:-1}
 lab_timeout=2400
 [[ $bench_runs =~ ^[1-9][0-9]?$ ]] && lab_timeout=$((2400 * bench_runs))
-lab_vars=("BENCH_RUNS=${VMM_LAB_BENCH_RUNS:-1}" "BENCH_SIZES=$bench_sizes"
+lab_vars=("BENCH_RUNS=$bench_runs" "BENCH_SIZES=$bench_sizes"
 	"BENCH_HUGEPAGES=$((bench_largest / 2))")
 lab_host_files() {
 	head -c 16777216 /dev/zero >"$nvme_img" || { lab_fail "cannot write $nvme_img"; return 1; }
