@@ -137,31 +137,61 @@ static void read_cpuinfo(struct check *c)
 		*p = *p == '\n' || *p == '\t' ? ' ' : *p;
 }
 
+/* The CPU flag a hypervisor sets for its guests: this host is itself a virtual machine. */
+static bool in_vm(const struct check *c)
+{
+	return strstr(c->cpuinfo_flags, " hypervisor ") != NULL;
+}
+
 static void check_virt(struct check *c)
 {
+	bool intel = is_intel(c), hw = true;
 	struct finding *f;
 
 	if (strstr(c->cpuinfo_flags, " vmx "))
 		add(c, "virtualization", OK, "vmx (Intel VT-x) in /proc/cpuinfo");
 	else if (strstr(c->cpuinfo_flags, " svm "))
 		add(c, "virtualization", OK, "svm (AMD-V) in /proc/cpuinfo");
-	else {
+	else if (in_vm(c)) {
+		hw = false;
+		f = add(c, "virtualization", FAIL, "neither vmx nor svm in /proc/cpuinfo's flags, and this "
+			"host is itself a virtual machine (the hypervisor flag)");
+		snprintf(f->fix, sizeof(f->fix), "the hypervisor below must pass %s through (nested "
+			 "virtualization: on a KVM host, %s nested=1 and a CPU model with %s, e.g. -cpu "
+			 "host; in a cloud, an instance type that offers nested virtualization)",
+			 intel ? "VT-x" : "AMD-V", intel ? "kvm_intel" : "kvm_amd", intel ? "vmx" : "svm");
+	} else {
+		hw = false;
 		f = add(c, "virtualization", FAIL, "neither vmx nor svm in /proc/cpuinfo's flags");
 		snprintf(f->fix, sizeof(f->fix), "turn on %s in the firmware (BIOS/UEFI) setup",
-			 is_intel(c) ? "Intel VT-x (Virtualization Technology)" : "AMD-V (SVM mode)");
+			 intel ? "Intel VT-x (Virtualization Technology)" : "AMD-V (SVM mode)");
 	}
 	char path[PATH_MAX];
 
 	if (host_path(c->h, path, sizeof(path), "dev/kvm"))
 		return;
 	if (access(path, R_OK | W_OK) == 0) {
+		/*
+		 * PVM runs guests without VT-x or AMD-V, but only kernels built for it:
+		 * neither OVMF, which --vfio needs, nor a stock kernel.
+		 */
+		if (host_exists(c->h, "sys/module/kvm_pvm") && !host_exists(c->h, "sys/module/kvm_intel") &&
+		    !host_exists(c->h, "sys/module/kvm_amd")) {
+			f = add(c, "kvm", FAIL, "/dev/kvm is PVM (kvm_pvm), a software KVM: it runs only "
+				"guests built for it, not the firmware (OVMF) that vmm run --vfio boots");
+			snprintf(f->fix, sizeof(f->fix), "%s", hw ? "rmmod kvm_pvm; modprobe " :
+				 "a host with hardware virtualization (above), then modprobe ");
+			snprintf(f->fix + strlen(f->fix), sizeof(f->fix) - strlen(f->fix), "%s",
+				 intel ? "kvm_intel" : "kvm_amd");
+			return;
+		}
 		add(c, "kvm", OK, "/dev/kvm is there and this user can open it");
 		return;
 	}
 	f = add(c, "kvm", FAIL, access(path, F_OK) ? "no /dev/kvm" : "/dev/kvm is not readable and "
 		"writable by this user");
 	snprintf(f->fix, sizeof(f->fix), access(path, F_OK) ? "modprobe %s" :
-		 "add the user to the kvm group (usermod -aG kvm USER), or run as root", is_intel(c) ?
+		 "add the user to the kvm group (usermod -aG kvm USER), or run as root", intel ?
 		 "kvm_intel" : "kvm_amd");
 }
 
@@ -199,6 +229,11 @@ static void params_in_force(const struct check *c, char *buf, size_t len)
 	}
 }
 
+/* What a virtual machine needs from the hypervisor below to pass a device on. */
+#define VIRTUAL_IOMMU "the hypervisor below must give this virtual machine the card behind a " \
+	"virtual IOMMU with interrupt remapping (QEMU: -machine q35,kernel-irqchip=split -device " \
+	"intel-iommu,intremap=on,caching-mode=on)"
+
 static void check_iommu(struct check *c)
 {
 	bool dmar = host_exists(c->h, "sys/firmware/acpi/tables/DMAR");
@@ -220,9 +255,12 @@ static void check_iommu(struct check *c)
 
 	fix_params(c, &params_fix, want);
 	f = add(c, "iommu", FAIL, detail);
-	snprintf(f->fix, sizeof(f->fix), "%s%.440s", dmar || ivrs ? "" : strstr(want, "intel") ?
-		 "turn on VT-d in the firmware setup; then " :
-		 "turn on the IOMMU (AMD-Vi) in the firmware setup; then ", params_fix.fix);
+	const char *first = dmar || ivrs ? "" : in_vm(c) ? VIRTUAL_IOMMU "; then " :
+			    strstr(want, "intel") ? "turn on VT-d in the firmware setup; then " :
+			    "turn on the IOMMU (AMD-Vi) in the firmware setup; then ";
+
+	snprintf(f->fix, sizeof(f->fix), "%s%.*s", first, (int)(sizeof(f->fix) - 1 - strlen(first)),
+		 params_fix.fix);
 }
 
 /* Whether host devices skip translation: a group's type says what is in force. */
@@ -282,8 +320,9 @@ static void check_ir(struct check *c)
 	}
 	f = add(c, "interrupt_remapping", FAIL, "off (no IR- interrupt chips in /proc/interrupts): "
 		"vfio refuses to attach a group without it");
-	snprintf(f->fix, sizeof(f->fix), "turn on the IOMMU and interrupt remapping (x2APIC in the "
-		 "firmware setup; remove intremap=off or nointremap from the kernel command line)");
+	snprintf(f->fix, sizeof(f->fix), "%s; remove intremap=off or nointremap from the kernel "
+		 "command line", in_vm(c) ? VIRTUAL_IOMMU : "turn on the IOMMU and interrupt remapping "
+		 "(x2APIC in the firmware setup)");
 }
 
 static bool module_loaded(const struct host *h, const char *m)

@@ -268,3 +268,68 @@ Test(host, devices_of_two_slots_in_one_group)
 	cr_assert_eq(tree_run(&t, "bind 0000:05:00.0 0000:06:00.0 --dry-run"), 0);
 	assert_out_has("/sys/bus/pci/devices/0000:06:00.0/driver_override\n");
 }
+
+/*
+ * Case: an H100 in a virtual machine whose hypervisor gives it neither
+ * VT-x nor an IOMMU, and whose /dev/kvm is PVM. The files are those read
+ * off such a machine (a Firecracker guest, 2026-11-23): the fixes must be
+ * about the hypervisor below, not about this machine's firmware setup, and
+ * the card's 128 GiB BAR must be reported whole.
+ */
+Test(host, gpu_in_a_vm_without_nesting_or_viommu)
+{
+	tree_file(&t, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+		  "flags\t\t: fpu vme de pse tsc msr pae x2apic hypervisor lahf_lm avx512f\n\n");
+	tree_file(&t, "proc/cmdline", "console=ttyS0 quiet reboot=k panic=1 pci=realloc=off\n");
+	tree_file(&t, "sys/module/kvm/parameters/nx_huge_pages", "N\n");
+	tree_file(&t, "sys/module/kvm_pvm/parameters/nested_pvm", "Y\n");
+	tree_remove(&t, "etc/default/grub");
+	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:00:06.0", .vendor = 0x10de, .device = 0x2330,
+		 .class = 0x030200, .driver = "nvidia", .group = -1, .reset = "flr\n" });
+	tree_file(&t, "sys/devices/pci0000:00/0000:00:06.0/resource",
+		  "0x0000102002000000 0x0000102002ffffff 0x000000000014220c\n"
+		  "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		  "0x0000100000000000 0x0000101fffffffff 0x000000000014220c\n"
+		  "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		  "0x0000102000000000 0x0000102001ffffff 0x000000000014220c\n"
+		  "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+		  "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+
+	cr_assert_eq(tree_run(&t, "check"), 1);
+	assert_out_has("FAIL  virtualization       neither vmx nor svm in /proc/cpuinfo's flags, and this "
+		       "host is itself a virtual machine (the hypervisor flag)\n");
+	assert_out_has("fix: the hypervisor below must pass VT-x through (nested virtualization: on a "
+		       "KVM host, kvm_intel nested=1");
+	assert_out_has("FAIL  kvm                  /dev/kvm is PVM (kvm_pvm), a software KVM");
+	assert_out_has("fix: a host with hardware virtualization (above), then modprobe kvm_intel\n");
+	assert_out_has("FAIL  iommu                no DMAR or IVRS table, 0 IOMMU groups");
+	assert_out_has("fix: the hypervisor below must give this virtual machine the card behind a "
+		       "virtual IOMMU with interrupt remapping");
+	assert_out_lacks("firmware setup");
+	assert_out_lacks("BIOS");
+
+	cr_assert_eq(tree_run(&t, "show 00:06.0"), 0);
+	assert_out_has("0000:00:06.0  10de:2330  3D controller, driver nvidia\n");
+	assert_out_has("unsafe: no IOMMU group: the IOMMU is off\n");
+	assert_out_has("reset methods: flr\n");
+	assert_out_has("  BAR0  16 MiB, memory, 64-bit, prefetchable\n"
+		       "  BAR2  128 GiB, memory, 64-bit, prefetchable\n"
+		       "  BAR4  32 MiB, memory, 64-bit, prefetchable\n");
+	cr_assert_eq(tree_run(&t, "show 00:06.0 --json"), 0);
+	assert_out_has("{\"index\":2,\"rom\":false,\"size\":137438953472,");
+}
+
+/* PVM beside hardware virtualization: the fix is to load the hardware module instead. */
+Test(host, pvm_on_a_host_with_vmx)
+{
+	tree_iommu_on(&t);
+	turing("0000:01:00", 1, NULL);
+	tree_file(&t, "sys/module/kvm_pvm/parameters/nested_pvm", "Y\n");
+	cr_assert_eq(tree_run(&t, "check"), 1);
+	assert_out_has("ok    virtualization       vmx (Intel VT-x) in /proc/cpuinfo\n");
+	assert_out_has("FAIL  kvm                  /dev/kvm is PVM (kvm_pvm)");
+	assert_out_has("fix: rmmod kvm_pvm; modprobe kvm_intel\n");
+	tree_file(&t, "sys/module/kvm_intel/parameters/nested", "Y\n");
+	cr_assert_eq(tree_run(&t, "check"), 0, "%s", t.out);
+	assert_out_has("ok    kvm                  /dev/kvm is there and this user can open it\n");
+}
