@@ -479,3 +479,61 @@ void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *
 	*out_size = size;
 	*phys_bits = phys;
 }
+
+struct span {
+	uint64_t len, align;
+};
+
+/* Packs spans largest alignment first; returns the end, rounded up to 1 MiB. */
+static uint64_t pack(struct span *s, unsigned n)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 1; i < n; i++) /* insertion sort, by alignment, largest first */
+		for (unsigned j = i; j > 0 && s[j].align > s[j - 1].align; j--) {
+			struct span t = s[j];
+
+			s[j] = s[j - 1];
+			s[j - 1] = t;
+		}
+	for (unsigned i = 0; i < n; i++)
+		end = align_up(end, s[i].align) + s[i].len;
+	return align_up(end, SZ_1M);
+}
+
+uint64_t ovmf_mmio64_need(const struct ovmf_bar64 *bars, unsigned n, uint64_t *align)
+{
+	struct span *top = calloc(n + 1, sizeof(*top)), *port = calloc(n + 1, sizeof(*port));
+	unsigned ntop = 0;
+	uint64_t need = 0;
+
+	*align = SZ_1M;
+	if (!top || !port)
+		goto out;
+	for (int p = -1; p < OVMF_MAX_PORTS; p++) {
+		unsigned nport = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			bool on_bus0 = bars[i].port < 0 || bars[i].port >= OVMF_MAX_PORTS;
+			uint64_t a = 1ULL << log2_ceil(bars[i].size ? bars[i].size : 1);
+
+			if (p < 0 && on_bus0)
+				top[ntop++] = (struct span){ bars[i].size, a };
+			else if (p >= 0 && bars[i].port == p)
+				port[nport++] = (struct span){ bars[i].size, a };
+		}
+		if (!nport)
+			continue;
+		/* A bridge window's granularity is 1 MiB; pack() puts the largest first. */
+		top[ntop].len = pack(port, nport);
+		top[ntop++].align = port[0].align > SZ_1M ? port[0].align : SZ_1M;
+	}
+	need = ntop ? pack(top, ntop) : 0;
+	if (ntop && top[0].align > *align)
+		*align = top[0].align;
+out:
+	free(top);
+	free(port);
+	return need;
+}
+

@@ -379,4 +379,29 @@ struct ovmf_cpu {
 void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
 			uint64_t *base, uint64_t *out_size, unsigned *phys_bits);
 
+/*
+ * A 64-bit memory BAR that OVMF places in the 64-bit PCI window: one on
+ * bus 0 (port -1), or a prefetchable one behind root port `port` (a
+ * bridge's non-prefetchable window is 32-bit, so OVMF moves those below
+ * 4 GiB). size is a power of two.
+ */
+struct ovmf_bar64 {
+	int port;
+	uint64_t size;
+};
+
+#define OVMF_MAX_PORTS 32
+
+/*
+ * How much of the 64-bit window OVMF's PCI bus driver takes for these
+ * BARs, from a start aligned to *align (their largest alignment), as it
+ * lays them out: behind each root port, the BARs largest first, the sum
+ * rounded up to 1 MiB, aligned to the port's largest BAR (so a port with
+ * a 128 GiB BAR and two small ones spans a little over 128 GiB but the
+ * next such port starts 256 GiB further on); then the ports' windows and
+ * bus 0's BARs, again largest alignment first, rounded up to 1 MiB.
+ * Ports outside 0..OVMF_MAX_PORTS-1 count as bus 0.
+ */
+uint64_t ovmf_mmio64_need(const struct ovmf_bar64 *bars, unsigned n, uint64_t *align);
+
 #endif

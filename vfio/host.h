@@ -64,6 +64,11 @@ void host_free(struct host *h);
 struct host_dev *host_find(const struct host *h, const char *bdf);
 int host_parse_bdf(const char *arg, char out[HOST_BDF_LEN]);
 bool host_same_slot(const char *a, const char *b);
+/* struct resource flags, as the kernel prints them in a device's resource file. */
+#define RES_IO       0x00000100ul
+#define RES_MEM      0x00000200ul
+#define RES_PREFETCH 0x00002000ul
+#define RES_MEM_64   0x00100000ul
 bool host_is_bridge(const struct host_dev *d);
 /* vfio-pci or one of its vendor variants (mlx5_vfio_pci, ...). */
 bool host_on_vfio(const struct host_dev *d);

@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* struct resource flags, as the kernel prints them in the resource file. */
-#define RES_IO       0x00000100ul
-#define RES_MEM      0x00000200ul
-#define RES_PREFETCH 0x00002000ul
-#define RES_MEM_64   0x00100000ul
 
 #define ROM_INDEX 6
 

@@ -302,38 +302,115 @@ static void ovmf_cpu_of(const struct vm *vm, struct ovmf_cpu *cpu)
 }
 
 /*
+ * What OVMF will need of the 64-bit window: the 64-bit BARs on bus 0 (the
+ * virtio functions') and the --vfio functions' prefetchable ones behind
+ * their root ports. *largest says which is the biggest, for messages.
+ */
+static uint64_t mmio64_need(const struct q35 *q, uint64_t *align, char *largest, size_t len)
+{
+	const struct vm *vm = q->vm;
+	struct ovmf_bar64 bars[256];
+	unsigned n = 0;
+
+	for (unsigned devfn = 0; devfn < 256; devfn++) {
+		const struct pci_device *d = vm->pci.dev[devfn];
+
+		for (unsigned b = 0; d && b < 6 && n < 64; b++)
+			if (d->bar[b].kind == PCI_BAR_MEM64)
+				bars[n++] = (struct ovmf_bar64){ .port = -1, .size = d->bar[b].size };
+	}
+	n += vm_vfio_bars64(vm->cfg, bars + n, 256 - n, largest, len);
+	return ovmf_mmio64_need(bars, n, align);
+}
+
+/* Whether need bytes, from a start aligned to align, fit in the window placed. */
+static bool mmio64_fits(const struct q35 *q, uint64_t need, uint64_t align)
+{
+	uint64_t start = (q->mmio64_base + align - 1) & ~(align - 1);
+
+	return !need || start + need <= q->mmio64_base + q->mmio64_size;
+}
+
+/* "128 GiB", "128 GiB + 49 MiB" */
+static const char *gib(uint64_t v, char *buf, size_t len)
+{
+	uint64_t mib = ((v % SZ_1G) + SZ_1M - 1) >> 20;
+
+	if (mib)
+		snprintf(buf, len, "%llu GiB + %llu MiB", (unsigned long long)(v >> 30),
+			 (unsigned long long)mib);
+	else
+		snprintf(buf, len, "%llu GiB", (unsigned long long)(v >> 30));
+	return buf;
+}
+
+/*
  * The default request is a quarter of the guest's physical address space,
  * at most 1 TiB and at least OVMF's own 32 GiB: room for several 16-64
- * GiB GPU BARs, each naturally aligned (128 GiB on a 39-bit CPU). OVMF
- * may still widen it to an eighth of a wide address space, and it decides
- * where the window goes; the DSDT must say the same, so the placement
- * comes from the same rules.
+ * GiB GPU BARs, each naturally aligned (128 GiB on a 39-bit CPU), and
+ * grown to the next power of two when the passed-through BARs need more
+ * (two 128 GiB BARs behind two root ports need 512 GiB). OVMF may still
+ * widen it to an eighth of a wide address space, and it decides where the
+ * window goes; the DSDT must say the same, so the placement comes from the
+ * same rules. A window the BARs do not fit in is refused here, by name:
+ * OVMF would leave the largest device unassigned, which the guest's
+ * driver only reports as a device that does not work.
  */
 static int place_mmio64(struct q35 *q)
 {
 	const struct vm *vm = q->vm;
-	uint64_t top = SZ_4G, size = vm->cfg->pci_mmio64_size, limit;
+	uint64_t top = SZ_4G, size = vm->cfg->pci_mmio64_size, limit, need, align;
 	struct ovmf_cpu cpu;
 	unsigned bits, cpu_bits;
+	char largest[64] = "", b1[32], b2[32];
 
 	ovmf_cpu_of(vm, &cpu);
 	cpu_bits = cpu.phys_bits ? cpu.phys_bits : 36;
 	for (unsigned i = 0; i < vm->mem.nr; i++)
 		if (vm->mem.region[i].gpa + vm->mem.region[i].size > top)
 			top = vm->mem.region[i].gpa + vm->mem.region[i].size;
+	need = mmio64_need(q, &align, largest, sizeof(largest));
 	if (!size) {
 		size = cpu_bits >= 42 ? 1ULL << 40 : 1ULL << (cpu_bits - 2);
 		if (size < 32 * SZ_1G)
 			size = 32 * SZ_1G;
 	}
 	ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
+	if (!vm->cfg->pci_mmio64_size && !mmio64_fits(q, need, align)) {
+		while (!mmio64_fits(q, need, align) && size < 1ULL << 52) {
+			size <<= 1;
+			ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
+		}
+		pr_info("64-bit PCI window: %s, to hold the passed-through devices' BARs (%s of it "
+			"as the firmware lays them out)", gib(q->mmio64_size, b1, sizeof(b1)),
+			gib(need, b2, sizeof(b2)));
+	}
 	limit = cpu_bits >= 64 ? UINT64_MAX : 1ULL << cpu_bits;
+	if (q->mmio64_base + q->mmio64_size > limit && !vm->cfg->pci_mmio64_size) {
+		pr_err("--vfio: the 64-bit BARs need %s of the 64-bit PCI window as the firmware lays "
+		       "them out (the largest: %s), more than the guest's %u-bit physical addresses "
+		       "leave room for", gib(need, b1, sizeof(b1)), largest[0] ? largest : "on bus 0",
+		       cpu_bits);
+		return -ERANGE;
+	}
 	if (q->mmio64_base + q->mmio64_size > limit) {
 		pr_err("--pci-mmio64 %llu MiB: the firmware would put the window at 0x%llx-0x%llx, "
 		       "beyond the guest's %u-bit physical addresses", (unsigned long long)(size >> 20),
 		       (unsigned long long)q->mmio64_base,
 		       (unsigned long long)(q->mmio64_base + q->mmio64_size - 1), cpu_bits);
 		return -ERANGE;
+	}
+	if (!mmio64_fits(q, need, align)) {
+		uint64_t want = 1ULL << (63 - __builtin_clzll(need));
+
+		want = want < need ? want << 1 : want;
+		want = want < align ? align : want < SZ_1G ? SZ_1G : want;
+		pr_err("--pci-mmio64: the 64-bit PCI window is %s, but the 64-bit BARs need %s of it as "
+		       "the firmware lays them out (the largest: %s): give --pci-mmio64 %lluG or more",
+		       gib(q->mmio64_size, b1, sizeof(b1)), gib(need, b2, sizeof(b2)),
+		       largest[0] ? largest : "on bus 0",
+		       (unsigned long long)(want >> 30));
+		return -ENOSPC;
 	}
 	q->mmio64_request = size;
 	pr_debug("64-bit PCI window: %llu GiB at 0x%llx (%s, %u-bit physical addresses)",

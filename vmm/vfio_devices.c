@@ -335,28 +335,78 @@ static int preflight(const struct vm_config *cfg, struct vm_vfio *v)
 	return ret;
 }
 
-/* One root port per host slot, in the order the slots were first given. */
-static int place(struct vm_vfio *v)
+/*
+ * One root port per host slot, in the order the slots were first given:
+ * port[i] for bdf[i]. Returns how many ports that takes.
+ */
+static unsigned slot_ports(char (*bdf)[HOST_BDF_LEN], unsigned n, unsigned *port)
 {
 	unsigned ports = 0;
 
-	for (unsigned i = 0; i < v->nr; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		unsigned j;
 
-		for (j = 0; j < i && !host_same_slot(v->fn[j].bdf, v->fn[i].bdf); j++)
+		for (j = 0; j < i && !host_same_slot(bdf[j], bdf[i]); j++)
 			;
-		if (j < i) {
-			v->fn[i].port = v->fn[j].port;
-			continue;
-		}
-		if (ports == VM_ROOT_PORTS) {
+		port[i] = j < i ? port[j] : ports++;
+	}
+	return ports;
+}
+
+static int place(struct vm_vfio *v)
+{
+	char bdf[VM_MAX_VFIO][HOST_BDF_LEN];
+	unsigned port[VM_MAX_VFIO];
+
+	for (unsigned i = 0; i < v->nr; i++)
+		memcpy(bdf[i], v->fn[i].bdf, HOST_BDF_LEN);
+	slot_ports(bdf, v->nr, port);
+	for (unsigned i = 0; i < v->nr; i++) {
+		if (port[i] >= VM_ROOT_PORTS) {
 			pr_err("--vfio %s: more slots than the machine's %d root ports", v->fn[i].bdf,
 			       VM_ROOT_PORTS);
 			return -ENOSPC;
 		}
-		v->fn[i].port = ports++;
+		v->fn[i].port = port[i];
 	}
 	return 0;
+}
+
+unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
+			char *largest, size_t len)
+{
+	char bdf[VM_MAX_VFIO][HOST_BDF_LEN], path[256], line[256];
+	unsigned port[VM_MAX_VFIO], n = 0, nr = cfg->nr_vfio < VM_MAX_VFIO ? cfg->nr_vfio : VM_MAX_VFIO;
+	uint64_t max = 0;
+
+	for (unsigned i = 0; i < nr; i++)
+		if (host_parse_bdf(cfg->vfio[i].bdf, bdf[i]))
+			snprintf(bdf[i], HOST_BDF_LEN, "%s", "");
+	slot_ports(bdf, nr, port);
+	if (len)
+		largest[0] = '\0';
+	for (unsigned i = 0; i < nr; i++) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf[i]);
+		FILE *f = bdf[i][0] ? fopen(path, "re") : NULL;
+
+		/* Lines 0-5 are the BARs (a 64-bit one leaves the next line empty), 6 the ROM. */
+		for (unsigned bar = 0; f && bar < 6 && fgets(line, sizeof(line), f); bar++) {
+			unsigned long long start, end, flags;
+
+			if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start ||
+			    (flags & (RES_MEM | RES_MEM_64 | RES_PREFETCH)) !=
+			    (RES_MEM | RES_MEM_64 | RES_PREFETCH) || n == cap)
+				continue;
+			out[n++] = (struct ovmf_bar64){ .port = (int)port[i], .size = end - start + 1 };
+			if (end - start + 1 > max) {
+				max = end - start + 1;
+				snprintf(largest, len, "%s BAR%u", bdf[i], bar);
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return n;
 }
 
 static struct vfio_group *group_of(struct vm_vfio *v, int group, char *why, size_t len, int *ret)

@@ -222,6 +222,14 @@ void vm_virtio_dump(struct vm *vm, FILE *f);
 int vm_add_vfio_devices(struct vm *vm) __attribute__((warn_unused_result));
 /* What can be said before anything is made: each function exists, its group is viable, memlock. */
 int vm_vfio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
+struct ovmf_bar64;
+/*
+ * The 64-bit prefetchable BARs of the --vfio functions (from the host's
+ * sysfs), each with the root port its slot will sit behind, as OVMF will
+ * have to place them; at most cap. largest gets "BDF BARn" of the biggest.
+ */
+unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
+			char *largest, size_t len);
 /*
  * sysfs reset_method of PCI function bdf: the methods the kernel offers,
  * space-separated, into buf (0, or -errno); and writing a list there

@@ -690,6 +690,56 @@ Test(ovmf, mmio64_window_edges)
 	cr_assert_eq(size, 48 * SZ_1G);
 }
 
+/*
+ * The 64-bit window OVMF's PCI bus driver needs. The GPU is an H100 as
+ * its sysfs read on a real machine: BAR0 16 MiB, BAR2 128 GiB, BAR4 32
+ * MiB, all 64-bit prefetchable; a virtio function has one 32 KiB BAR.
+ */
+#define H100(p) { p, 16 * SZ_1M }, { p, 128 * SZ_1G }, { p, 32 * SZ_1M }
+
+Test(ovmf, mmio64_need_one_h100)
+{
+	struct ovmf_bar64 bars[] = { H100(0), { -1, 32 << 10 }, { -1, 32 << 10 } };
+	uint64_t align;
+
+	/* behind its port: 128 GiB, then 32 and 16 MiB; then the two virtio BARs, to 1 MiB */
+	cr_assert_eq(ovmf_mmio64_need(bars, 5, &align), 128 * SZ_1G + 49 * SZ_1M);
+	cr_assert_eq(align, 128 * SZ_1G);
+	/* without virtio: the port's 48 MiB, nothing more */
+	cr_assert_eq(ovmf_mmio64_need(bars, 3, &align), 128 * SZ_1G + 48 * SZ_1M);
+}
+
+Test(ovmf, mmio64_need_ports_align_to_their_largest_bar)
+{
+	struct ovmf_bar64 two[] = { H100(0), H100(1) };
+	struct ovmf_bar64 four[] = { H100(0), H100(1), H100(2), H100(3) };
+	uint64_t align;
+
+	/* the second port's window starts at 256 GiB: a 1 TiB window holds four, not more */
+	cr_assert_eq(ovmf_mmio64_need(two, 6, &align), 384 * SZ_1G + 48 * SZ_1M);
+	cr_assert_eq(ovmf_mmio64_need(four, 12, &align), 896 * SZ_1G + 48 * SZ_1M);
+	cr_assert_eq(align, 128 * SZ_1G);
+	/* the same BARs on bus 0 pack with no gap */
+	for (unsigned i = 0; i < 6; i++)
+		two[i].port = -1;
+	cr_assert_eq(ovmf_mmio64_need(two, 6, &align), 256 * SZ_1G + 96 * SZ_1M);
+}
+
+Test(ovmf, mmio64_need_small_and_none)
+{
+	struct ovmf_bar64 bars[] = { { 2, 16 << 10 }, { 3, 256 * SZ_1M }, { 3, 64 << 10 },
+				     { OVMF_MAX_PORTS, 32 << 10 } };
+	uint64_t align;
+
+	cr_assert_eq(ovmf_mmio64_need(bars, 0, &align), 0);
+	/* a port's window is at least 1 MiB and 1 MiB aligned */
+	cr_assert_eq(ovmf_mmio64_need(bars, 1, &align), SZ_1M);
+	cr_assert_eq(align, SZ_1M);
+	/* 256 MiB + 64 KiB rounds to 257 MiB; then the 1 MiB port, then bus 0's 32 KiB */
+	cr_assert_eq(ovmf_mmio64_need(bars, 4, &align), 259 * SZ_1M);
+	cr_assert_eq(align, 256 * SZ_1M);
+}
+
 Test(ovmf, vars_template_next_to_code)
 {
 	char out[64];
