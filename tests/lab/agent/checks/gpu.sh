@@ -1,5 +1,5 @@
 # The lab's stand-in for a GPU, passed through: a virtio-vga (class 0x0300,
-# with a ROM) and an ivshmem-plain with a 4 GiB BAR.
+# with a ROM) and an ivshmem-plain with a 128 GiB BAR.
 #
 # gpu_layout: each BAR and the ROM as "index:size:kind" (kind io, mem32,
 # mem64, with p when prefetchable), which the lab compares with what the
