@@ -515,7 +515,8 @@ uint64_t ovmf_mmio64_need(const struct ovmf_bar64 *bars, unsigned n, uint64_t *a
 
 		for (unsigned i = 0; i < n; i++) {
 			bool on_bus0 = bars[i].port < 0 || bars[i].port >= OVMF_MAX_PORTS;
-			uint64_t a = 1ULL << log2_ceil(bars[i].size ? bars[i].size : 1);
+			unsigned l = log2_ceil(bars[i].size ? bars[i].size : 1);
+			uint64_t a = 1ULL << (l > 63 ? 63 : l); /* no shift by 64 for a bogus size */
 
 			if (p < 0 && on_bus0)
 				top[ntop++] = (struct span){ bars[i].size, a };
