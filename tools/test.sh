@@ -12,26 +12,14 @@ bash tools/setup.sh || exit 1
 
 passed=0 failed=0 skipped=0
 
-# Adds the counts from a meson test log to the totals and lists skips with their reason.
+# Adds the counts from a meson test log to the totals and lists skips with
+# their reason (tools/tally.py: a test whose cases were all skipped is a skip).
 tally() {
-	local log=$1/meson-logs/testlog.json
-	[ -f "$log" ] || { failed=$((failed + 1)); return; }
-	local p f s
-	p=$(grep -c '"result": "OK"' "$log")
-	f=$(grep -Ec '"result": "(FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)"' "$log")
-	s=$(grep -c '"result": "SKIP"' "$log")
+	local out p f s
+	out=$(python3 tools/tally.py "$1/meson-logs/testlog.json")
+	sed '$d' <<<"$out"
+	read -r p f s <<<"$(tail -n 1 <<<"$out")"
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-	if [ "$s" -gt 0 ]; then
-		python3 - "$log" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    t = json.loads(line)
-    if t.get("result") == "SKIP":
-        out = (t.get("stdout") or "") + (t.get("stderr") or "")
-        why = [l for l in out.splitlines() if "skip" in l.lower()]
-        print(f"SKIPPED {t['name']}: {why[-1].strip() if why else 'no reason given'}")
-PY
-	fi
 }
 
 # $1 build dir, $2.. meson setup options

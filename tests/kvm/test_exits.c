@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,6 @@ static struct vm vm;
 static void boot_payload(const uint8_t *start, const uint8_t *end)
 {
 	cfg = (struct vm_config){ .cpus = 1, .mem.size = 0x10000, .serial = SERIAL_NONE };
-	if (access("/dev/kvm", R_OK | W_OK))
-		cr_skip_test("/dev/kvm is not usable here: %s", strerror(errno));
 	cr_assert_eq(vm_open(&vm, &cfg), 0);
 	cr_assert_eq(vm_create_vcpus(&vm), 0);
 	cr_assert_eq(bus_register(&vm.pio, EXIT_PORT, 1, &exit_ops, &vm), 0);
@@ -184,4 +183,26 @@ Test(kvm_exits, the_platform_devices_answer_on_their_ports)
 	cr_assert_str_eq(out, "OK\n", "COM1 output reached the serial file");
 	close(fd);
 	unlink(path);
+}
+
+/*
+ * Without a usable /dev/kvm nothing here can run: exit 77, which meson
+ * reports as a skip, rather than let criterion call a run of no tests a
+ * pass. The lab's boot scenario runs this binary where KVM exists.
+ */
+int main(int argc, char *argv[])
+{
+	struct criterion_test_set *tests;
+	int status = 0;
+
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		printf("SKIP: /dev/kvm is not usable here (%s); tests/lab runs these tests "
+		       "inside the lab host\n", strerror(errno));
+		return 77;
+	}
+	tests = criterion_initialize();
+	if (criterion_handle_args(argc, argv, true))
+		status = !criterion_run_all_tests(tests);
+	criterion_finalize(tests);
+	return status;
 }
