@@ -143,56 +143,85 @@ static bool in_vm(const struct check *c)
 	return strstr(c->cpuinfo_flags, " hypervisor ") != NULL;
 }
 
-static void check_virt(struct check *c)
+/*
+ * Returns what the virtualization fix is, in a few words the kvm finding
+ * can name, or NULL when VT-x or AMD-V is there.
+ */
+static const char *check_virt(struct check *c)
 {
-	bool intel = is_intel(c), hw = true;
+	bool intel = is_intel(c);
 	struct finding *f;
 
-	if (strstr(c->cpuinfo_flags, " vmx "))
+	if (strstr(c->cpuinfo_flags, " vmx ")) {
 		add(c, "virtualization", OK, "vmx (Intel VT-x) in /proc/cpuinfo");
-	else if (strstr(c->cpuinfo_flags, " svm "))
+		return NULL;
+	}
+	if (strstr(c->cpuinfo_flags, " svm ")) {
 		add(c, "virtualization", OK, "svm (AMD-V) in /proc/cpuinfo");
-	else if (in_vm(c)) {
-		hw = false;
+		return NULL;
+	}
+	if (in_vm(c)) {
 		f = add(c, "virtualization", FAIL, "neither vmx nor svm in /proc/cpuinfo's flags, and this "
 			"host is itself a virtual machine (the hypervisor flag)");
 		snprintf(f->fix, sizeof(f->fix), "the hypervisor below must pass %s through (nested "
 			 "virtualization: on a KVM host, %s nested=1 and a CPU model with %s, e.g. -cpu "
 			 "host; in a cloud, an instance type that offers nested virtualization)",
 			 intel ? "VT-x" : "AMD-V", intel ? "kvm_intel" : "kvm_amd", intel ? "vmx" : "svm");
-	} else {
-		hw = false;
-		f = add(c, "virtualization", FAIL, "neither vmx nor svm in /proc/cpuinfo's flags");
-		snprintf(f->fix, sizeof(f->fix), "turn on %s in the firmware (BIOS/UEFI) setup",
-			 intel ? "Intel VT-x (Virtualization Technology)" : "AMD-V (SVM mode)");
+		return "nested virtualization from the hypervisor below";
 	}
+	f = add(c, "virtualization", FAIL, "neither vmx nor svm in /proc/cpuinfo's flags");
+	snprintf(f->fix, sizeof(f->fix), "turn on %s in the firmware (BIOS/UEFI) setup",
+		 intel ? "Intel VT-x (Virtualization Technology)" : "AMD-V (SVM mode)");
+	return intel ? "VT-x turned on in the firmware setup" : "AMD-V turned on in the firmware setup";
+}
+
+/*
+ * virt_fix: the virtualization fix still to do (check_virt), or NULL. Until
+ * it is done, kvm_intel and kvm_amd refuse to load, so the fix here must
+ * not be a modprobe of them but that fix.
+ */
+static void check_kvm(struct check *c, const char *virt_fix)
+{
+	const char *mod = is_intel(c) ? "kvm_intel" : "kvm_amd";
 	char path[PATH_MAX];
+	struct finding *f;
 
 	if (host_path(c->h, path, sizeof(path), "dev/kvm"))
 		return;
-	if (access(path, R_OK | W_OK) == 0) {
-		/*
-		 * PVM runs guests without VT-x or AMD-V, but only kernels built for it:
-		 * neither OVMF, which --vfio needs, nor a stock kernel.
-		 */
-		if (host_exists(c->h, "sys/module/kvm_pvm") && !host_exists(c->h, "sys/module/kvm_intel") &&
-		    !host_exists(c->h, "sys/module/kvm_amd")) {
-			f = add(c, "kvm", FAIL, "/dev/kvm is PVM (kvm_pvm), a software KVM: it runs only "
-				"guests built for it, not the firmware (OVMF) that vmm run --vfio boots");
-			snprintf(f->fix, sizeof(f->fix), "%s", hw ? "rmmod kvm_pvm; modprobe " :
-				 "a host with hardware virtualization (above), then modprobe ");
-			snprintf(f->fix + strlen(f->fix), sizeof(f->fix) - strlen(f->fix), "%s",
-				 intel ? "kvm_intel" : "kvm_amd");
-			return;
-		}
-		add(c, "kvm", OK, "/dev/kvm is there and this user can open it");
+	if (access(path, F_OK)) {
+		f = add(c, "kvm", FAIL, "no /dev/kvm");
+		if (virt_fix)
+			snprintf(f->fix, sizeof(f->fix), "none of its own: %s cannot load without %s; "
+				 "/dev/kvm follows once the virtualization fix above is done (%s) and "
+				 "this host has booted with it", mod, is_intel(c) ? "VT-x" : "AMD-V",
+				 virt_fix);
+		else
+			snprintf(f->fix, sizeof(f->fix), "modprobe %s", mod);
 		return;
 	}
-	f = add(c, "kvm", FAIL, access(path, F_OK) ? "no /dev/kvm" : "/dev/kvm is not readable and "
-		"writable by this user");
-	snprintf(f->fix, sizeof(f->fix), access(path, F_OK) ? "modprobe %s" :
-		 "add the user to the kvm group (usermod -aG kvm USER), or run as root", intel ?
-		 "kvm_intel" : "kvm_amd");
+	if (access(path, R_OK | W_OK)) {
+		f = add(c, "kvm", FAIL, "/dev/kvm is not readable and writable by this user");
+		snprintf(f->fix, sizeof(f->fix), "add the user to the kvm group (usermod -aG kvm USER), "
+			 "or run as root");
+		return;
+	}
+	/*
+	 * PVM runs guests without VT-x or AMD-V, but only kernels built for it:
+	 * neither OVMF, which --vfio needs, nor a stock kernel. Only one vendor
+	 * module holds /dev/kvm at a time, hence the rmmod.
+	 */
+	if (host_exists(c->h, "sys/module/kvm_pvm") && !host_exists(c->h, "sys/module/kvm_intel") &&
+	    !host_exists(c->h, "sys/module/kvm_amd")) {
+		f = add(c, "kvm", FAIL, "/dev/kvm is PVM (kvm_pvm), a software KVM: it runs only "
+			"guests built for it, not the firmware (OVMF) that vmm run --vfio boots");
+		if (virt_fix)
+			snprintf(f->fix, sizeof(f->fix), "the virtualization fix above first (%s), then "
+				 "rmmod kvm_pvm; modprobe %s", virt_fix, mod);
+		else
+			snprintf(f->fix, sizeof(f->fix), "rmmod kvm_pvm; modprobe %s", mod);
+		return;
+	}
+	add(c, "kvm", OK, "/dev/kvm is there and this user can open it");
 }
 
 static unsigned count_groups(const struct host *h)
@@ -505,7 +534,7 @@ int host_cmd_check(const struct host *h, uint64_t guest_memory, bool json, FILE 
 	if (host_read(h, c->cmdline, sizeof(c->cmdline), "proc/cmdline") < 0)
 		c->cmdline[0] = '\0';
 	read_cpuinfo(c);
-	check_virt(c);
+	check_kvm(c, check_virt(c));
 	check_iommu(c);
 	check_pt(c);
 	check_ir(c);

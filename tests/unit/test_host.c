@@ -301,7 +301,8 @@ Test(host, gpu_in_a_vm_without_nesting_or_viommu)
 	assert_out_has("fix: the hypervisor below must pass VT-x through (nested virtualization: on a "
 		       "KVM host, kvm_intel nested=1");
 	assert_out_has("FAIL  kvm                  /dev/kvm is PVM (kvm_pvm), a software KVM");
-	assert_out_has("fix: a host with hardware virtualization (above), then modprobe kvm_intel\n");
+	assert_out_has("fix: the virtualization fix above first (nested virtualization from the hypervisor "
+		       "below), then rmmod kvm_pvm; modprobe kvm_intel\n");
 	assert_out_has("FAIL  iommu                no DMAR or IVRS table, 0 IOMMU groups");
 	assert_out_has("fix: the hypervisor below must give this virtual machine the card behind a "
 		       "virtual IOMMU with interrupt remapping");
@@ -332,4 +333,60 @@ Test(host, pvm_on_a_host_with_vmx)
 	tree_file(&t, "sys/module/kvm_intel/parameters/nested", "Y\n");
 	cr_assert_eq(tree_run(&t, "check"), 0, "%s", t.out);
 	assert_out_has("ok    kvm                  /dev/kvm is there and this user can open it\n");
+}
+
+/*
+ * The line under the kvm finding's fix, for asserting on that fix alone:
+ * other findings' fixes may rightly name modprobe.
+ */
+static char *kvm_fix(void)
+{
+	const char *line = strstr(t.out, "FAIL  kvm ");
+
+	cr_assert_not_null(line, "no FAIL kvm line:\n%s", t.out);
+	const char *fix = strstr(line, "fix: ");
+
+	cr_assert_not_null(fix, "no fix after the kvm line:\n%s", t.out);
+	return strndup(fix, strcspn(fix, "\n"));
+}
+
+/*
+ * Case: a virtual machine without nested virtualization and without
+ * /dev/kvm. kvm_intel cannot load on a CPU without vmx, so telling the
+ * user to modprobe it contradicts the virtualization finding above: the
+ * kvm fix must send them to that fix instead.
+ */
+Test(host, vm_without_nesting_no_dev_kvm)
+{
+	tree_file(&t, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+		  "flags\t\t: fpu vme de pse tsc msr pae x2apic hypervisor lahf_lm\n\n");
+	tree_remove(&t, "dev/kvm");
+	cr_assert_eq(tree_run(&t, "check"), 1);
+	assert_out_has("FAIL  virtualization       neither vmx nor svm");
+	assert_out_has("FAIL  kvm                  no /dev/kvm\n");
+
+	char *fix = kvm_fix();
+
+	cr_assert(!strstr(fix, "modprobe kvm"), "the kvm fix loads a module that cannot load: %s", fix);
+	cr_assert(strstr(fix, "virtualization fix above"), "the kvm fix does not point at the "
+		  "virtualization fix: %s", fix);
+	cr_assert(strstr(fix, "hypervisor below"), "the kvm fix does not name the fix: %s", fix);
+	free(fix);
+}
+
+/* The same on bare metal with VT-x off in the firmware: the fix named is the firmware's. */
+Test(host, vtx_off_no_dev_kvm)
+{
+	tree_file(&t, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+		  "flags\t\t: fpu vme de pse tsc msr pae\n\n");
+	tree_remove(&t, "dev/kvm");
+	cr_assert_eq(tree_run(&t, "check"), 1);
+	assert_out_has("fix: turn on AMD-V (SVM mode) in the firmware (BIOS/UEFI) setup\n");
+
+	char *fix = kvm_fix();
+
+	cr_assert(!strstr(fix, "modprobe kvm"), "the kvm fix loads a module that cannot load: %s", fix);
+	cr_assert(strstr(fix, "virtualization fix above is done (AMD-V turned on in the firmware setup)"),
+		  "the kvm fix does not name the virtualization fix: %s", fix);
+	free(fix);
 }
