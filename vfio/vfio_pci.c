@@ -1215,8 +1215,9 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 		ext_caps_hide(vp);
 		emulate(vp, 0x100, 4);
 	}
-	for (unsigned i = 0; i < 6;) {
-		ret = bar_init(vp, i, &i);
+	/* bar_init says where the next BAR starts (after a 64-bit pair): the error names this one. */
+	for (unsigned i = 0, next; i < 6; i = next) {
+		ret = bar_init(vp, i, &next);
 		if (ret) {
 			snprintf(why, len, "%s: BAR %u of %llu bytes cannot be given to the guest: %s",
 				 d->bdf, i, (unsigned long long)d->region[i].size, strerror(-ret));

@@ -150,6 +150,7 @@ static void region(unsigned i, uint64_t off, uint64_t size, uint32_t flags)
 /* BAR 1's layout, which a test may change before make_device(). */
 static uint64_t bar1_size;
 static uint32_t bar1_pba;      /* the PBA register: offset | BIR */
+static uint64_t bar4_size;     /* the I/O BAR's region */
 static struct vfio_region_sparse_mmap_area *bar1_areas;
 static unsigned bar1_nr_areas;
 static bool with_intx;          /* INTB, which VFIO offers */
@@ -158,7 +159,8 @@ static uint16_t exp_flags;      /* the PCIe capability's flags register */
 static uint16_t exp_lnksta;     /* and its link status */
 static struct vfio_pci_opts opts;
 
-static void make_device(bool multifunction)
+/* The device as the regions above describe it, or NULL and why not. */
+static struct vfio_pci *try_make_device(bool multifunction, char *why, size_t len)
 {
 	char path[] = "/tmp/test_vfio_pci.XXXXXX";
 	uint8_t cfg[4096] = { 0 };
@@ -166,7 +168,6 @@ static void make_device(bool multifunction)
 					  .msi_route = fake_route, .mmio = &mmio, .pio = &pio,
 					  .intx_irqfd = fake_intx_irqfd,
 					  .intx_gsi = { 20, 21, 22, 23 } };
-	char why[256] = "";
 
 	fd = mkstemp(path);
 	cr_assert(fd >= 0);
@@ -225,7 +226,7 @@ static void make_device(bool multifunction)
 	dev.region[1].nr_areas = bar1_nr_areas;
 	dev.region[1].areas = bar1_areas;
 	region(2, OFF_BAR2, 16, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
-	region(4, OFF_BAR4, 32, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
+	region(4, OFF_BAR4, bar4_size, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	region(VFIO_PCI_ROM_REGION_INDEX, OFF_ROM, 0x8000, VFIO_REGION_INFO_FLAG_READ);
 
 	memset(slots, 0, sizeof(slots));
@@ -233,7 +234,14 @@ static void make_device(bool multifunction)
 	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
 	cr_assert_eq(bus_init(&pio, "pio"), 0);
 	pci_bus_init(&pci, NULL);
-	vp = vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, &opts, why, sizeof(why));
+	return vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, &opts, why, len);
+}
+
+static void make_device(bool multifunction)
+{
+	char why[256] = "";
+
+	vp = try_make_device(multifunction, why, sizeof(why));
 	cr_assert_not_null(vp, "%s", why);
 	cr_assert_eq(pci_bus_add(&pci, vfio_pci_dev(vp)), 0);
 }
@@ -244,6 +252,7 @@ static void setup(void)
 	bar1_pba = 0x801; /* at 0x800 */
 	bar1_areas = NULL;
 	bar1_nr_areas = 0;
+	bar4_size = 32;
 	with_intx = false;
 	with_pvm = false;
 	exp_flags = exp_lnksta = 0;
@@ -315,6 +324,19 @@ Test(vfio_pci, bars_are_sized_from_the_regions_and_hide_the_host_addresses)
 	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0xffff8001, "a 32 KiB ROM");
 	/* none of it reached the device's own registers */
 	cr_assert_eq(get32(PCI_BASE_ADDRESS_0), 0xfe000000);
+}
+
+Test(vfio_pci, a_bar_the_guest_cannot_have_is_named_in_the_error)
+{
+	char why[256] = "";
+
+	/* 512 bytes of I/O: more than an I/O BAR may decode. It follows the 64-bit pair 2-3. */
+	teardown();
+	bar4_size = 512;
+	vp = try_make_device(false, why, sizeof(why));
+	cr_assert_null(vp);
+	cr_assert_str_eq(why, "0000:00:04.0: BAR 4 of 512 bytes cannot be given to the guest: "
+			 "Invalid argument");
 }
 
 Test(vfio_pci, status_and_unemulated_registers_are_the_devices)
