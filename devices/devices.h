@@ -157,6 +157,13 @@ extern const struct bus_ops pflash_ops;
  * file (a per-thread buffer that the next call reuses).
  */
 struct pflash *pflash_open(const char *path, bool readonly, const char **why);
+/*
+ * What pflash_open() would refuse (no such file, a size no flash has, a
+ * lock another process holds), checked without keeping anything open:
+ * 0, or -errno with *why set. For checks made before the VM exists.
+ */
+int pflash_check(const char *path, bool readonly, const char **why)
+	__attribute__((warn_unused_result));
 uint64_t pflash_size(const struct pflash *pf);
 bool pflash_readonly(const struct pflash *pf);
 /*

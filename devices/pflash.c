@@ -535,6 +535,26 @@ static int pflash_load(struct pflash *pf, const char **why)
 	return 0;
 }
 
+int pflash_check(const char *path, bool readonly, const char **why)
+{
+	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	uint64_t size;
+	int ret;
+
+	/* Not writable is pflash_open()'s warning to give, once, not an error. */
+	if (fd < 0 && !readonly && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+		readonly = true;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return log_why(why, errno, "%s: %s", path, strerror(errno));
+	ret = pflash_check_size(path, fd, &size, why);
+	if (!ret)
+		ret = pflash_lock_file(path, fd, readonly, why);
+	close(fd); /* and with it the lock: pflash_open() takes it again */
+	return ret;
+}
+
 struct pflash *pflash_open(const char *path, bool readonly, const char **why)
 {
 	struct pflash *pf;

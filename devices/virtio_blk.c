@@ -1100,6 +1100,20 @@ static int blk_setup(struct virtio_blk *blk, const struct virtio_blk_options *op
 	return 0;
 }
 
+int virtio_blk_check(const struct virtio_blk_options *opt, const char **why)
+{
+	struct virtio_blk blk = { .fd = -1, .readonly = opt->readonly, .direct = opt->direct,
+				  .path = (char *)opt->path, .vdev.name = "virtio-blk" };
+	struct stat st;
+	int ret = blk_check_options(opt, why);
+
+	if (!ret)
+		ret = blk_setup_file(&blk, opt, &st, why);
+	if (blk.fd >= 0)
+		close(blk.fd); /* and with it the lock: virtio_blk_create() takes it again */
+	return ret;
+}
+
 struct virtio_device *virtio_blk_create(const char *name, const struct virtio_blk_options *opt,
 					const struct guest_mem *mem, const char **why)
 {

@@ -91,5 +91,12 @@ struct virtio_blk_options {
 struct virtio_device *virtio_blk_create(const char *name, const struct virtio_blk_options *opt,
 					const struct guest_mem *mem, const char **why)
 	__attribute__((warn_unused_result));
+/*
+ * What virtio_blk_create() would refuse about the options and the image
+ * (no such file, not whole sectors, locked by another process), checked
+ * without keeping anything open: 0, or -errno with *why set.
+ */
+int virtio_blk_check(const struct virtio_blk_options *opt, const char **why)
+	__attribute__((warn_unused_result));
 
 #endif

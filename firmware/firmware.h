@@ -137,6 +137,13 @@ int bzimage_check(const uint8_t *kernel, size_t size, const char **why);
  */
 int linux_boot_load(struct guest_mem *mem, const struct boot_image *img, struct boot_regs *regs,
 		    const char **why) __attribute__((warn_unused_result));
+/*
+ * linux_boot_load()'s checks alone, writing nothing: mem needs only its
+ * regions (guest_mem_layout()), so a kernel, initrd or command line that
+ * will not fit is refused before any guest RAM exists. img->read is not called.
+ */
+int linux_boot_check(const struct guest_mem *mem, const struct boot_image *img, const char **why)
+	__attribute__((warn_unused_result));
 
 /* ---- ACPI ---- */
 

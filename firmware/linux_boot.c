@@ -448,6 +448,15 @@ static void fill_regs(struct boot_regs *regs)
 	};
 }
 
+int linux_boot_check(const struct guest_mem *mem, const struct boot_image *img, const char **why)
+{
+	struct boot_plan plan = { 0 };
+
+	if (why)
+		*why = NULL;
+	return plan_boot(&plan, mem, img, why);
+}
+
 int linux_boot_load(struct guest_mem *mem, const struct boot_image *img, struct boot_regs *regs,
 		    const char **why)
 {

@@ -21,6 +21,8 @@
 #include "layout.h"
 #include "log.h"
 #include "vm.h"
+#include "memory.h"
+#include "../devices/devices.h"
 #include "../firmware/firmware.h"
 
 /* A file given on the command line, kept open and read where it is needed. */
@@ -41,8 +43,10 @@ static int open_file(struct boot_file *f, const char *opt, const char *path)
 	f->size = 0;
 	f->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0) {
-		pr_err("%s %s: %s", opt, path, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		pr_err("%s %s: %s", opt, path, strerror(err));
+		return -err;
 	}
 	if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		pr_err("%s %s: not a regular file", opt, path);
@@ -461,13 +465,18 @@ static int check_vars_size(const struct vm_config *cfg, const char *vars)
 	return -EINVAL;
 }
 
-static int private_vars(const struct vm_config *cfg, char *out, size_t len)
+/*
+ * Where this VM's private VARS copy lives, and the template it is made
+ * from: checked, nothing made yet (private_vars_make() does that once the
+ * run can start).
+ */
+static int private_vars_path(const struct vm_config *cfg, char *out, size_t len, char *tmpl,
+			     size_t tmpl_len)
 {
-	char tmpl[PATH_MAX], dir[PATH_MAX];
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME"), *base;
 	int ret;
 
-	base = ovmf_vars_template(cfg->firmware, tmpl, sizeof(tmpl));
+	base = ovmf_vars_template(cfg->firmware, tmpl, tmpl_len);
 	if (!base) {
 		pr_err("--firmware %s: no --vars given, and its name has no CODE to find the "
 		       "VARS template by: give --vars FILE", cfg->firmware);
@@ -479,55 +488,169 @@ static int private_vars(const struct vm_config *cfg, char *out, size_t len)
 		return -ENOENT;
 	}
 	if (state && state[0] == '/')
-		ret = snprintf(dir, sizeof(dir), "%s/vmm/%s", state, cfg->name);
+		ret = snprintf(out, len, "%s/vmm/%s/%s", state, cfg->name, base);
 	else if (home && home[0] == '/')
-		ret = snprintf(dir, sizeof(dir), "%s/.local/state/vmm/%s", home, cfg->name);
+		ret = snprintf(out, len, "%s/.local/state/vmm/%s/%s", home, cfg->name, base);
 	else {
 		pr_err("--firmware: no --vars given, and neither XDG_STATE_HOME nor HOME is set "
 		       "to keep a private copy of %s in: give --vars FILE", tmpl);
 		return -EINVAL;
 	}
-	if (ret < 0 || (size_t)ret >= sizeof(dir) ||
-	    (size_t)snprintf(out, len, "%s/%s", dir, base) >= len)
+	if (ret < 0 || (size_t)ret >= len) {
+		pr_err("--firmware: no --vars given, and the path of its private copy is too long: "
+		       "give --vars FILE");
 		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Makes the private copy where private_vars_path() put it, unless it is there already. */
+static int private_vars_make(const char *path, const char *tmpl)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
 	ret = mkdir_p(dir);
 	if (ret) {
 		pr_err("--vars: cannot create %s for the private VARS copy: %s", dir, strerror(-ret));
 		return ret;
 	}
-	if (access(out, F_OK) == 0) {
-		pr_info("UEFI variables: %s (this VM's copy of %s; --vars FILE to choose)", out, tmpl);
+	if (access(path, F_OK) == 0) {
+		pr_info("UEFI variables: %s (this VM's copy of %s; --vars FILE to choose)", path, tmpl);
 		return 0;
 	}
-	ret = copy_file_durably(tmpl, out);
+	ret = copy_file_durably(tmpl, path);
 	if (ret) {
-		pr_err("--vars: cannot copy %s to %s: %s", tmpl, out, strerror(-ret));
+		pr_err("--vars: cannot copy %s to %s: %s", tmpl, path, strerror(-ret));
 		return ret;
 	}
-	pr_info("UEFI variables: %s (a new copy of %s; --vars FILE to choose)", out, tmpl);
+	pr_info("UEFI variables: %s (a new copy of %s; --vars FILE to choose)", path, tmpl);
 	return 0;
+}
+
+/* A flash image (CODE or VARS) that pflash_open() will take; one line on why not. */
+static int check_flash(const char *opt, const char *path, bool readonly)
+{
+	const char *why = NULL;
+	int ret = pflash_check(path, readonly, &why);
+
+	if (ret)
+		pr_err("%s %s", opt, why ? why : strerror(-ret));
+	return ret;
+}
+
+/* The serial file can be made or written: its directory exists and is ours to write. */
+static int check_serial_file(const struct vm_config *cfg)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	struct stat st;
+
+	if (cfg->serial != SERIAL_FILE)
+		return 0;
+	if (stat(cfg->serial_path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			pr_err("--serial file=%s: is a directory", cfg->serial_path);
+			return -EISDIR;
+		}
+		if (access(cfg->serial_path, W_OK) == 0)
+			return 0;
+	} else {
+		slash = strrchr(cfg->serial_path, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - cfg->serial_path) : 1,
+			 slash ? cfg->serial_path : ".");
+		if (slash == cfg->serial_path)
+			snprintf(dir, sizeof(dir), "/");
+		if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+			errno = ENOTDIR;
+		else if (stat(dir, &st) == 0 && access(dir, W_OK | X_OK) == 0)
+			return 0;
+	}
+	int err = errno;
+
+	pr_err("--serial file=%s: %s", cfg->serial_path, strerror(err));
+	return -err;
+}
+
+/* The kernel, initrd and command line fit the guest RAM asked for, as the loader will lay them out. */
+static int check_linux_fits(const struct vm_config *cfg, const struct boot_files *bf)
+{
+	struct boot_image img = {
+		.kernel = bf->header, .kernel_size = bf->kernel.size,
+		.initrd_size = bf->initrd.fd >= 0 ? bf->initrd.size : 0,
+		.cmdline = cfg->cmdline,
+	};
+	struct guest_mem layout = { .total = cfg->mem.size };
+	const char *why = NULL;
+	int ret;
+
+	if (!cfg->kernel || cfg->firmware)
+		return 0; /* the firmware loads the kernel, into RAM it lays out itself */
+	layout.nr = guest_mem_layout(cfg->mem.size, layout.region);
+	ret = linux_boot_check(&layout, &img, &why);
+	if (ret == -ENOSPC && why && strstr(why, "does not fit"))
+		pr_err("--memory %lluM: too little guest RAM for --kernel %s: %s",
+		       (unsigned long long)(cfg->mem.size >> 20), cfg->kernel, why);
+	else if (ret)
+		pr_err("--kernel %s: %s", cfg->kernel, why ? why : strerror(-ret));
+	return ret;
+}
+
+/*
+ * Everything the command line names, checked before /dev/kvm is opened
+ * and before anything is made on disk: a mistake is named as such on any
+ * host, KVM or not, and a run that cannot start leaves nothing behind.
+ */
+static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *vars,
+		     size_t vars_len, char *tmpl, size_t tmpl_len)
+{
+	int ret = open_boot_files(cfg, bf);
+
+	if (!ret)
+		ret = check_linux_fits(cfg, bf);
+	if (!ret && cfg->firmware)
+		ret = check_flash("--firmware", cfg->firmware, true);
+	if (!ret && cfg->firmware && cfg->vars)
+		ret = check_flash("--vars", cfg->vars, false);
+	if (!ret && cfg->firmware && !cfg->vars) {
+		ret = private_vars_path(cfg, vars, vars_len, tmpl, tmpl_len);
+		/* A copy made by an earlier run is checked like a --vars file. */
+		if (!ret && access(vars, F_OK) == 0)
+			ret = check_flash("--vars", vars, false);
+	}
+	if (!ret && cfg->firmware)
+		ret = check_vars_size(cfg, cfg->vars ? cfg->vars : vars);
+	if (!ret)
+		ret = check_serial_file(cfg);
+	if (!ret)
+		ret = vm_virtio_preflight(cfg);
+	if (!ret)
+		ret = vm_vfio_preflight(cfg);
+	if (!ret)
+		ret = vm_kvm_check(cfg);
+	return ret;
 }
 
 int vm_run_linux(const struct vm_config *cfg)
 {
 	struct boot_files bf = { .kernel.fd = -1, .initrd.fd = -1 };
-	static char vars_path[PATH_MAX];
+	static char vars_path[PATH_MAX], vars_tmpl[PATH_MAX];
 	struct vm vm;
 	int status = 1, sfd = -1;
 
 	memset(&vm, 0, sizeof(vm));
 	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = vm.mem.fd = -1;
-	if (open_boot_files(cfg, &bf) || vm_vfio_preflight(cfg))
+	if (preflight(cfg, &bf, vars_path, sizeof(vars_path), vars_tmpl, sizeof(vars_tmpl)))
 		goto out;
 	struct vm_config boot = *cfg;
 
 	if (cfg->firmware && !cfg->vars) {
-		if (private_vars(cfg, vars_path, sizeof(vars_path)))
+		if (private_vars_make(vars_path, vars_tmpl))
 			goto out;
 		boot.vars = vars_path;
 	}
-	if (cfg->firmware && check_vars_size(cfg, boot.vars))
-		goto out;
 	sfd = block_signals();
 	if (sfd < 0) {
 		pr_err("signalfd: %s", strerror(errno));

@@ -77,22 +77,44 @@ static int add_function(struct vm *vm, struct vm_virtio *v, struct virtio_device
 	return 0;
 }
 
-static int add_disk(struct vm *vm, struct vm_virtio *v, const struct vm_disk *d, unsigned i)
+static struct virtio_blk_options disk_options(const struct vm_disk *d)
 {
-	struct virtio_blk_options o = {
+	return (struct virtio_blk_options){
 		.path = d->path, .readonly = d->readonly, .direct = d->direct,
 		.serial = d->serial, .queues = d->queues,
 	};
+}
+
+static int add_disk(struct vm *vm, struct vm_virtio *v, const struct vm_disk *d, unsigned i)
+{
+	struct virtio_blk_options o = disk_options(d);
 	const char *why = NULL;
 	struct virtio_device *vdev;
 
 	snprintf(v->name[v->nr], sizeof(v->name[0]), "virtio-blk%u", i);
 	vdev = virtio_blk_create(v->name[v->nr], &o, &vm->mem, &why);
 	if (!vdev) {
-		pr_err("--disk %s", why ? why : strerror(errno));
-		return errno ? -errno : -EINVAL;
+		int err = errno ? errno : EINVAL; /* before pr_err() may change it */
+
+		pr_err("--disk %s", why ? why : strerror(err));
+		return -err;
 	}
 	return add_function(vm, v, vdev, "--disk", d->path);
+}
+
+int vm_virtio_preflight(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		struct virtio_blk_options o = disk_options(&cfg->disk[i]);
+		const char *why = NULL;
+		int ret = virtio_blk_check(&o, &why);
+
+		if (ret) {
+			pr_err("--disk %s", why ? why : strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 static int add_nic(struct vm *vm, struct vm_virtio *v, const struct vm_nic *n, unsigned i)
@@ -113,8 +135,10 @@ static int add_nic(struct vm *vm, struct vm_virtio *v, const struct vm_nic *n, u
 	snprintf(v->name[v->nr], sizeof(v->name[0]), "virtio-net%u", i);
 	vdev = virtio_net_create(v->name[v->nr], &o, &vm->mem, &why);
 	if (!vdev) {
-		pr_err("--net %s", why ? why : strerror(errno));
-		return errno ? -errno : -EINVAL;
+		int err = errno ? errno : EINVAL; /* before pr_err() may change it */
+
+		pr_err("--net %s", why ? why : strerror(err));
+		return -err;
 	}
 	return add_function(vm, v, vdev, "--net", n->tap);
 }

@@ -30,11 +30,12 @@ static int open_kvm(const char *path)
 		int e = errno;
 
 		if (e == ENOENT)
-			pr_err("%s: no such device: KVM is not available (load kvm_intel or kvm_amd, "
-			       "and enable virtualization in the firmware setup)", path);
+			pr_err("%s: no such device: this host has no KVM; 'vmm host check' says why "
+			       "and what would give it one (without KVM, tests/lab in vmm's source "
+			       "runs guests inside an emulated host)", path);
 		else if (e == EACCES || e == EPERM)
-			pr_err("%s: permission denied: run as root or add your user to the 'kvm' group",
-			       path);
+			pr_err("%s: permission denied: run as root or add your user to the 'kvm' group "
+			       "('vmm host check' checks the rest)", path);
 		else
 			pr_err("%s: %s", path, strerror(e));
 		return -e;
@@ -252,14 +253,22 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, int fd, bool assign
 }
 
 /* Creates the VM fd with what a PC has on its board before any device: irqchip and PIT. */
+/* One line for a failed ioctl; errno is read before the log call can change it. */
+static int ioctl_failed(const char *what)
+{
+	int err = errno;
+
+	pr_err("%s: %s", what, strerror(err));
+	return -err;
+}
+
 static int create_kvm_vm(struct vm *vm)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		pr_err("KVM_CREATE_VM: %s", strerror(errno));
-		return -errno;
+		return ioctl_failed("KVM_CREATE_VM");
 	}
 	/* Intel needs these two private ranges for real mode; others ignore them. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
@@ -270,12 +279,10 @@ static int create_kvm_vm(struct vm *vm)
 	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
 		pr_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		pr_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
-		return -errno;
+		return ioctl_failed("KVM_CREATE_IRQCHIP");
 	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		pr_err("KVM_CREATE_PIT2: %s", strerror(errno));
-		return -errno;
+		return ioctl_failed("KVM_CREATE_PIT2");
 	}
 	pthread_mutex_lock(&vm->route_lock);
 	int ret = set_gsi_routing(vm);
@@ -296,10 +303,12 @@ static int add_memslots(struct vm *vm)
 		};
 
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+			int err = errno;
+
 			pr_err("KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx): %s", i,
 			       (unsigned long long)(r->size >> 20), (unsigned long long)r->gpa,
-			       strerror(errno));
-			return -errno;
+			       strerror(err));
+			return -err;
 		}
 		vm->nr_slots++;
 	}
@@ -319,6 +328,16 @@ static void mem_error(const struct mem_options *m, int err)
 	else
 		pr_err("--memory: cannot allocate %llu MiB of guest RAM: %s",
 		       (unsigned long long)(m->size >> 20), strerror(-err));
+}
+
+int vm_kvm_check(const struct vm_config *cfg)
+{
+	int fd = open_kvm(cfg->kvm_path ? cfg->kvm_path : "/dev/kvm");
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 int vm_open(struct vm *vm, const struct vm_config *cfg)
@@ -469,8 +488,10 @@ static int open_serial(struct vm *vm)
 				     O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
 				     (vm->cfg->serial_append ? O_APPEND : O_TRUNC), 0644);
 		if (vm->serial_fd < 0) {
-			pr_err("--serial file=%s: %s", vm->cfg->serial_path, strerror(errno));
-			return -errno;
+			int err = errno;
+
+			pr_err("--serial file=%s: %s", vm->cfg->serial_path, strerror(err));
+			return -err;
 		}
 		vm->serial_fd_owned = true;
 		return 0;

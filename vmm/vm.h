@@ -180,6 +180,8 @@ struct vm_msi_route {
 };
 
 /* The pieces, in the order vm_boot_linux() uses them; tests use a subset. */
+/* /dev/kvm (or cfg->kvm_path) can be opened and speaks our API; one line on why not. */
+int vm_kvm_check(const struct vm_config *cfg) __attribute__((warn_unused_result));
 int vm_open(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unused_result));
 int vm_create_vcpus(struct vm *vm) __attribute__((warn_unused_result));
 int vm_add_platform_devices(struct vm *vm) __attribute__((warn_unused_result));
@@ -214,6 +216,8 @@ struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 
 /* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
 int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
+/* What vm_add_virtio_devices() would refuse about the --disk images, before any VM exists. */
+int vm_virtio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
 void vm_virtio_free(struct vm *vm);
 /* SIGUSR2: every virtio function's state, to f. */
 void vm_virtio_dump(struct vm *vm, FILE *f);

@@ -96,10 +96,8 @@ case_ "pci-mmio64 too small" "--pci-mmio64 1M" -- "$vmm" run --firmware "$fw/FAK
 flock -x "$fw/FAKE_VARS.fd" sleep 30 &
 holder=$!
 sleep 0.2
-if [ -w /dev/kvm ]; then
-	case_ "vars in use" "--vars $fw/FAKE_VARS.fd: in use by another process" -- \
-		"$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/FAKE_VARS.fd" --memory 64M
-fi
+case_ "vars in use" "--vars $fw/FAKE_VARS.fd: in use by another process" -- \
+	"$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/FAKE_VARS.fd" --memory 64M
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
@@ -110,7 +108,8 @@ case_ "disk queues 0" "--disk path=x,queues=0" -- "$vmm" run --kernel "$tmp/fake
 case_ "net without tap" "--net mac=52:54:00:12:34:56" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net mac=52:54:00:12:34:56
 case_ "net multicast mac" "--net tap=t0,mac=01:00:5e:00:00:01" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net tap=t0,mac=01:00:5e:00:00:01
 case_ "net tap name too long" "--net tap=abcdefghijklmnopq" -- "$vmm" run --kernel "$tmp/fake-bzimage" --net tap=abcdefghijklmnopq
-if [ -w /dev/kvm ]; then
+# Checked before /dev/kvm is opened: the same answer on a host without KVM.
+if true; then
 	case_ "disk image missing" "--disk $tmp/nope.img" -- \
 		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$tmp/nope.img"
 	head -c 1000 /dev/zero >"$fw/odd.img"
@@ -179,17 +178,34 @@ case_ "bench seconds 0" "--seconds must be a number from 1 to 600" -- \
 case_ "bench option without value" "no value for '--tap'" -- \
 	"$vmm" bench net --kernel k --initrd i --tap
 
-# This one fails after the VM exists, so it also proves the unwinding path.
-if [ -w /dev/kvm ]; then
-	case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir" -- \
-		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --serial "file=$tmp/no/such/dir"
-fi
+# Every file the command line names is checked before /dev/kvm is opened,
+# so these get the same answer on a host with KVM and on one without.
+case_ "serial file in a missing directory" "--serial file=$tmp/no/such/dir: No such file" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --serial "file=$tmp/no/such/dir"
+case_ "serial file is a directory" "--serial file=$tmp: is a directory" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --serial "file=$tmp"
+case_ "memory too small for the kernel" "--memory 1M: too little guest RAM for --kernel" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --memory 1
+case_ "firmware missing, no vars" "--firmware $tmp/nope.fd: No such file" -- \
+	"$vmm" run --firmware "$tmp/nope.fd"
+case_ "vars not flash" "--vars $tmp/text: size 21 bytes is not a multiple" -- \
+	"$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$tmp/text"
 
 # /dev/kvm missing and not permitted, without touching the real one: a
 # private mount namespace with an empty /dev, and a user without access.
+# The answer points to vmm host check. A firmware run that cannot start makes
+# no private VARS copy: case_ fails on anything new in $tmp, the state dir here.
 if unshare -m true 2>/dev/null; then
-	case_ "no /dev/kvm" "/dev/kvm: no such device" -- unshare -m sh -c \
+	case_ "no /dev/kvm" "/dev/kvm: no such device: .*'vmm host check' says why" -- unshare -m sh -c \
 		'mount -t tmpfs none /dev && exec "$0" run --kernel "$1"' "$vmm" "$tmp/fake-bzimage"
+	if [ -r /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
+		case_ "no /dev/kvm, no VARS copy made" "/dev/kvm: no such device" \
+			XDG_STATE_HOME="$tmp/state" -- unshare -m sh -c \
+			'mount -t tmpfs none /dev && exec "$0" run --firmware "$1"' "$vmm" \
+			/usr/share/OVMF/OVMF_CODE_4M.fd
+	else
+		echo "SKIP no /dev/kvm, no VARS copy made: no /usr/share/OVMF/OVMF_CODE_4M.fd (tools/setup.sh installs ovmf)"
+	fi
 else
 	echo "SKIP no /dev/kvm: cannot make a mount namespace here (not root?)"
 fi
