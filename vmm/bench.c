@@ -20,9 +20,11 @@
  */
 #include "bench.h"
 #include "bench_internal.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,7 +44,7 @@
 static void bench_usage(FILE *to)
 {
 	fprintf(to,
-		"usage: vmm bench boot --kernel FILE [--initrd FILE] [--cmdline STR]\n"
+		"Usage: vmm bench boot --kernel FILE [--initrd FILE] [--cmdline STR]\n"
 		"                      [--cpus N] [--memory SIZE] [--qemu PATH]\n"
 		"                      [--firmware CODE.fd [--vars VARS.fd]]\n"
 		"                      [--runs N] [--timeout SECONDS] [--sample-ms MS]\n"
@@ -130,7 +132,7 @@ static int bench_parse_count(const char *arg, const char *name, unsigned max, un
 	errno = 0;
 	v = strtoul(arg, &end, 10);
 	if (errno || *end || end == arg || v == 0 || v > max) {
-		fprintf(stderr, "bench: %s must be a number from 1 to %u, not '%s'\n", name, max, arg);
+		pr_err("bench: %s must be a number from 1 to %u, not '%s'", name, max, arg);
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
@@ -167,14 +169,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		.msis_arg = "64",
 	};
 	if (argc < 2) {
-		fprintf(stderr, "bench: what to measure? boot, blk, net or vfio (vmm bench --help)\n");
+		pr_err("bench: what to measure? boot, blk, net or vfio (vmm bench --help)");
 		return -EINVAL;
 	}
 	for (o->kind = BENCH_BOOT; o->kind <= BENCH_VFIO; o->kind++)
 		if (strcmp(argv[1], kinds[o->kind]) == 0)
 			break;
 	if (o->kind > BENCH_VFIO) {
-		fprintf(stderr, "bench: no benchmark '%s' (boot, blk, net or vfio; vmm bench --help)\n",
+		pr_err("bench: no benchmark '%s' (boot, blk, net or vfio; vmm bench --help)",
 			argv[1]);
 		return -EINVAL;
 	}
@@ -184,41 +186,45 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		const char **slot = bench_opt_slot(o, argv[i]);
 
 		if (!slot || i + 1 >= argc) {
-			fprintf(stderr, "bench: %s '%s'\n", slot ? "no value for" : "unknown option", argv[i]);
+			pr_err("bench: %s '%s'", slot ? "no value for" : "unknown option", argv[i]);
 			return -EINVAL;
 		}
 		*slot = argv[i + 1];
 	}
 	if (!o->kernel) {
-		fprintf(stderr, "bench: --kernel is required\n");
+		pr_err("bench: --kernel is required");
 		return -EINVAL;
 	}
 	if (o->vars && !o->firmware) {
-		fprintf(stderr, "bench: --vars only with --firmware\n");
+		pr_err("bench: --vars only with --firmware");
 		return -EINVAL;
 	}
 	if (o->firmware && o->kind != BENCH_BOOT && o->kind != BENCH_VFIO) {
-		fprintf(stderr, "bench: --firmware only with boot or vfio\n");
+		pr_err("bench: --firmware only with boot or vfio");
 		return -EINVAL;
 	}
 	if ((o->kind == BENCH_VFIO) != (o->vfio != NULL)) {
-		fprintf(stderr, "bench: %s\n", o->vfio ? "--vfio only with vfio" :
+		pr_err("bench: %s", o->vfio ? "--vfio only with vfio" :
 			"vfio needs --vfio BDF, a device bound to vfio-pci (vmm host bind BDF)");
 		return -EINVAL;
 	}
 	if (o->kind == BENCH_VFIO && !o->firmware) {
-		fprintf(stderr, "bench: vfio needs --firmware CODE.fd: both VMMs boot the guest "
-			"through OVMF, which maps the device's BARs\n");
+		pr_err("bench: vfio needs --firmware CODE.fd: both VMMs boot the guest "
+			"through OVMF, which maps the device's BARs");
 		return -EINVAL;
 	}
 	if ((o->kind == BENCH_BLK) != (o->disk != NULL)) {
-		fprintf(stderr, "bench: %s\n", o->disk ? "--disk only with blk" :
+		pr_err("bench: %s", o->disk ? "--disk only with blk" :
 			"blk needs --disk IMAGE, a raw image both VMMs use");
 		return -EINVAL;
 	}
 	if (o->kind != BENCH_BOOT && !o->initrd) {
-		fprintf(stderr, "bench: %s needs --initrd: the lab's guest, whose agent runs %s\n",
+		pr_err("bench: %s needs --initrd: the lab's guest, whose agent runs %s",
 			kinds[o->kind], o->kind == BENCH_VFIO ? "vmm_edu" : "iotest");
+		return -EINVAL;
+	}
+	if (o->kind == BENCH_NET && strlen(o->tap) >= IFNAMSIZ) {
+		pr_err("bench: --tap %s: longer than %d characters", o->tap, IFNAMSIZ - 1);
 		return -EINVAL;
 	}
 	if (bench_parse_count(o->runs_arg, "--runs", BENCH_MAX_RUNS, &o->runs) ||
@@ -260,7 +266,7 @@ static int bench_spawn(struct bench_child *c, const char *const argv[])
 		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(pipefd[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "bench: cannot run %s: %s\n", argv[0], strerror(errno));
+		pr_err("bench: cannot run %s: %s", argv[0], strerror(errno));
 		_exit(127);
 	}
 	close(pipefd[1]);
@@ -438,8 +444,11 @@ static int bench_judge(const struct bench_child *c, unsigned run, int status,
 			 BENCH_KERNEL_MARKER);
 	else
 		return 0;
-	fprintf(stderr, "bench: %s, run %u: %s; its last output:\n%.*s\n",
-		c->what, run, why, (int)c->tail_len, c->tail);
+	/* The error on its line as every other; the child's words below it, as they came. */
+	pr_err("bench: %s, run %u: %s; %s", c->what, run, why,
+	       c->tail_len ? "its last output follows" : "no console output");
+	if (c->tail_len)
+		fprintf(stderr, "%.*s\n", (int)c->tail_len, c->tail);
 	return -EIO;
 }
 
@@ -450,7 +459,7 @@ int bench_run_child(struct bench_child *c, const char *const argv[], unsigned ru
 
 	err = bench_spawn(c, argv);
 	if (err) {
-		fprintf(stderr, "bench: %s, run %u: cannot start %s: %s\n", c->what, run, argv[0],
+		pr_err("bench: %s, run %u: cannot start %s: %s", c->what, run, argv[0],
 			strerror(-err));
 		return err;
 	}
@@ -537,7 +546,7 @@ int bench_fresh_vars(const struct bench_opts *o)
 		return 0;
 	err = copy_file_durably(o->vars, o->vars_copy);
 	if (err)
-		fprintf(stderr, "bench: cannot copy %s to %s: %s\n", o->vars, o->vars_copy,
+		pr_err("bench: cannot copy %s to %s: %s", o->vars, o->vars_copy,
 			strerror(-err));
 	return err;
 }
@@ -548,8 +557,8 @@ static int bench_vars_template(struct bench_opts *o, char *buf, size_t len)
 	if (o->vars)
 		return 0;
 	if (!ovmf_vars_template(o->firmware, buf, len)) {
-		fprintf(stderr, "bench: --firmware %s: no CODE in its name to find VARS by; "
-			"give --vars\n", o->firmware);
+		pr_err("bench: --firmware %s: no CODE in its name to find VARS by; "
+			"give --vars", o->firmware);
 		return -EINVAL;
 	}
 	o->vars = buf;
@@ -619,9 +628,9 @@ int bench_main(int argc, char **argv)
 		bench_usage(stdout);
 		return 0;
 	}
-	if (bench_parse(argc, argv, &o)) {
-		return 1;
-	}
+	/* Bad usage exits 2, as for every other command; a failed benchmark 1. */
+	if (bench_parse(argc, argv, &o))
+		return 2;
 	if (o.kind == BENCH_BLK || o.kind == BENCH_NET)
 		return bench_io_main(&o);
 	if (o.firmware) {
@@ -629,12 +638,12 @@ int bench_main(int argc, char **argv)
 		int fd;
 
 		if (bench_vars_template(&o, tmpl, sizeof(tmpl)))
-			return 1;
+			return 2;
 		snprintf(vars_copy, sizeof(vars_copy), "%s/vmm-bench-vars.XXXXXX",
 			 dir && dir[0] ? dir : "/tmp");
 		fd = mkstemp(vars_copy);
 		if (fd < 0) {
-			fprintf(stderr, "bench: cannot make %s: %s\n", vars_copy, strerror(errno));
+			pr_err("bench: cannot make %s: %s", vars_copy, strerror(errno));
 			return 1;
 		}
 		close(fd);
@@ -644,7 +653,7 @@ int bench_main(int argc, char **argv)
 	if (vars_copy[0])
 		unlink(vars_copy);
 	if (ret)
-		return 1;
+		return ret; /* an exit status already: 2 for vfio's own bad usage */
 	if (o.kind == BENCH_BOOT)
 		bench_print(&o, vmm, qemu);
 	return 0;

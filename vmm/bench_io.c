@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "log.h"
 
 #define IO_RESULT "VMM-AGENT: iotest="
 #define IO_ERROR "VMM-AGENT: bench_error="
@@ -127,7 +128,7 @@ static int io_collect(const char *what, unsigned run, const char *log, unsigned 
 
 	r->nr = 0;
 	if (err) {
-		fprintf(stderr, "bench: %s, run %u: the guest says: %.*s\n", what, run,
+		pr_err("bench: %s, run %u: the guest says: %.*s", what, run,
 			(int)strcspn(err + strlen(IO_ERROR), "\r\n"), err + strlen(IO_ERROR));
 		return -EIO;
 	}
@@ -144,7 +145,7 @@ static int io_collect(const char *what, unsigned run, const char *log, unsigned 
 		json[n] = '\0';
 		if (!io_line_name(json, l->name, sizeof(l->name)) ||
 		    (l->mib_s = json_number(json, "mib_s")) < 0) {
-			fprintf(stderr, "bench: %s, run %u: cannot read the guest's result '%s'\n",
+			pr_err("bench: %s, run %u: cannot read the guest's result '%s'",
 				what, run, json);
 			return -EIO;
 		}
@@ -152,8 +153,8 @@ static int io_collect(const char *what, unsigned run, const char *log, unsigned 
 		r->nr++;
 	}
 	if (r->nr < want) {
-		fprintf(stderr, "bench: %s, run %u: the guest reported %u of %u results (is iotest "
-			"in its initramfs, and its agent the lab's?)\n", what, run, r->nr, want);
+		pr_err("bench: %s, run %u: the guest reported %u of %u results (is iotest "
+			"in its initramfs, and its agent the lab's?)", what, run, r->nr, want);
 		return -EIO;
 	}
 	return 0;
@@ -176,25 +177,24 @@ static int tap_persist(const char *name, bool on)
 	return ret;
 }
 
-/* Makes tap name, persistent, with NET_HOST_IP/NET_PREFIX, up. */
+/*
+ * Makes tap name, persistent, with NET_HOST_IP/NET_PREFIX, up. bench_parse
+ * has checked that the name fits IFNAMSIZ.
+ */
 static int tap_make(const char *name)
 {
 	struct ifreq ifr = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
 	int s, ret;
 
-	if (strlen(name) >= IFNAMSIZ) {
-		fprintf(stderr, "bench: --tap %s: longer than %d characters\n", name, IFNAMSIZ - 1);
-		return -EINVAL;
-	}
 	if (if_nametoindex(name)) {
-		fprintf(stderr, "bench: --tap %s: exists already; the benchmark makes its own tap "
-			"(give another name, or remove it: ip link del %s)\n", name, name);
+		pr_err("bench: --tap %s: exists already; the benchmark makes its own tap "
+			"(give another name, or remove it: ip link del %s)", name, name);
 		return -EEXIST;
 	}
 	ret = tap_persist(name, true);
 	if (ret) {
-		fprintf(stderr, "bench: cannot make tap %s: %s%s\n", name, strerror(-ret),
+		pr_err("bench: cannot make tap %s: %s%s", name, strerror(-ret),
 			ret == -EPERM ? " (it needs CAP_NET_ADMIN: run as root)" : "");
 		return ret;
 	}
@@ -217,7 +217,7 @@ static int tap_make(const char *name)
 	if (s >= 0)
 		close(s);
 	if (ret) {
-		fprintf(stderr, "bench: tap %s: cannot give it %s/%d and bring it up: %s\n", name,
+		pr_err("bench: tap %s: cannot give it %s/%d and bring it up: %s", name,
 			NET_HOST_IP, NET_PREFIX, strerror(-ret));
 		tap_persist(name, false);
 	}
@@ -365,7 +365,7 @@ static int peer_start(struct net_peer *np, unsigned seconds)
 	if (bind(np->listen_fd, (struct sockaddr *)&at, sizeof(at)) < 0 ||
 	    listen(np->listen_fd, 1) < 0) {
 		ret = -errno;
-		fprintf(stderr, "bench: cannot listen on %s:%d: %s\n", NET_HOST_IP,
+		pr_err("bench: cannot listen on %s:%d: %s", NET_HOST_IP,
 			NET_TO_HOST_PORT, strerror(-ret));
 		close(np->listen_fd);
 		return ret;
@@ -404,7 +404,7 @@ static int io_boot(const char *what, const char *const argv[], unsigned run,
 	}
 	ret = bench_run_child(&c, argv, run, o, &s);
 	if (o->kind == BENCH_NET && !peer_finish(&np) && !ret) {
-		fprintf(stderr, "bench: %s, run %u: %s\n", what, run, np.why);
+		pr_err("bench: %s, run %u: %s", what, run, np.why);
 		ret = -EIO;
 	}
 	if (!ret)
@@ -517,13 +517,13 @@ int bench_io_main(const struct bench_opts *o)
 				      q ? &qemu[i] : &vmm[i]);
 		}
 		if (!ret && (io_same_lines(&vmm[i], &vmm[0]) || io_same_lines(&qemu[i], &vmm[0]))) {
-			fprintf(stderr, "bench: run %u: the two guests reported different "
-				"measurements\n", i + 1);
+			pr_err("bench: run %u: the two guests reported different "
+				"measurements", i + 1);
 			ret = -EIO;
 		}
 	}
 	if (!blk && tap_persist(o->tap, false))
-		fprintf(stderr, "bench: could not remove tap %s (ip link del %s)\n", o->tap, o->tap);
+		pr_err("bench: could not remove tap %s (ip link del %s)", o->tap, o->tap);
 	if (ret)
 		return 1;
 	io_print(o, vmm, qemu);

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "log.h"
 #include "vm.h"
 #include "../vfio/host.h"
 
@@ -105,7 +106,7 @@ static int vb_read_trace(const char *what, const char *file, struct vb_boot *b)
 	if (!f) {
 		int err = errno;
 
-		fprintf(stderr, "bench: %s: cannot read strace's output %s: %s\n", what, file,
+		pr_err("bench: %s: cannot read strace's output %s: %s", what, file,
 			strerror(err));
 		return -err;
 	}
@@ -158,7 +159,7 @@ static int vb_read_guest(const char *what, unsigned run, const char *log, bool e
 			err = strstr(log, "VMM-AGENT: bench_error=");
 		if (!err && log)
 			err = strstr(log, "VMM-AGENT: edu_error=");
-		fprintf(stderr, "bench: %s, run %u: the guest timed no BAR read or interrupt%s%.*s\n",
+		pr_err("bench: %s, run %u: the guest timed no BAR read or interrupt%s%.*s",
 			what, run, err ? ": " : " (is vmm_edu in its initramfs, and its agent the lab's?)",
 			err ? (int)strcspn(err, "\r\n") : 0, err ? err : "");
 		return -EIO;
@@ -202,8 +203,8 @@ static int vb_boot(struct vb *v, const char *what, const char *const argv[], uns
 	if (!ret)
 		ret = vb_read_guest(what, run, c.log, v->edu, b);
 	if (!ret && b->maps == 0) {
-		fprintf(stderr, "bench: %s, run %u: strace saw no DMA map ioctl (is %s the "
-			"device, and bound to vfio-pci?)\n", what, run, v->bdf);
+		pr_err("bench: %s, run %u: strace saw no DMA map ioctl (is %s the "
+			"device, and bound to vfio-pci?)", what, run, v->bdf);
 		ret = -EIO;
 	}
 	bench_child_free(&c);
@@ -291,7 +292,7 @@ static int vb_touch(const struct vb_case *c, double *ms)
 	*ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	return 0;
 fail:
-	fprintf(stderr, "bench: cannot make %llu MiB of %s pages to touch: %s%s\n", c->mib,
+	pr_err("bench: cannot make %llu MiB of %s pages to touch: %s%s", c->mib,
 		c->page_kib > 4 ? "2 MiB" : "4 KiB", strerror(-err), c->page_kib > 4 ?
 		" (too few free huge pages? grep Huge /proc/meminfo; the benchmark needs "
 		"the largest --sizes free in 2 MiB pages: /proc/sys/vm/nr_hugepages)" : "");
@@ -321,12 +322,12 @@ static int vb_write_methods(const struct vb *v, const char *list)
 	int err = vfio_reset_methods_write(v->bdf, list);
 
 	if (err)
-		fprintf(stderr, "bench: cannot write '%s' to %s/reset_method: %s\n", list, v->sysfs,
+		pr_err("bench: cannot write '%s' to %s/reset_method: %s", list, v->sysfs,
 			strerror(-err));
 	return err;
 }
 
-/* The device: bound to vfio-pci, edu or not, its reset methods. */
+/* The device at v->bdf (already parsed): bound to vfio-pci, edu or not, its reset methods. */
 static int vb_device(struct vb *v)
 {
 	char path[PATH_MAX + 32], buf[128], link[PATH_MAX];
@@ -334,16 +335,10 @@ static int vb_device(struct vb *v)
 	char *tok, *save;
 	ssize_t n;
 
-	/* Checked here: it goes on both VMMs' command lines. */
-	if (host_parse_bdf(v->o->vfio, v->bdf)) {
-		fprintf(stderr, "bench: --vfio %s: expected a PCI address like 0000:01:00.0 "
-			"(lspci -D)\n", v->o->vfio);
-		return -EINVAL;
-	}
 	snprintf(v->sysfs, sizeof(v->sysfs), "/sys/bus/pci/devices/%s", o_bdf);
 	if (access(v->sysfs, F_OK)) {
-		fprintf(stderr, "bench: --vfio %s: no such PCI device (lspci -D lists them; the "
-			"address is DOMAIN:BUS:DEVICE.FUNCTION, e.g. 0000:01:00.0)\n", o_bdf);
+		pr_err("bench: --vfio %s: no such PCI device (lspci -D lists them; the "
+			"address is DOMAIN:BUS:DEVICE.FUNCTION, e.g. 0000:01:00.0)", o_bdf);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), "%s/driver", v->sysfs);
@@ -351,7 +346,7 @@ static int vb_device(struct vb *v)
 	link[n > 0 ? n : 0] = '\0';
 	driver = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
 	if (n <= 0 || strcmp(driver, "vfio-pci")) {
-		fprintf(stderr, "bench: --vfio %s: %s%s, not vfio-pci: vmm host bind %s first\n",
+		pr_err("bench: --vfio %s: %s%s, not vfio-pci: vmm host bind %s first",
 			o_bdf, n > 0 ? "bound to " : "no driver", driver, o_bdf);
 		return -EBUSY;
 	}
@@ -366,11 +361,11 @@ static int vb_device(struct vb *v)
 	     tok = strtok_r(NULL, " ", &save))
 		snprintf(v->methods[v->nr_methods++].name, sizeof(v->methods[0].name), "%s", tok);
 	if (!v->nr_methods)
-		fprintf(stderr, "bench: %s offers no reset method (%s/reset_method is empty): no "
-			"reset lines\n", o_bdf, v->sysfs);
+		pr_warn("bench: %s offers no reset method (%s/reset_method is empty): no "
+			"reset lines", o_bdf, v->sysfs);
 	if (!v->edu)
-		fprintf(stderr, "bench: %s is not QEMU's edu device: no guest BAR read or "
-			"interrupt lines\n", o_bdf);
+		pr_warn("bench: %s is not QEMU's edu device: no guest BAR read or "
+			"interrupt lines", o_bdf);
 	return 0;
 }
 
@@ -389,8 +384,8 @@ static int vb_cases(struct vb *v)
 		else if (*end == 'M' || *end == 'm')
 			end++;
 		if (*end || mib == 0 || mib > (1ull << 20) || mib % 2) {
-			fprintf(stderr, "bench: --sizes: '%s' is not a size (512M, 1G, 16G: MiB or "
-				"GiB, a multiple of 2 MiB)\n", s);
+			pr_err("bench: --sizes: '%s' is not a size (512M, 1G, 16G: MiB or "
+				"GiB, a multiple of 2 MiB)", s);
 			return -EINVAL;
 		}
 		snprintf(pages, sizeof(pages), "%s", v->o->pages_arg);
@@ -398,7 +393,7 @@ static int vb_cases(struct vb *v)
 			struct vb_case *c = &v->cases[v->nr_cases];
 
 			if (v->nr_cases == VB_MAX_CASES) {
-				fprintf(stderr, "bench: at most %d sizes x page sizes\n", VB_MAX_CASES);
+				pr_err("bench: at most %d sizes x page sizes", VB_MAX_CASES);
 				return -EINVAL;
 			}
 			if (strcasecmp(p, "4k") == 0)
@@ -406,7 +401,7 @@ static int vb_cases(struct vb *v)
 			else if (strcasecmp(p, "2m") == 0)
 				c->page_kib = 2048;
 			else {
-				fprintf(stderr, "bench: --pages: '%s' is not 4k or 2m\n", p);
+				pr_err("bench: --pages: '%s' is not 4k or 2m", p);
 				return -EINVAL;
 			}
 			c->mib = mib;
@@ -416,7 +411,7 @@ static int vb_cases(struct vb *v)
 		}
 	}
 	if (!v->nr_cases) {
-		fprintf(stderr, "bench: --sizes and --pages give nothing to measure\n");
+		pr_err("bench: --sizes and --pages give nothing to measure");
 		return -EINVAL;
 	}
 	return 0;
@@ -593,17 +588,25 @@ int bench_vfio_main(const struct bench_opts *o)
 	/* strace runs the vmm, so /proc/self/exe would then be strace. */
 	n = readlink("/proc/self/exe", v.self, sizeof(v.self) - 1);
 	if (n <= 0) {
-		fprintf(stderr, "bench: cannot find this program's path: %s\n", strerror(errno));
+		pr_err("bench: cannot find this program's path: %s", strerror(errno));
 		return 1;
 	}
 	v.self[n] = '\0';
-	if (vb_cases(&v) || vb_device(&v))
+	/* Bad usage exits 2, as for every other command, before anything is touched. */
+	if (vb_cases(&v))
+		return 2;
+	/* Checked here: the address goes on both VMMs' command lines. */
+	if (host_parse_bdf(o->vfio, v.bdf)) {
+		pr_err("bench: --vfio %s: expected a PCI address like 0000:01:00.0 (lspci -D)", o->vfio);
+		return 2;
+	}
+	if (vb_device(&v))
 		return 1;
 	snprintf(v.trace, sizeof(v.trace), "%s/vmm-bench-strace.XXXXXX",
 		 dir && dir[0] ? dir : "/tmp");
 	fd = mkstemp(v.trace);
 	if (fd < 0) {
-		fprintf(stderr, "bench: cannot make %s: %s\n", v.trace, strerror(errno));
+		pr_err("bench: cannot make %s: %s", v.trace, strerror(errno));
 		return 1;
 	}
 	close(fd);
