@@ -141,8 +141,9 @@ int vcpu_init(struct vm *vm, struct vcpu *vcpu, unsigned id)
 	vcpu->id = id;
 	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (vcpu->fd < 0) {
-		pr_err("vcpu%u: KVM_CREATE_VCPU: %s", id, strerror(errno));
-		return -errno;
+		ret = -errno; /* pr_err's stdio may change errno */
+		pr_err("vcpu%u: KVM_CREATE_VCPU: %s", id, strerror(-ret));
+		return ret;
 	}
 	mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run))

@@ -250,8 +250,9 @@ static int rom_load(struct vm_vfio_fn *f, char *why, size_t len)
 	int ret = 0;
 
 	if (!fp) {
-		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, strerror(errno));
-		return -errno;
+		ret = -errno; /* snprintf may change errno */
+		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, strerror(-ret));
+		return ret;
 	}
 	if (!fseek(fp, 0, SEEK_END))
 		size = ftell(fp);
