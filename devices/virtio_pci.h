@@ -69,7 +69,7 @@ void virtio_pci_free(struct virtio_pci *vp);
 /*
  * Writes the function's state to f: status, features, and per queue its
  * MSI-X vector (masked, pending) and ring indices, then the device's own.
- * For "kill -USR1": why did this device's I/O stop?
+ * For "kill -USR2": why did this device's I/O stop? (SIGUSR1 kicks vCPUs.)
  */
 void virtio_pci_dump(struct virtio_pci *vp, FILE *f);
 

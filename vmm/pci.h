@@ -13,15 +13,16 @@
 struct power_ctl;
 
 /*
- * The PCI core: config space for every function on bus 0 and the
- * configuration mechanism #1 ports (0xCF8 address, 0xCFC..0xCFF data).
+ * The PCI core: config space for every function, on bus 0 and behind
+ * its root ports, and the configuration mechanism #1 ports (0xCF8 address, 0xCFC..0xCFF data).
  * The byte-wide reset control register at 0xCF9 sits inside the 0xCF8
  * dword, so it lives here too: a 1-byte access at 0xCF9 is the reset
  * register, a 4-byte access at 0xCF8 the address register.
  * Register pci_conf_ops on the PIO bus at 0xCF8 with length 8.
  *
- * Devices plug in with a config space and optional hooks; later issues
- * add BARs, capabilities, ECAM and VFIO devices on the same hooks.
+ * Devices plug in with a config space and optional hooks (config read
+ * and write, BAR remap): emulated devices and passed-through VFIO ones
+ * alike. ECAM reaches the same config spaces (pci_ecam_ops below).
  */
 
 #define PCI_CFG_SIZE 4096
