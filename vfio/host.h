@@ -69,6 +69,16 @@ bool host_same_slot(const char *a, const char *b);
 #define RES_MEM      0x00000200ul
 #define RES_PREFETCH 0x00002000ul
 #define RES_MEM_64   0x00100000ul
+/* A device's resource file: a line per BAR 0-5, then the ROM. */
+#define HOST_NR_RESOURCES 7
+#define HOST_ROM_RESOURCE 6
+struct host_resource {
+	uint64_t size;       /* 0: unused, or the upper half of a 64-bit BAR */
+	unsigned long flags; /* RES_* */
+};
+/* bdf's resource file into res (sizes 0 where a line is missing or empty); 0 or -errno. */
+int host_read_resources(const struct host *h, const char *bdf,
+			struct host_resource res[HOST_NR_RESOURCES]);
 bool host_is_bridge(const struct host_dev *d);
 /* vfio-pci or one of its vendor variants (mlx5_vfio_pci, ...). */
 bool host_on_vfio(const struct host_dev *d);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 
-#define ROM_INDEX 6
+#define ROM_INDEX HOST_ROM_RESOURCE
 
 struct bar {
 	uint64_t size;
@@ -21,25 +21,17 @@ struct bar {
 	unsigned long sizes; /* resourceN_resize: bit n means 2^n MiB */
 };
 
+/* Without a resource file, no BARs: show says "none" rather than failing. */
 static void read_bars(const struct host *h, const char *bdf, struct bar bars[ROM_INDEX + 1])
 {
-	char path[4096], line[256];
+	struct host_resource res[HOST_NR_RESOURCES];
 
 	memset(bars, 0, sizeof(*bars) * (ROM_INDEX + 1));
-	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s/resource", bdf))
-		return;
-	FILE *f = fopen(path, "re");
-
-	for (int i = 0; f && i <= ROM_INDEX && fgets(line, sizeof(line), f); i++) {
-		unsigned long long start, end, flags;
-
-		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start)
-			continue;
-		bars[i].size = end - start + 1;
-		bars[i].flags = (unsigned long)flags;
+	(void)host_read_resources(h, bdf, res);
+	for (int i = 0; i <= ROM_INDEX; i++) {
+		bars[i].size = res[i].size;
+		bars[i].flags = res[i].flags;
 	}
-	if (f)
-		fclose(f);
 	for (int i = 0; i < ROM_INDEX; i++) {
 		char buf[64];
 

@@ -109,6 +109,33 @@ bool host_exists(const struct host *h, const char *fmt, ...)
 	return !ret && access(path, F_OK) == 0;
 }
 
+int host_read_resources(const struct host *h, const char *bdf,
+			struct host_resource res[HOST_NR_RESOURCES])
+{
+	char path[PATH_MAX], line[256];
+	int ret;
+
+	memset(res, 0, sizeof(*res) * HOST_NR_RESOURCES);
+	ret = host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s/resource", bdf);
+	if (ret)
+		return ret;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	/* "start end flags" in hex; an unused BAR is all zeros, so end <= start. */
+	for (int i = 0; i < HOST_NR_RESOURCES && fgets(line, sizeof(line), f); i++) {
+		unsigned long long start, end, flags;
+
+		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start)
+			continue;
+		res[i].size = end - start + 1;
+		res[i].flags = (unsigned long)flags;
+	}
+	fclose(f);
+	return 0;
+}
+
 static bool is_bdf(const char *s)
 {
 	static const char shape[] = "xxxx:xx:xx.x";

@@ -376,7 +376,10 @@ static int place(struct vm_vfio *v)
 unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
 			char *largest, size_t len)
 {
-	char bdf[VM_MAX_VFIO][HOST_BDF_LEN], path[256], line[256];
+	const uint64_t want = RES_MEM | RES_MEM_64 | RES_PREFETCH;
+	const struct host sys = { .root = "" }; /* the real /sys */
+	struct host_resource res[HOST_NR_RESOURCES];
+	char bdf[VM_MAX_VFIO][HOST_BDF_LEN];
 	unsigned port[VM_MAX_VFIO], n = 0, nr = cfg->nr_vfio < VM_MAX_VFIO ? cfg->nr_vfio : VM_MAX_VFIO;
 	uint64_t max = 0;
 
@@ -387,25 +390,18 @@ unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, uns
 	if (len)
 		largest[0] = '\0';
 	for (unsigned i = 0; i < nr; i++) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf[i]);
-		FILE *f = bdf[i][0] ? fopen(path, "re") : NULL;
-
-		/* Lines 0-5 are the BARs (a 64-bit one leaves the next line empty), 6 the ROM. */
-		for (unsigned bar = 0; f && bar < 6 && fgets(line, sizeof(line), f); bar++) {
-			unsigned long long start, end, flags;
-
-			if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start ||
-			    (flags & (RES_MEM | RES_MEM_64 | RES_PREFETCH)) !=
-			    (RES_MEM | RES_MEM_64 | RES_PREFETCH) || n == cap)
+		if (!bdf[i][0] || host_read_resources(&sys, bdf[i], res))
+			continue;
+		/* The BARs, not the ROM; a 64-bit one leaves the next line empty. */
+		for (unsigned bar = 0; bar < HOST_ROM_RESOURCE; bar++) {
+			if (!res[bar].size || (res[bar].flags & want) != want || n == cap)
 				continue;
-			out[n++] = (struct ovmf_bar64){ .port = (int)port[i], .size = end - start + 1 };
-			if (end - start + 1 > max) {
-				max = end - start + 1;
+			out[n++] = (struct ovmf_bar64){ .port = (int)port[i], .size = res[bar].size };
+			if (res[bar].size > max) {
+				max = res[bar].size;
 				snprintf(largest, len, "%s BAR%u", bdf[i], bar);
 			}
 		}
-		if (f)
-			fclose(f);
 	}
 	return n;
 }
