@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/log.h"
 
 #define ROM_INDEX HOST_ROM_RESOURCE
 
@@ -40,18 +41,6 @@ static void read_bars(const struct host *h, const char *bdf, struct bar bars[ROM
 			bars[i].sizes = strtoul(buf, NULL, 16);
 		}
 	}
-}
-
-static void fmt_size(uint64_t v, char *buf, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (v >= 1024 && !(v % 1024) && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%llu %s", (unsigned long long)v, unit[u]);
 }
 
 /* reset_method lists what the kernel can do (5.15+); without it, older kernels only have "reset". */
@@ -130,7 +119,7 @@ static void bar_text(int i, const struct bar *b, FILE *out)
 {
 	char size[32];
 
-	fmt_size(b->size, size, sizeof(size));
+	log_fmt_size(size, sizeof(size), b->size);
 	if (i == ROM_INDEX) {
 		fprintf(out, "  ROM   %s\n", size);
 		return;

@@ -99,16 +99,6 @@ static int fail(char *why, size_t len, int err, const char *fmt, ...)
 	return -err;
 }
 
-static void fmt_size(char *buf, size_t len, uint64_t bytes)
-{
-	if (bytes >= GiB)
-		snprintf(buf, len, bytes % GiB ? "%.1f GiB" : "%.0f GiB", (double)bytes / GiB);
-	else if (bytes >= MiB)
-		snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes / MiB));
-	else
-		snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
-}
-
 /* ---- Viability: what the kernel checks when the group is opened, said with names. ---- */
 
 enum member { MEMBER_OK, MEMBER_BIND, MEMBER_BRIDGE, MEMBER_HOST };
@@ -197,9 +187,9 @@ int vfio_memlock_verdict(uint64_t guest_bytes, uint64_t limit, bool cap_ipc_lock
 	/* RLIM_INFINITY is the largest limit there is: it passes as any other large one. */
 	if (cap_ipc_lock || limit >= need)
 		return fail(why, len, 0, "%s", "");
-	fmt_size(ram, sizeof(ram), guest_bytes);
-	fmt_size(have, sizeof(have), limit);
-	fmt_size(want, sizeof(want), need);
+	log_fmt_size(ram, sizeof(ram), guest_bytes);
+	log_fmt_size(have, sizeof(have), limit);
+	log_fmt_size(want, sizeof(want), need);
 	/* ulimit -l counts KiB; rounded up to whole MiB to read well. */
 	return fail(why, len, ENOMEM, "guest RAM (%s) is pinned for passthrough DMA, so the "
 		    "locked-memory limit must be at least %s, but it is %s: raise it with "
@@ -828,7 +818,7 @@ static int map_fail(char *why, size_t len, int err, uint64_t gpa, uint64_t done)
 {
 	char pinned[32];
 
-	fmt_size(pinned, sizeof(pinned), done);
+	log_fmt_size(pinned, sizeof(pinned), done);
 	if (err == -ENOMEM)
 		return fail(why, len, ENOMEM, "pinning guest RAM at 0x%llx for DMA failed after %s: "
 			    "the locked-memory limit is below guest RAM (ulimit -l unlimited, or "

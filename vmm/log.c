@@ -43,6 +43,24 @@ bool log_ratelimit(unsigned *budget, long *window)
 	return true;
 }
 
+const char *log_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+
+	while (u < 4 && bytes >> (10 * (u + 1)))
+		u++;
+	if (bytes % (1ull << (10 * u)) == 0) {
+		snprintf(buf, len, "%llu %s", (unsigned long long)(bytes >> (10 * u)), unit[u]);
+		return buf;
+	}
+	/* Just below a unit, "1.0 MiB" rather than "1024.0 KiB". */
+	if (u < 4 && (double)bytes / (double)(1ull << (10 * u)) >= 1023.95)
+		u++;
+	snprintf(buf, len, "%.1f %s", (double)bytes / (double)(1ull << (10 * u)), unit[u]);
+	return buf;
+}
+
 /* Room for a long path and the reason. */
 static _Thread_local char why_buf[4200];
 

@@ -3,6 +3,8 @@
 #define VMM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -25,6 +27,13 @@ bool log_ratelimit(unsigned *budget, long *window);
  * to err and returns -err.
  */
 int log_why(const char **why, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * A size for a message, into buf, which it returns: in the largest unit
+ * up to TiB that it reaches, whole when it is a multiple of it ("128 B",
+ * "512 KiB", "4 GiB"), else to one decimal ("4.1 GiB").
+ */
+const char *log_fmt_size(char *buf, size_t len, uint64_t bytes);
 
 #define pr_err(...)   log_msg(LOG_ERR, NULL, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, NULL, __VA_ARGS__)

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+/* The logging helpers every subsystem's messages go through. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+
+#include "vmm/log.h"
+
+static const char *size(uint64_t bytes)
+{
+	static char buf[32];
+
+	return log_fmt_size(buf, sizeof(buf), bytes);
+}
+
+Test(log, sizes_are_whole_in_the_largest_unit_they_fill)
+{
+	cr_assert_str_eq(size(0), "0 B");
+	cr_assert_str_eq(size(128), "128 B", "an I/O BAR");
+	cr_assert_str_eq(size(512 << 10), "512 KiB");
+	cr_assert_str_eq(size(16ull << 20), "16 MiB");
+	cr_assert_str_eq(size(128ull << 30), "128 GiB");
+	cr_assert_str_eq(size(2ull << 40), "2 TiB");
+	cr_assert_str_eq(size(2048ull << 40), "2048 TiB", "TiB is the largest unit");
+}
+
+Test(log, a_size_between_units_gets_one_decimal)
+{
+	cr_assert_str_eq(size((4ull << 30) + (64ull << 20)), "4.1 GiB", "guest RAM and the slack");
+	cr_assert_str_eq(size(1536ull << 20), "1.5 GiB");
+	cr_assert_str_eq(size(1536), "1.5 KiB");
+	cr_assert_str_eq(size((1ull << 30) - 1), "1.0 GiB", "not 1024.0 MiB");
+}
+
+Test(log, a_short_buffer_is_cut_not_overrun)
+{
+	char buf[4] = "xxx";
+
+	cr_assert_eq(log_fmt_size(buf, sizeof(buf), 128ull << 30), buf);
+	cr_assert_str_eq(buf, "128");
+}
