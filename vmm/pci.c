@@ -601,6 +601,23 @@ static struct pci_device *nth_locked(struct pci_bus *pci, unsigned n)
 	return n < pci->nr_behind ? pci->behind[n] : NULL;
 }
 
+unsigned pci_bus_reset_behind(struct pci_bus *pci, struct pci_device *bridge)
+{
+	struct pci_device *below[PCI_MAX_BEHIND];
+	unsigned n = 0;
+
+	/* Collected under the lock, reset outside it: a reset may take long (a host FLR). */
+	pthread_mutex_lock(&pci->lock);
+	for (unsigned i = 0; i < pci->nr_behind; i++)
+		if (pci->behind[i]->parent == bridge)
+			below[n++] = pci->behind[i];
+	pthread_mutex_unlock(&pci->lock);
+	for (unsigned i = 0; i < n; i++)
+		if (below[i]->ops && below[i]->ops->reset)
+			below[i]->ops->reset(below[i]);
+	return n;
+}
+
 void pci_bus_apply_bars(struct pci_bus *pci)
 {
 	pthread_mutex_lock(&pci->apply_lock);

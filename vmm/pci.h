@@ -118,6 +118,12 @@ struct pci_device_ops {
 	 */
 	void (*bar_remap)(struct pci_device *dev, unsigned bar, bool was_on, uint64_t old_addr,
 			  bool on, uint64_t addr);
+	/*
+	 * The bridge above the function asserted Secondary Bus Reset
+	 * (pci_bus_reset_behind()): reset it as the wire would. Called with
+	 * no PCI or bus lock held, outside any config access; optional.
+	 */
+	void (*reset)(struct pci_device *dev);
 };
 
 struct pci_device {
@@ -200,6 +206,14 @@ int pci_bus_add(struct pci_bus *pci, struct pci_device *dev) __attribute__((warn
  */
 int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pci_device *dev)
 	__attribute__((warn_unused_result));
+
+/*
+ * Resets every function behind bridge (its ops->reset), as a secondary
+ * bus reset of that bridge does: the bridge model asks for it under the
+ * PCI lock, so it runs later from deferred work (bus_defer()), with no
+ * lock held. Returns how many functions sit behind bridge.
+ */
+unsigned pci_bus_reset_behind(struct pci_bus *pci, struct pci_device *bridge);
 
 /*
  * Config accesses, as the mechanism-#1 and ECAM paths make them.

@@ -52,6 +52,11 @@ struct q35 {
 	struct q35_flash flash[NR_FLASH];
 	struct lpc_ich9 *lpc;
 	struct pcie_root_port *port[VM_ROOT_PORTS];
+	/* What each port's secondary bus reset callback gets: which port, of which machine. */
+	struct q35_port_ref {
+		struct q35 *q;
+		unsigned i;
+	} port_ref[VM_ROOT_PORTS];
 	struct pci_ecam ecam_mapped;
 	bool pm_mapped;
 	uint16_t pm_base;
@@ -240,6 +245,25 @@ static void pm_changed(void *opaque, bool enabled, uint16_t base)
 		log_msg(LOG_WARN, "ich9-lpc", "cannot queue the PM block move");
 }
 
+/* Deferred from the guest's config write: the functions behind the port are reset. */
+static void port_reset_behind(void *arg)
+{
+	struct q35_port_ref *ref = arg;
+	struct pci_device *port = pcie_root_port_pci(ref->q->port[ref->i]);
+	unsigned n = pci_bus_reset_behind(&ref->q->vm->pci, port);
+
+	pr_debug("root port %u: secondary bus reset, %u function(s) behind it", ref->i, n);
+}
+
+/* Secondary Bus Reset asserted: called under the PCI lock, so the reset itself waits. */
+static void port_bus_reset(void *opaque)
+{
+	struct q35_port_ref *ref = opaque;
+
+	if (bus_defer(&ref->q->vm->mmio, port_reset_behind, ref))
+		log_msg(LOG_WARN, "q35", "root port %u: cannot queue its secondary bus reset", ref->i);
+}
+
 static int setup_pci(struct q35 *q)
 {
 	struct vm *vm = q->vm;
@@ -255,8 +279,9 @@ static int setup_pci(struct q35 *q)
 		return -errno;
 	ret = pci_bus_add(&vm->pci, lpc_ich9_pci(q->lpc));
 	for (unsigned i = 0; i < VM_ROOT_PORTS && !ret; i++) {
-		q->port[i] = pcie_root_port_new(PCI_DEVFN(1 + i, 0), (uint8_t)(1 + i), false, NULL,
-						NULL);
+		q->port_ref[i] = (struct q35_port_ref){ .q = q, .i = i };
+		q->port[i] = pcie_root_port_new(PCI_DEVFN(1 + i, 0), (uint8_t)(1 + i), false,
+						port_bus_reset, &q->port_ref[i]);
 		if (!q->port[i])
 			return -errno;
 		ret = pci_bus_add(&vm->pci, pcie_root_port_pci(q->port[i]));

@@ -699,3 +699,49 @@ Test(pci, bad_placements_behind_a_bridge_are_refused)
 		     "a bridge that is not on bus 0");
 	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), 0);
 }
+
+/* ---- secondary bus reset: the core's reset hook ---- */
+
+static struct pci_device *resets[4];
+static unsigned nr_resets;
+
+static void record_reset(struct pci_device *dev)
+{
+	if (nr_resets < 4)
+		resets[nr_resets] = dev;
+	nr_resets++;
+}
+
+static const struct pci_device_ops resettable_ops = { .name = "resettable", .reset = record_reset };
+
+Test(pci, a_bus_reset_reaches_every_function_behind_that_bridge_and_no_other)
+{
+	static struct pci_device other_bridge, fn0, fn1, elsewhere, on_bus0;
+
+	add_bridge_and_child(); /* child has no reset hook: it is counted, not called */
+	pci_device_init(&fn0, &resettable_ops, NULL, PCI_DEVFN(0, 0));
+	pci_device_init(&fn1, &resettable_ops, NULL, PCI_DEVFN(0, 2));
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &fn0), 0);
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &fn1), 0);
+	pci_device_init(&other_bridge, NULL, NULL, PCI_DEVFN(2, 0));
+	pci_set_ids(&other_bridge, 0x1b36, 0x000c, 0x060400, PCI_HEADER_TYPE_BRIDGE);
+	cr_assert_eq(pci_bus_add(&pci, &other_bridge), 0);
+	pci_device_init(&elsewhere, &resettable_ops, NULL, PCI_DEVFN(0, 0));
+	cr_assert_eq(pci_bus_add_behind(&pci, &other_bridge, &elsewhere), 0);
+	pci_device_init(&on_bus0, &resettable_ops, NULL, PCI_DEVFN(5, 0));
+	cr_assert_eq(pci_bus_add(&pci, &on_bus0), 0);
+
+	nr_resets = 0;
+	cr_assert_eq(pci_bus_reset_behind(&pci, &bridge), 3, "child, fn0 and fn1 sit behind it");
+	cr_assert_eq(nr_resets, 2);
+	cr_assert(resets[0] == &fn0 && resets[1] == &fn1, "each once, in the order they were added");
+
+	nr_resets = 0;
+	cr_assert_eq(pci_bus_reset_behind(&pci, &other_bridge), 1);
+	cr_assert_eq(nr_resets, 1);
+	cr_assert(resets[0] == &elsewhere);
+
+	nr_resets = 0;
+	cr_assert_eq(pci_bus_reset_behind(&pci, &on_bus0), 0, "not a bridge: nothing behind it");
+	cr_assert_eq(nr_resets, 0);
+}
