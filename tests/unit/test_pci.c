@@ -702,13 +702,13 @@ Test(pci, bad_placements_behind_a_bridge_are_refused)
 
 /* ---- secondary bus reset: the core's reset hook ---- */
 
-static struct pci_device *resets[4];
+static struct pci_device *reset_fns[4];
 static unsigned nr_resets;
 
 static void record_reset(struct pci_device *dev)
 {
 	if (nr_resets < 4)
-		resets[nr_resets] = dev;
+		reset_fns[nr_resets] = dev;
 	nr_resets++;
 }
 
@@ -734,12 +734,13 @@ Test(pci, a_bus_reset_reaches_every_function_behind_that_bridge_and_no_other)
 	nr_resets = 0;
 	cr_assert_eq(pci_bus_reset_behind(&pci, &bridge), 3, "child, fn0 and fn1 sit behind it");
 	cr_assert_eq(nr_resets, 2);
-	cr_assert(resets[0] == &fn0 && resets[1] == &fn1, "each once, in the order they were added");
+	cr_assert(reset_fns[0] == &fn0 && reset_fns[1] == &fn1,
+		  "each once, in the order they were added");
 
 	nr_resets = 0;
 	cr_assert_eq(pci_bus_reset_behind(&pci, &other_bridge), 1);
 	cr_assert_eq(nr_resets, 1);
-	cr_assert(resets[0] == &elsewhere);
+	cr_assert(reset_fns[0] == &elsewhere);
 
 	nr_resets = 0;
 	cr_assert_eq(pci_bus_reset_behind(&pci, &on_bus0), 0, "not a bridge: nothing behind it");
