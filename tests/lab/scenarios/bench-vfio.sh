@@ -24,7 +24,7 @@ for s in ${bench_sizes//,/ }; do
 	esac
 	[ "$m" -gt "$bench_largest" ] && bench_largest=$m
 done
-nvme_img=$lab_cache/bench-vfio-nvme.img
+nvme_img=$lab_work/nvme.img
 lab_needs_qemu=1
 lab_needs_ovmf=1
 lab_needs_edu=1

@@ -10,7 +10,7 @@
 # for reset=bus, which the kernel does not offer for a function on the
 # root bus, is refused with one line naming what it does offer.
 
-nvme_img=$lab_cache/vfio-nvme.img
+nvme_img=$lab_work/nvme.img
 nvme_sha=$(yes "vmm lab nvme" | head -c 1048576 | sha256sum | cut -d' ' -f1)
 lab_needs_ovmf=1
 lab_qemu_args=(-drive "file=$nvme_img,format=raw,if=none,id=labnvme"

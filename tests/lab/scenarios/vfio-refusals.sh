@@ -15,7 +15,7 @@
 # left open (no process holds a /dev/vfio node), 05.1 is still on nvme with
 # its disk, and 05.0 and 06.0 are still on vfio-pci.
 
-nvme_img=$lab_cache/vfio-refusals.img
+nvme_img=$lab_work/nvme.img
 lab_needs_ovmf=1
 lab_modules+=("${lab_host_driver_modules[@]}")
 lab_qemu_args=(-device edu,addr=05.0,multifunction=on

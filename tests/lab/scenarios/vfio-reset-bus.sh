@@ -9,7 +9,7 @@
 # the run is ended with SIGINT, as ^C would: the vmm must exit 0, reset the
 # device on the way out and leave no process holding its group.
 
-nvme_img=$lab_cache/vfio-reset-bus.img
+nvme_img=$lab_work/nvme.img
 nvme_sha=$(yes "vmm lab bus reset" | head -c 1048576 | sha256sum | cut -d' ' -f1)
 lab_needs_ovmf=1
 # The root port says 5 GT/s (x-speed=5): at its default 16 GT/s, Linux
