@@ -27,19 +27,25 @@ void log_msg(enum log_level level, const char *prefix, const char *fmt, ...)
 		fprintf(stderr, "vmm: %s: %s\n", tag[level], line);
 }
 
-bool log_ratelimit(unsigned *budget, long *window)
+bool log_ratelimit(struct log_ratelimit *rl)
 {
 	enum { BURST = 10 };
 	struct timespec ts;
+	uint64_t now, old, new;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ts.tv_sec != *window) {
-		*window = ts.tv_sec;
-		*budget = BURST;
-	}
-	if (*budget == 0)
-		return false;
-	(*budget)--;
+	now = (uint64_t)ts.tv_sec << 8;
+	old = __atomic_load_n(&rl->state, __ATOMIC_RELAXED);
+	/* A compare-and-swap rather than a lock: no init, and nothing to destroy with the device. */
+	do {
+		if ((old & ~0xffull) != now)
+			new = now | 1;
+		else if ((old & 0xff) < BURST)
+			new = old + 1;
+		else
+			return false;
+	} while (!__atomic_compare_exchange_n(&rl->state, &old, new, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
 	return true;
 }
 

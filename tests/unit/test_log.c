@@ -2,6 +2,7 @@
 /* The logging helpers every subsystem's messages go through. */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "vmm/log.h"
 
@@ -37,4 +38,42 @@ Test(log, a_short_buffer_is_cut_not_overrun)
 
 	cr_assert_eq(log_fmt_size(buf, sizeof(buf), 128ull << 30), buf);
 	cr_assert_str_eq(buf, "128");
+}
+
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* How many of n calls on rl pass, tried again if a second boundary fell inside. */
+static unsigned passes(struct log_ratelimit *rl, unsigned n)
+{
+	for (;;) {
+		time_t t = now_s();
+		unsigned got = 0;
+
+		*rl = (struct log_ratelimit){ 0 };
+		for (unsigned i = 0; i < n; i++)
+			got += log_ratelimit(rl);
+		if (now_s() == t)
+			return got;
+	}
+}
+
+Test(log, a_burst_per_second_then_silence)
+{
+	struct log_ratelimit rl;
+
+	cr_assert_eq(passes(&rl, 100), 10);
+}
+
+Test(log, each_device_has_its_own_budget)
+{
+	struct log_ratelimit noisy, quiet = { 0 };
+
+	cr_assert_eq(passes(&noisy, 100), 10);
+	cr_assert(log_ratelimit(&quiet), "a noisy device does not silence another");
 }
