@@ -51,6 +51,7 @@ struct acpi_pm {
 	struct power_ctl power;
 	uint16_t sts, en, cnt;
 	bool sci_level;
+	struct log_ratelimit warn_rl; /* dev_warn_rl()'s, for warnings a guest can drive */
 };
 
 /*
@@ -95,7 +96,7 @@ static bool acpi_pm_write_cnt(struct acpi_pm *pm, uint16_t mask, uint16_t val)
 	 * No other sleep state exists here. Waking at once (WAK_STS) ends
 	 * the guest's wait for the transition back to S0 instead of hanging.
 	 */
-	dev_warn_ratelimited("acpi_pm", "sleep type %u not supported, ignored", slp_typ);
+	dev_warn_rl(&pm->warn_rl, "acpi_pm", "sleep type %u not supported, ignored", slp_typ);
 	pm->sts |= STS_WAK;
 	return false;
 }
@@ -113,7 +114,7 @@ static bool acpi_pm_write_reg(struct acpi_pm *pm, unsigned reg, uint16_t mask, u
 	case PM1_CNT:
 		return acpi_pm_write_cnt(pm, mask, val);
 	default:
-		dev_warn_ratelimited("acpi_pm", "write to read-only PM timer ignored");
+		dev_warn_rl(&pm->warn_rl, "acpi_pm", "write to read-only PM timer ignored");
 		return false;
 	}
 }
@@ -141,8 +142,9 @@ static void acpi_pm_write(void *opaque, uint64_t offset, unsigned size, uint64_t
 	if (size > 8)
 		size = 8;
 	if (offset >= PM_REGS_END || offset + size > PM_REGS_END)
-		dev_warn_ratelimited("acpi_pm", "write at offset 0x%llx size %u: no register there",
-				     (unsigned long long)offset, size);
+		dev_warn_rl(&pm->warn_rl, "acpi_pm",
+			    "write at offset 0x%llx size %u: no register there",
+			    (unsigned long long)offset, size);
 	if (offset >= PM_REGS_END)
 		return;
 	pthread_mutex_lock(&pm->lock);

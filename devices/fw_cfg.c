@@ -51,6 +51,7 @@ struct fw_cfg {
 	int cur;           /* index of the selected item, -1 for none */
 	uint32_t offset;   /* into the selected item; never past its end */
 	uint32_t dma_high; /* high half of the DMA address, until the low half comes */
+	struct log_ratelimit warn_rl; /* dev_warn_rl()'s, for warnings a guest can drive */
 };
 
 static uint32_t get_be32(const uint8_t *p)
@@ -403,8 +404,8 @@ static bool fw_cfg_take(struct fw_cfg *fw, uint8_t *dst, uint32_t n, uint32_t *g
 		return true;
 	if (it->read) {
 		if (it->read(it->read_ctx, fw->offset, dst, n)) {
-			dev_warn_ratelimited(FW_CFG_NAME, "item %#x: read at %u failed", it->key,
-					     fw->offset);
+			dev_warn_rl(&fw->warn_rl, FW_CFG_NAME, "item %#x: read at %u failed",
+				    it->key, fw->offset);
 			return false;
 		}
 	} else {
@@ -475,8 +476,8 @@ static void fw_cfg_dma(struct fw_cfg *fw, uint64_t gpa)
 
 	if (!access) {
 		/* Nowhere to report the error: drop it, as a bus would the master abort. */
-		dev_warn_ratelimited(FW_CFG_NAME, "DMA access structure at %#llx is not in RAM",
-				     (unsigned long long)gpa);
+		dev_warn_rl(&fw->warn_rl, FW_CFG_NAME,
+			    "DMA access structure at %#llx is not in RAM", (unsigned long long)gpa);
 		return;
 	}
 	/* One fetch: another vCPU may change the structure while we work. */

@@ -60,6 +60,7 @@ struct i8042 {
 	bool obf;
 	bool last_cmd;   /* for STS_CMD */
 	uint8_t pending; /* command still waiting for its data byte, or 0 */
+	struct log_ratelimit warn_rl; /* dev_warn_rl()'s, for warnings a guest can drive */
 };
 
 static void i8042_output(struct i8042 *kbd, uint8_t byte)
@@ -118,7 +119,7 @@ static bool i8042_command(struct i8042 *kbd, uint8_t cmd)
 	}
 	if (cmd >= CMD_PULSE_FIRST)
 		return !(cmd & OUTPORT_RESET); /* 0xFE is the usual one */
-	dev_warn_ratelimited("i8042", "unsupported command 0x%02x ignored", cmd);
+	dev_warn_rl(&kbd->warn_rl, "i8042", "unsupported command 0x%02x ignored", cmd);
 	return false;
 }
 

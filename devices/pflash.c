@@ -86,7 +86,11 @@ struct pflash {
 	void (*mode_hook)(void *opaque, bool array_mode);
 	void *mode_opaque;
 	bool hook_array; /* what the hook was last told */
+	struct log_ratelimit warn_rl; /* pf_warn_rl()'s */
 };
+
+/* What the guest gets wrong, or the image file: said a few times a second at most. */
+#define pf_warn_rl(pf, ...) dev_warn_rl(&(pf)->warn_rl, "pflash", __VA_ARGS__)
 
 /* ---- the CFI query table (x8 byte addresses) ---- */
 
@@ -195,7 +199,7 @@ static int pflash_sync_locked(struct pflash *pf)
 	pf->stats.syncs++;
 	if (fdatasync(pf->fd) < 0) {
 		ret = -errno;
-		dev_warn_ratelimited("pflash", "%s: fdatasync: %s", pf->path, strerror(-ret));
+		pf_warn_rl(pf, "%s: fdatasync: %s", pf->path, strerror(-ret));
 		if (pf->unsynced & UNSYNCED_PROGRAM)
 			pf->status |= SR_PROG_ERR;
 		if (pf->unsynced & UNSYNCED_ERASE)
@@ -233,9 +237,9 @@ static void pflash_program(struct pflash *pf, uint64_t offset, unsigned size, ui
 		return;
 	/* A wide, unaligned program may not reach into the next block. */
 	if ((offset ^ (offset + size - 1)) & ~(PFLASH_SECTOR_SIZE - 1)) {
-		dev_warn_ratelimited("pflash", "%s: program of %u bytes at %#llx crosses a block "
-				     "boundary; refused", pf->path, size,
-				     (unsigned long long)offset);
+		pf_warn_rl(pf, "%s: program of %u bytes at %#llx crosses a block "
+			   "boundary; refused", pf->path, size,
+			   (unsigned long long)offset);
 		pf->status |= SR_READY | SR_PROG_ERR;
 		pf->stats.errors++;
 		return;
@@ -244,8 +248,8 @@ static void pflash_program(struct pflash *pf, uint64_t offset, unsigned size, ui
 		bytes[i] = (uint8_t)(value >> (8 * i));
 	ret = pwrite_all(pf->fd, bytes, size, offset);
 	if (ret < 0) {
-		dev_warn_ratelimited("pflash", "%s: program of %u bytes at %#llx: %s", pf->path,
-				     size, (unsigned long long)offset, strerror(-ret));
+		pf_warn_rl(pf, "%s: program of %u bytes at %#llx: %s", pf->path,
+			   size, (unsigned long long)offset, strerror(-ret));
 		pf->status |= SR_READY | SR_PROG_ERR;
 		pf->stats.errors++;
 		return;
@@ -268,8 +272,8 @@ static void pflash_erase(struct pflash *pf, uint64_t offset)
 		return;
 	ret = pwrite_all(pf->fd, erased, sizeof(erased), block);
 	if (ret < 0) {
-		dev_warn_ratelimited("pflash", "%s: erase of block %#llx: %s", pf->path,
-				     (unsigned long long)block, strerror(-ret));
+		pf_warn_rl(pf, "%s: erase of block %#llx: %s", pf->path,
+			   (unsigned long long)block, strerror(-ret));
 		pf->status |= SR_READY | SR_ERASE_ERR;
 		pf->stats.errors++;
 		return;
@@ -332,8 +336,8 @@ static void pflash_command(struct pflash *pf, uint64_t offset, uint8_t cmd)
 		pf->mode = MODE_QUERY;
 		break;
 	default:
-		dev_warn_ratelimited("pflash", "%s: unsupported command %#x at %#llx; read array",
-				     pf->path, cmd, (unsigned long long)offset);
+		pf_warn_rl(pf, "%s: unsupported command %#x at %#llx; read array",
+			   pf->path, cmd, (unsigned long long)offset);
 		pf->mode = MODE_ARRAY;
 		break;
 	}
@@ -392,8 +396,8 @@ static uint64_t pflash_mmio_read(void *opaque, uint64_t offset, unsigned size)
 	uint64_t val = 0;
 
 	if (!pflash_access_ok(pf, offset, size)) {
-		dev_warn_ratelimited("pflash", "%s: read of %u bytes at %#llx outside the device",
-				     pf->path, size, (unsigned long long)offset);
+		pf_warn_rl(pf, "%s: read of %u bytes at %#llx outside the device",
+			   pf->path, size, (unsigned long long)offset);
 		return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
 	}
 	pthread_mutex_lock(&pf->lock);
@@ -411,8 +415,8 @@ static void pflash_mmio_write(void *opaque, uint64_t offset, unsigned size, uint
 	enum pflash_pending pending;
 
 	if (!pflash_access_ok(pf, offset, size)) {
-		dev_warn_ratelimited("pflash", "%s: write of %u bytes at %#llx outside the device",
-				     pf->path, size, (unsigned long long)offset);
+		pf_warn_rl(pf, "%s: write of %u bytes at %#llx outside the device",
+			   pf->path, size, (unsigned long long)offset);
 		return;
 	}
 	if (size < 8)

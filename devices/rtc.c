@@ -74,6 +74,7 @@ struct rtc {
 	uint8_t cmos[CMOS_SIZE];
 	int64_t offset;   /* guest time minus host time, seconds */
 	int64_t uf_epoch; /* guest second when register C was last read */
+	struct log_ratelimit warn_rl; /* dev_warn_rl()'s, for warnings a guest can drive */
 };
 
 static bool rtc_is_clock_reg(unsigned idx)
@@ -173,7 +174,7 @@ static void rtc_commit(struct rtc *rtc, uint8_t b)
 	errno = 0;
 	t = timegm(&tm);
 	if (t == (time_t)-1 && errno) {
-		dev_warn_ratelimited("rtc", "guest time not representable, ignored");
+		dev_warn_rl(&rtc->warn_rl, "rtc", "guest time not representable, ignored");
 		return;
 	}
 	rtc->offset = (int64_t)t - rtc_host_now();
@@ -297,7 +298,7 @@ static void rtc_write_port(struct rtc *rtc, unsigned port, uint8_t val)
 	else if (port == RTC_PORT_DATA)
 		rtc_write_data(rtc, val);
 	else
-		dev_warn_ratelimited("rtc", "write outside the 2-port window ignored");
+		dev_warn_rl(&rtc->warn_rl, "rtc", "write outside the 2-port window ignored");
 }
 
 /* Port of byte i of an access; RTC_NR_PORTS past the window. */

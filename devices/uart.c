@@ -94,6 +94,7 @@ struct uart {
 
 	uint8_t rx[UART_RX_SIZE];
 	size_t rx_head, rx_count;
+	struct log_ratelimit warn_rl; /* dev_warn_rl()'s, for warnings a guest can drive */
 };
 
 static bool uart_loopback(const struct uart *u)
@@ -193,7 +194,7 @@ static void uart_emit(struct uart *u, uint8_t byte)
 		n = write(u->out_fd, &byte, 1);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		dev_warn_ratelimited(u->name, "output dropped: %s", strerror(errno));
+		dev_warn_rl(&u->warn_rl, u->name, "output dropped: %s", strerror(errno));
 }
 
 static void uart_write_thr(struct uart *u, uint8_t byte)
@@ -279,8 +280,8 @@ static void uart_write_reg(struct uart *u, unsigned reg, uint8_t val)
 		u->scr = val;
 		break;
 	default: /* LSR and MSR are read-only; anything past the window */
-		dev_warn_ratelimited(u->name, "write 0x%02x to read-only/unknown register %u",
-				     val, reg);
+		dev_warn_rl(&u->warn_rl, u->name, "write 0x%02x to read-only/unknown register %u",
+			    val, reg);
 		break;
 	}
 }

@@ -122,7 +122,11 @@ struct virtio_blk {
 	int stop_fd;
 	unsigned nr_queues;
 	struct blk_queue *queues;
+	struct log_ratelimit warn_rl; /* blk_warn_rl()'s, shared by the queues' threads */
 };
+
+/* What the guest or the backing file gets wrong: said a few times a second at most. */
+#define blk_warn_rl(blk, ...) dev_warn_rl(&(blk)->warn_rl, (blk)->vdev.name, __VA_ARGS__)
 
 static struct virtio_blk *to_blk(struct virtio_device *vdev)
 {
@@ -235,8 +239,8 @@ static void blk_io_error(struct blk_queue *q, struct blk_slot *s, int err, const
 {
 	struct virtio_blk *blk = q->blk;
 
-	dev_warn_ratelimited(blk->vdev.name, "%s: %s at sector %llu: %s", blk->path, what,
-			     (unsigned long long)s->req.sector, strerror(err));
+	blk_warn_rl(blk, "%s: %s at sector %llu: %s", blk->path, what,
+		    (unsigned long long)s->req.sector, strerror(err));
 	/* What a read put into guest buffers before it failed. */
 	blk_finish(q, s, VIRTIO_BLK_S_IOERR, s->req.type == VIRTIO_BLK_T_IN ? s->done : 0);
 }
@@ -578,9 +582,9 @@ static void blk_take(struct blk_queue *q)
 		blk_slot_fit(s, chain.nr);
 		virtio_blk_req_init(&s->req, s->iov, s->iov_cap, s->range, BLK_MAX_RANGES);
 		if (virtio_blk_req_decode(&chain, &q->blk->disk, &s->req) < 0) {
-			dev_warn_ratelimited(q->blk->vdev.name, "queue %u: chain from head %u has "
-					     "no room for a header and a status byte; queue "
-					     "stopped", q->index, chain.head);
+			blk_warn_rl(q->blk, "queue %u: chain from head %u has "
+				    "no room for a header and a status byte; queue "
+				    "stopped", q->index, chain.head);
 			virtq_push(q->vq, chain.head, 0);
 			q->pushed = true;
 			blk_slot_put(q, s);
@@ -600,8 +604,8 @@ static void blk_queue_submit(struct blk_queue *q)
 	ret = io_uring_submit(&q->ring);
 	/* What is not taken stays queued: the worker retries (see the poll timeout). */
 	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
-		dev_warn_ratelimited(q->blk->vdev.name, "queue %u: io_uring_submit: %s", q->index,
-				     strerror(-ret));
+		blk_warn_rl(q->blk, "queue %u: io_uring_submit: %s", q->index,
+			    strerror(-ret));
 }
 
 /*
@@ -632,8 +636,8 @@ static void blk_queue_drain(struct blk_queue *q)
 
 		/* Returning now would leave the kernel writing guest memory: retry. */
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
-			dev_warn_ratelimited(q->blk->vdev.name, "queue %u: waiting for I/O: %s",
-					     q->index, strerror(-ret));
+			blk_warn_rl(q->blk, "queue %u: waiting for I/O: %s",
+				    q->index, strerror(-ret));
 			usleep(1000);
 		}
 		blk_reap(q);
@@ -641,12 +645,12 @@ static void blk_queue_drain(struct blk_queue *q)
 	q->draining = false;
 }
 
-static void eventfd_clear(int fd)
+static void eventfd_clear(struct virtio_blk *blk, int fd)
 {
 	uint64_t v;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		dev_warn_ratelimited("virtio-blk", "eventfd read: %s", strerror(errno));
+		blk_warn_rl(blk, "eventfd read: %s", strerror(errno));
 }
 
 static void *blk_queue_thread(void *arg)
@@ -665,8 +669,8 @@ static void *blk_queue_thread(void *arg)
 		for (unsigned i = 0; i < 3; i++)
 			pfd[i].revents = 0;
 		if (poll(pfd, 3, io_uring_sq_ready(&q->ring) ? 10 : -1) < 0 && errno != EINTR)
-			dev_warn_ratelimited(q->blk->vdev.name, "queue %u: poll: %s", q->index,
-					     strerror(errno));
+			blk_warn_rl(q->blk, "queue %u: poll: %s", q->index,
+				    strerror(errno));
 		if (pfd[2].revents)
 			break;
 		if (pfd[0].revents & POLLNVAL) {
@@ -674,10 +678,10 @@ static void *blk_queue_thread(void *arg)
 				pfd[0].fd);
 			blk_queue_broken(q);
 		} else if (pfd[0].revents) {
-			eventfd_clear(pfd[0].fd);
+			eventfd_clear(q->blk, pfd[0].fd);
 		}
 		if (pfd[1].revents)
-			eventfd_clear(pfd[1].fd);
+			eventfd_clear(q->blk, pfd[1].fd);
 	}
 	blk_queue_drain(q);
 	return NULL;
@@ -715,7 +719,7 @@ static void blk_join_all(struct virtio_blk *blk)
 			pthread_join(q->thread, NULL);
 		q->thread_started = false;
 	}
-	eventfd_clear(blk->stop_fd);
+	eventfd_clear(blk, blk->stop_fd);
 }
 
 /* Whether the transport left the queues fit to serve; 0 or -errno. */
@@ -817,8 +821,8 @@ static void blk_config_read(struct virtio_device *vdev, uint32_t offset, void *d
 static void blk_config_write(struct virtio_device *vdev, uint32_t offset, const void *data,
 			     uint32_t len)
 {
-	dev_warn_ratelimited(vdev->name, "config write of %u bytes at %#x ignored: read-only",
-			     len, offset);
+	blk_warn_rl(to_blk(vdev), "config write of %u bytes at %#x ignored: read-only",
+		    len, offset);
 }
 
 /* ---- create and free ---- */

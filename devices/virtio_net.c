@@ -73,7 +73,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 #define net_err(net, ...)  dev_err((net)->vdev.name, __VA_ARGS__)
 #define net_info(net, ...) dev_info((net)->vdev.name, __VA_ARGS__)
-#define net_warn_rl(net, ...) dev_warn_ratelimited((net)->vdev.name, __VA_ARGS__)
+#define net_warn_rl(net, ...) dev_warn_rl(&(net)->warn_rl, (net)->vdev.name, __VA_ARGS__)
 
 struct virtio_net;
 
@@ -125,6 +125,7 @@ struct virtio_net {
 	struct virtq_chain ctrl_chain;
 	struct virtq_seg *ctrl_seg;
 	struct vnet_pair pair[VIRTIO_NET_MAX_PAIRS];
+	struct log_ratelimit warn_rl; /* net_warn_rl()'s, shared by the pairs' threads */
 };
 _Static_assert(offsetof(struct virtio_net, vdev) == 0, "virtio_device comes first");
 

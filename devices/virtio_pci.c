@@ -107,7 +107,11 @@ struct virtio_pci {
 	bool bar_on;
 	uint64_t bar_addr;
 	bool ioeventfd[VIRTIO_MAX_QUEUES];
+	struct log_ratelimit warn_rl; /* vp_warn_rl()'s */
 };
+
+/* What the driver gets wrong: said a few times a second at most. */
+#define vp_warn_rl(vp, ...) dev_warn_rl(&(vp)->warn_rl, (vp)->name, __VA_ARGS__)
 
 /* ---- interrupts ---- */
 
@@ -160,8 +164,8 @@ static void msix_route(void *opaque, unsigned vector, uint64_t addr, uint32_t da
 	int ret = vp->plat.msi_route(vp->plat.opaque, vp->gsi[vector], addr, data);
 
 	if (ret)
-		dev_warn_ratelimited(vp->name, "MSI-X vector %u: cannot route it: %s", vector,
-				     strerror(-ret));
+		vp_warn_rl(vp, "MSI-X vector %u: cannot route it: %s", vector,
+			   strerror(-ret));
 }
 
 static void msix_fire(void *opaque, unsigned vector)
@@ -170,7 +174,7 @@ static void msix_fire(void *opaque, unsigned vector)
 	uint64_t one = 1;
 
 	if (write(vp->irqfd[vector], &one, sizeof(one)) < 0)
-		dev_warn_ratelimited(vp->name, "MSI-X vector %u: irqfd: %s", vector, strerror(errno));
+		vp_warn_rl(vp, "MSI-X vector %u: irqfd: %s", vector, strerror(errno));
 }
 
 static const struct msix_ops vp_msix_ops = { .route = msix_route, .fire = msix_fire };
@@ -204,13 +208,13 @@ static bool features_ok(struct virtio_pci *vp)
 	uint64_t extra = vp->driver_features & ~vp->vdev->device_features;
 
 	if (extra) {
-		dev_warn_ratelimited(vp->name, "driver accepted features 0x%llx never offered",
-				     (unsigned long long)extra);
+		vp_warn_rl(vp, "driver accepted features 0x%llx never offered",
+			   (unsigned long long)extra);
 		return false;
 	}
 	if (!virtio_has_feature(vp->driver_features, VIRTIO_F_VERSION_1)) {
-		dev_warn_ratelimited(vp->name, "driver did not accept VIRTIO_F_VERSION_1 "
-				     "(a legacy driver: only modern virtio is offered)");
+		vp_warn_rl(vp, "driver did not accept VIRTIO_F_VERSION_1 "
+			   "(a legacy driver: only modern virtio is offered)");
 		return false;
 	}
 	return true;
@@ -268,7 +272,7 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 	atomic_store(&vp->status, v);
 	if ((v & S_DRIVER_OK) && !(old & S_DRIVER_OK) && !(v & S_NEEDS_RESET)) {
 		if (!(v & S_FEATURES_OK)) {
-			dev_warn_ratelimited(vp->name, "DRIVER_OK without FEATURES_OK");
+			vp_warn_rl(vp, "DRIVER_OK without FEATURES_OK");
 			vp_needs_reset(vp);
 			return;
 		}
@@ -437,7 +441,7 @@ void virtio_pci_bar_write(struct virtio_pci *vp, uint64_t off, unsigned size, ui
 		uint64_t one = 1;
 
 		if (write(vp->kick[q], &one, sizeof(one)) < 0)
-			dev_warn_ratelimited(vp->name, "queue %u: kick: %s", q, strerror(errno));
+			vp_warn_rl(vp, "queue %u: kick: %s", q, strerror(errno));
 	} else if (off >= VIRTIO_PCI_MSIX_TABLE && off < VIRTIO_PCI_MSIX_PBA) {
 		msix_table_write(&vp->msix, off - VIRTIO_PCI_MSIX_TABLE, size, value);
 	}
@@ -493,8 +497,8 @@ static void vp_bar_remap(struct pci_device *dev, unsigned bar, bool was_on, uint
 					 vp->kick[q], true);
 		vp->ioeventfd[q] = ret == 0;
 		if (ret)
-			dev_warn_ratelimited(vp->name, "queue %u: no ioeventfd (%s): notifies go "
-					     "through the VMM", q, strerror(-ret));
+			vp_warn_rl(vp, "queue %u: no ioeventfd (%s): notifies go "
+				   "through the VMM", q, strerror(-ret));
 	}
 }
 

@@ -50,6 +50,13 @@ static uint16_t *avail_event(const struct virtq *vq)
 	return (uint16_t *)&vq->used->ring[vq->size];
 }
 
+/*
+ * A queue says only its first error; this limit is for a guest that
+ * breaks and resets queues in a loop. One for every queue of every
+ * device: per-queue state would sit in struct virtq (virtq.h).
+ */
+static struct log_ratelimit broken_rl;
+
 /* Puts the queue in the error state; only the first error is logged. */
 __attribute__((format(printf, 3, 4)))
 static int broken(struct virtq *vq, int err, const char *fmt, ...)
@@ -63,8 +70,8 @@ static int broken(struct virtq *vq, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	dev_warn_ratelimited(vq->name ? vq->name : "virtq", "queue broken (%s): %s",
-			     virtq_strerror(err), why);
+	dev_warn_rl(&broken_rl, vq->name ? vq->name : "virtq", "queue broken (%s): %s",
+		    virtq_strerror(err), why);
 	return err;
 }
 

@@ -123,7 +123,11 @@ struct vfio_pci {
 	struct vfio_intx intx;
 	struct vfio_pci_opts opts;
 	unsigned link_speed, link_width; /* of the link the guest sees; 0: no PCIe */
+	struct log_ratelimit warn_rl;    /* vp_warn_rl()'s */
 };
+
+/* What a guest's accesses make go wrong: said, but a few times a second at most. */
+#define vp_warn_rl(vp, ...) dev_warn_rl(&(vp)->warn_rl, (vp)->name, __VA_ARGS__)
 
 static struct vfio_pci *to_vp(struct pci_device *dev)
 {
@@ -156,7 +160,7 @@ static uint32_t dev_cfg_read(struct vfio_pci *vp, unsigned off, unsigned size)
 	uint32_t v = 0;
 
 	if (dev_pread(vp, &v, size, cfg_region_off(vp) + off)) {
-		dev_warn_ratelimited(vp->name, "config read at 0x%x failed", off);
+		vp_warn_rl(vp, "config read at 0x%x failed", off);
 		return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
 	}
 	return v;
@@ -165,7 +169,7 @@ static uint32_t dev_cfg_read(struct vfio_pci *vp, unsigned off, unsigned size)
 static void dev_cfg_write(struct vfio_pci *vp, unsigned off, unsigned size, uint32_t v)
 {
 	if (dev_pwrite(vp, &v, size, cfg_region_off(vp) + off))
-		dev_warn_ratelimited(vp->name, "config write at 0x%x failed", off);
+		vp_warn_rl(vp, "config write at 0x%x failed", off);
 }
 
 /* ---- config space as the guest sees it ---- */
@@ -297,8 +301,8 @@ static void intx_on(struct vfio_pci *vp)
 			set_irqs(vp, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL);
 	}
 	if (ret)
-		dev_warn_ratelimited(vp->name, "INTx: cannot wire it to GSI %u: %s", t->gsi,
-				     strerror(-ret));
+		vp_warn_rl(vp, "INTx: cannot wire it to GSI %u: %s", t->gsi,
+			   strerror(-ret));
 	t->on = ret == 0;
 }
 
@@ -307,7 +311,7 @@ static void intx_off(struct vfio_pci *vp)
 	struct vfio_intx *t = &vp->intx;
 
 	if (t->on && set_irqs(vp, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL))
-		dev_warn_ratelimited(vp->name, "cannot turn INTx off on the device");
+		vp_warn_rl(vp, "cannot turn INTx off on the device");
 	t->on = false;
 }
 
@@ -388,14 +392,14 @@ static void msi_mask_apply(struct vfio_pci *vp, unsigned n)
 		if (!((mask ^ m->masked) & bit))
 			continue;
 		if (set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, v, 1, &fd))
-			dev_warn_ratelimited(vp->name, "MSI vector %u: the device refused its "
-					     "eventfd", v);
+			vp_warn_rl(vp, "MSI vector %u: the device refused its "
+				   "eventfd", v);
 		if (!(mask & bit) && read(m->pendfd[v], &cnt, sizeof(cnt)) == sizeof(cnt) && cnt) {
 			uint64_t one = 1;
 
 			if (write(m->efd[v], &one, sizeof(one)) < 0)
-				dev_warn_ratelimited(vp->name, "MSI vector %u: irqfd: %s", v,
-						     strerror(errno));
+				vp_warn_rl(vp, "MSI vector %u: irqfd: %s", v,
+					   strerror(errno));
 		}
 	}
 	m->masked = mask;
@@ -435,7 +439,7 @@ static void msi_update(struct vfio_pci *vp)
 		addr |= (uint64_t)cfg32(vp, m->cap + PCI_MSI_ADDRESS_HI) << 32;
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE)) {
 		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
-			dev_warn_ratelimited(vp->name, "cannot turn MSI off on the device");
+			vp_warn_rl(vp, "cannot turn MSI off on the device");
 		if (m->on)
 			intx_on(vp);
 		m->on = 0;
@@ -454,8 +458,8 @@ static void msi_update(struct vfio_pci *vp)
 			close(pend);
 	}
 	if (ret) {
-		dev_warn_ratelimited(vp->name, "MSI: no irqfd for vector %u: %s", m->nr_fd,
-				     strerror(-ret));
+		vp_warn_rl(vp, "MSI: no irqfd for vector %u: %s", m->nr_fd,
+			   strerror(-ret));
 		return;
 	}
 	if (m->on != n || addr != m->addr || data != m->data) {
@@ -463,7 +467,7 @@ static void msi_update(struct vfio_pci *vp)
 			ret = vp->plat.msi_route(vp->plat.opaque, m->gsi[i], addr,
 						 (data & ~(n - 1)) | i);
 		if (ret)
-			dev_warn_ratelimited(vp->name, "MSI: cannot route it: %s", strerror(-ret));
+			vp_warn_rl(vp, "MSI: cannot route it: %s", strerror(-ret));
 		m->addr = addr;
 		m->data = data;
 	}
@@ -471,7 +475,7 @@ static void msi_update(struct vfio_pci *vp)
 		intx_off(vp);
 		/* A new vector count: the kernel takes it only from off. */
 		if (m->on && set_irqs(vp, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL))
-			dev_warn_ratelimited(vp->name, "cannot turn MSI off on the device");
+			vp_warn_rl(vp, "cannot turn MSI off on the device");
 		m->on = 0;
 		{
 			uint32_t mask = m->mask_off ? cfg32(vp, m->mask_off) : 0;
@@ -483,8 +487,8 @@ static void msi_update(struct vfio_pci *vp)
 			m->masked = mask;
 		}
 		if (ret) {
-			dev_warn_ratelimited(vp->name, "MSI: the device refused %u vector(s): %s",
-					     n, strerror(-ret));
+			vp_warn_rl(vp, "MSI: the device refused %u vector(s): %s",
+				   n, strerror(-ret));
 			intx_on(vp);
 			return;
 		}
@@ -554,7 +558,7 @@ static void msi_free(struct vfio_pci *vp)
 static void msix_point(struct vfio_pci *vp, unsigned v, int fd)
 {
 	if (vp->msix.on && set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, v, 1, &fd))
-		dev_warn_ratelimited(vp->name, "MSI-X vector %u: the device refused its eventfd", v);
+		vp_warn_rl(vp, "MSI-X vector %u: the device refused its eventfd", v);
 }
 
 static void msix_route(void *opaque, unsigned v, uint64_t addr, uint32_t data)
@@ -568,8 +572,8 @@ static void msix_route(void *opaque, unsigned v, uint64_t addr, uint32_t data)
 	if (!ret)
 		ret = vp->plat.msi_route(vp->plat.opaque, x->gsi[v], addr, data);
 	if (ret)
-		dev_warn_ratelimited(vp->name, "MSI-X vector %u: cannot route it: %s", v,
-				     strerror(-ret));
+		vp_warn_rl(vp, "MSI-X vector %u: cannot route it: %s", v,
+			   strerror(-ret));
 }
 
 static void msix_fire(void *opaque, unsigned v)
@@ -578,7 +582,7 @@ static void msix_fire(void *opaque, unsigned v)
 	uint64_t one = 1;
 
 	if (vp->msix.irqfd[v] >= 0 && write(vp->msix.irqfd[v], &one, sizeof(one)) < 0)
-		dev_warn_ratelimited(vp->name, "MSI-X vector %u: irqfd: %s", v, strerror(errno));
+		vp_warn_rl(vp, "MSI-X vector %u: irqfd: %s", v, strerror(errno));
 }
 
 static void msix_mask(void *opaque, unsigned v, bool masked)
@@ -614,7 +618,7 @@ static void msix_ctrl_written(struct vfio_pci *vp)
 	if (on && !x->on) {
 		intx_off(vp);
 		if (set_irqs(vp, VFIO_PCI_MSIX_IRQ_INDEX, 0, x->nr, x->pendfd)) {
-			dev_warn_ratelimited(vp->name, "the device refused MSI-X with %u vectors", x->nr);
+			vp_warn_rl(vp, "the device refused MSI-X with %u vectors", x->nr);
 			intx_on(vp);
 		} else {
 			x->on = true;
@@ -868,8 +872,8 @@ static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 	}
 
 	if (off + size <= b->region_size && dev_pwrite(b->vp, &value, size, b->offset + off))
-		dev_warn_ratelimited(b->vp->name, "BAR %u: write at 0x%llx failed", b->idx,
-				     (unsigned long long)off);
+		vp_warn_rl(b->vp, "BAR %u: write at 0x%llx failed", b->idx,
+			   (unsigned long long)off);
 }
 
 static const struct bus_ops bar_ops = { .name = "vfio-bar", .read = bar_read, .write = bar_write };
@@ -913,7 +917,7 @@ static void bar_unmap(struct vfio_bar *b)
 
 		if (p->slot >= 0 &&
 		    vp->plat.memslot(vp->plat.opaque, &p->slot, b->addr + p->off, 0, NULL))
-			dev_warn_ratelimited(vp->name, "BAR %u: cannot remove its memslot", b->idx);
+			vp_warn_rl(vp, "BAR %u: cannot remove its memslot", b->idx);
 	}
 	if (b->trapped)
 		bus_unregister(bar_bus(b), b->addr);
@@ -942,16 +946,16 @@ static void bar_map(struct vfio_bar *b, uint64_t addr, const struct bus_ops *ops
 			covered += p->size;
 			continue;
 		}
-		dev_warn_ratelimited(vp->name, "BAR %u: no memslot at 0x%llx (%s); trapping "
-				     "its accesses", b->idx, (unsigned long long)(addr + p->off),
-				     strerror(-ret));
+		vp_warn_rl(vp, "BAR %u: no memslot at 0x%llx (%s); trapping "
+			   "its accesses", b->idx, (unsigned long long)(addr + p->off),
+			   strerror(-ret));
 	}
 	if (covered == b->region_size)
 		return;
 	ret = bus_register(bar_bus(b), addr, b->size, ops, b);
 	if (ret)
-		dev_warn_ratelimited(vp->name, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
-				     (unsigned long long)addr, strerror(-ret));
+		vp_warn_rl(vp, "BAR %u: cannot place it at 0x%llx: %s", b->idx,
+			   (unsigned long long)addr, strerror(-ret));
 	b->trapped = ret == 0;
 }
 
@@ -996,7 +1000,7 @@ static void rom_update(struct vfio_pci *vp)
 	__atomic_store_n(&vp->rom_want_on, (cmd & PCI_COMMAND_MEMORY) &&
 			 (reg & PCI_ROM_ADDRESS_ENABLE) && vp->rom_want_addr, __ATOMIC_RELEASE);
 	if (bus_defer(vp->plat.mmio, rom_apply, vp))
-		dev_warn_ratelimited(vp->name, "cannot queue the ROM's remap");
+		vp_warn_rl(vp, "cannot queue the ROM's remap");
 }
 
 static uint64_t page_down(uint64_t v)

@@ -226,14 +226,18 @@ static void handle_io(struct vcpu *vcpu)
 	}
 }
 
+/* The machine's, shared by its vCPUs: one machine per process, so one here. */
+static struct log_ratelimit unassigned_mmio_rl;
+
 static void handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 
 	if (run->mmio.is_write) {
 		if (!bus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len))
-			dev_warn_ratelimited("mmio", "write of %u bytes to unassigned address 0x%llx",
-					     run->mmio.len, (unsigned long long)run->mmio.phys_addr);
+			dev_warn_rl(&unassigned_mmio_rl, "mmio",
+				    "write of %u bytes to unassigned address 0x%llx",
+				    run->mmio.len, (unsigned long long)run->mmio.phys_addr);
 	} else {
 		bus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len);
 	}
