@@ -7,6 +7,9 @@ set -euo pipefail
 packages=(
 	gcc pkg-config meson ninja-build
 	linux-libc-dev liburing-dev libcriterion-dev
+	# the JSON that vmm host and vmm bench write and read (and libjansson.a
+	# for the lab's static vmm)
+	libjansson-dev
 	ovmf qemu-system-x86 busybox-static cpio gzip xz-utils zstd
 	procps util-linux
 	# tests/lab: a GPT disk image with an EFI system partition (ovmf-disk-boot)
