@@ -153,9 +153,6 @@ int host_state_save(const char *path, const struct host_state *st) __attribute__
 struct host_state_entry *host_state_find(struct host_state *st, const char *bdf);
 void host_state_remove(struct host_state *st, const char *bdf);
 
-/* JSON output helpers (host_main.c). */
-void host_json_str(FILE *f, const char *s);
-
 /* JSON output, built with jansson (host_main.c). */
 struct json_t;
 /*

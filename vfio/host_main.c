@@ -55,28 +55,6 @@ static void usage(FILE *f)
 	f);
 }
 
-void host_json_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 /* The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates), or 0. */
 static size_t utf8_len(const unsigned char *p)
 {
