@@ -44,6 +44,9 @@ enum vm_vfio_iommu {
 struct vm_vfio_fn_cfg {
 	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
 	const char *bdf;        /* as given */
+	/* The address, parsed once (by the command line): all that follows uses these. */
+	uint16_t domain;
+	uint8_t bus, dev, fn;
 	const char *rom;        /* rom=FILE: the guest's ROM BAR serves it; NULL: the device's */
 	bool rom_off;           /* rom=off: no ROM BAR at all */
 	bool no_mmap;           /* mmap=off: every BAR access traps */
