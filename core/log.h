@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_LOG_H
-#define VMM_LOG_H
+#ifndef CORE_LOG_H
+#define CORE_LOG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "vmm/cli.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 static void usage(FILE *f)
 {

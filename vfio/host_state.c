@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 struct parser {
 	const char *s, *p;

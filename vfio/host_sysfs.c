@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 __attribute__((format(printf, 4, 0)))
 static int vpath(const struct host *h, char *buf, size_t len, const char *fmt, va_list ap)

@@ -21,8 +21,8 @@
 
 #include "vfio/host.h"
 #include "vfio/iommufd_abi.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "core/log.h"
+#include "core/memory.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)

@@ -20,7 +20,7 @@
  */
 #include "bench.h"
 #include "bench_internal.h"
-#include "log.h"
+#include "../core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

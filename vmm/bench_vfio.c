@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
-#include "log.h"
+#include "../core/log.h"
 #include "vm.h"
 #include "../vfio/host.h"
 

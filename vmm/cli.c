@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "layout.h"
+#include "../core/layout.h"
 #include "../vfio/host.h"
-#include "log.h"
+#include "../core/log.h"
 #include "vm.h"
 
 #define MAX_CPUS 255 /* xAPIC IDs in the MADT; 255 is the broadcast ID */

@@ -4,7 +4,7 @@
 
 #include "bench.h"
 #include "cli.h"
-#include "log.h"
+#include "../core/log.h"
 #include "vm.h"
 #include "vfio/host.h"
 

@@ -21,8 +21,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 #include "vm.h"
 #include "../devices/fw_cfg.h"
 #include "../devices/pci_devices.h"

@@ -18,10 +18,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 #include "vm.h"
-#include "memory.h"
+#include "../core/memory.h"
 #include "../devices/devices.h"
 #include "../firmware/firmware.h"
 

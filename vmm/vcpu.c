@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "cpuid.h"
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 #include "../firmware/firmware.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1

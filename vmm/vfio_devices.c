@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../core/log.h"
 #include "vm.h"
 #include "../devices/pci_devices.h"
 #include "../firmware/firmware.h"

@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bus.h"
-#include "memory.h"
-#include "pci.h"
+#include "../core/bus.h"
+#include "../core/memory.h"
+#include "../core/pci.h"
 #include "../devices/devices.h"
 
 struct kvm_run;
