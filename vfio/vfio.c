@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vfio/host.h"
+#include "vfio/host_sysfs.h"
 #include "vfio/iommufd_abi.h"
 #include "core/log.h"
 #include "core/memory.h"

@@ -45,7 +45,7 @@
 #include "bench_internal.h"
 #include "../core/log.h"
 #include "vm.h"
-#include "../vfio/host.h"
+#include "../core/pci_addr.h"
 
 #define VB_MAX_CASES   8  /* sizes x page sizes */
 #define VB_MAX_METHODS 4  /* flr, pm, bus, ... */

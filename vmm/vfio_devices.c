@@ -25,7 +25,7 @@
 #include "vm.h"
 #include "../devices/pci_devices.h"
 #include "../firmware/firmware.h"
-#include "../vfio/host.h"
+#include "../vfio/host_sysfs.h"
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 
