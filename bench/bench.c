@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "../vmm/vm.h"
 #include "../firmware/firmware.h"
 
 static void bench_usage(FILE *to)

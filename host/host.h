@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VFIO_HOST_H
-#define VFIO_HOST_H
+#ifndef HOST_HOST_H
+#define HOST_HOST_H
 
 /*
  * `vmm host`: the manual steps of the passthrough guides (check the IOMMU,

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench.h"
+#include "../bench/bench.h"
 #include "cli.h"
 #include "../core/log.h"
 #include "vm.h"
-#include "vfio/host.h"
+#include "../host/host.h"
 
 static int cmd_run(int argc, char **argv)
 {
