@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../vmm/vm.h"
+#include "../vmm/run.h"
 #include "../firmware/firmware.h"
 
 static void bench_usage(FILE *to)

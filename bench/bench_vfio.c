@@ -44,7 +44,7 @@
 
 #include "bench_internal.h"
 #include "../core/log.h"
-#include "../vmm/vm.h"
+#include "../vmm/vfio_devices.h"
 #include "../core/pci_addr.h"
 
 #define VB_MAX_CASES   8  /* sizes x page sizes */

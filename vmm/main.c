@@ -5,6 +5,7 @@
 #include "../bench/bench.h"
 #include "cli.h"
 #include "../core/log.h"
+#include "run.h"
 #include "vm.h"
 #include "../host/host.h"
 

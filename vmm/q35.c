@@ -23,6 +23,8 @@
 
 #include "../core/layout.h"
 #include "../core/log.h"
+#include "q35.h"
+#include "vfio_devices.h"
 #include "vm.h"
 #include "../devices/fw_cfg.h"
 #include "../devices/pci_devices.h"

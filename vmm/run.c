@@ -20,6 +20,11 @@
 
 #include "../core/layout.h"
 #include "../core/log.h"
+#include "q35.h"
+#include "run.h"
+#include "vcpu.h"
+#include "vfio_devices.h"
+#include "virtio_devices.h"
 #include "vm.h"
 #include "../core/memory.h"
 #include "../devices/devices.h"

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "q35.h"
+#include "vfio_devices.h"
 #include "vm.h"
 #include "../devices/pci_devices.h"
 #include "../firmware/firmware.h"

@@ -12,6 +12,7 @@
 
 #include "../core/layout.h"
 #include "../core/log.h"
+#include "virtio_devices.h"
 #include "vm.h"
 #include "../devices/virtio_blk.h"
 #include "../devices/virtio_net.h"

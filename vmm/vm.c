@@ -21,6 +21,10 @@
 #include "../core/layout.h"
 #include "../core/log.h"
 #include "../firmware/firmware.h"
+#include "q35.h"
+#include "vcpu.h"
+#include "vfio_devices.h"
+#include "virtio_devices.h"
 
 static int open_kvm(const char *path)
 {
