@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
@@ -514,27 +516,73 @@ static double bench_median(const struct bench_sample *s, unsigned n, size_t fiel
 
 #define BENCH_MEDIAN(s, n, field) bench_median(s, n, offsetof(struct bench_sample, field))
 
-static void bench_print(const struct bench_opts *o, const struct bench_sample *vmm,
-			const struct bench_sample *qemu)
+json_t *bench_json_num(double v, int decimals)
+{
+	char buf[512]; /* DBL_MAX has 309 digits */
+
+	if (!isfinite(v))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return decimals ? json_real(strtod(buf, NULL)) : json_integer(strtoll(buf, NULL, 10));
+}
+
+json_t *bench_json_cpus(const char *cpus)
+{
+	char *end;
+	unsigned long n = strtoul(cpus, &end, 10);
+
+	return cpus[0] >= '0' && cpus[0] <= '9' && !*end ? json_integer((json_int_t)n) :
+	       json_string(cpus);
+}
+
+void bench_json_set(json_t **obj, const char *key, json_t *v)
+{
+	/* With *obj NULL, jansson drops v. */
+	if (json_object_set_new(*obj, key, v)) {
+		json_decref(*obj);
+		*obj = NULL;
+	}
+}
+
+int bench_json_print(json_t *root)
+{
+	/* 15 digits: what bench_json_num() rounded prints as printf printed it. */
+	char *s = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+
+	json_decref(root);
+	if (!s) {
+		pr_err("bench: out of memory for the JSON result");
+		return -ENOMEM;
+	}
+	puts(s);
+	fflush(stdout);
+	free(s);
+	return 0;
+}
+
+static int bench_print(const struct bench_opts *o, const struct bench_sample *vmm,
+		       const struct bench_sample *qemu)
 {
 	double vmm_k = BENCH_MEDIAN(vmm, o->runs, kernel_ms);
 	double qemu_k = BENCH_MEDIAN(qemu, o->runs, kernel_ms);
 	double vmm_us = BENCH_MEDIAN(vmm, o->runs, userspace_ms);
 	double qemu_us = BENCH_MEDIAN(qemu, o->runs, userspace_ms);
 
-	printf("{\"bench\":\"boot\",\"firmware\":%s,\"runs\":%u,\"sample_ms\":%u,"
-	       "\"vmm\":{\"kernel_ms\":%.1f,\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
-	       "\"peak_rss_beyond_guest_kib\":%.0f,\"vm_hwm_kib\":%.0f},"
-	       "\"qemu\":{\"kernel_ms\":%.1f,\"userspace_ms\":%.1f,\"exit_ms\":%.1f,"
-	       "\"vm_hwm_kib\":%.0f},"
-	       "\"ratio_kernel\":%.3f,\"ratio_userspace\":%.3f}\n",
-	       o->firmware ? "true" : "false", o->runs, o->sample_ms, vmm_k, vmm_us,
-	       BENCH_MEDIAN(vmm, o->runs, exit_ms),
-	       BENCH_MEDIAN(vmm, o->runs, rss_beyond_guest_kib),
-	       BENCH_MEDIAN(vmm, o->runs, hwm_kib), qemu_k, qemu_us,
-	       BENCH_MEDIAN(qemu, o->runs, exit_ms), BENCH_MEDIAN(qemu, o->runs, hwm_kib),
-	       vmm_k / qemu_k, vmm_us / qemu_us);
-	fflush(stdout);
+	return bench_json_print(json_pack(
+		"{s:s, s:b, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:o}, s:o, s:o}",
+		"bench", "boot", "firmware", o->firmware != NULL, "runs", (json_int_t)o->runs,
+		"sample_ms", (json_int_t)o->sample_ms,
+		"vmm", "kernel_ms", bench_json_num(vmm_k, 1), "userspace_ms", bench_json_num(vmm_us, 1),
+		"exit_ms", bench_json_num(BENCH_MEDIAN(vmm, o->runs, exit_ms), 1),
+		"peak_rss_beyond_guest_kib",
+		bench_json_num(BENCH_MEDIAN(vmm, o->runs, rss_beyond_guest_kib), 0),
+		"vm_hwm_kib", bench_json_num(BENCH_MEDIAN(vmm, o->runs, hwm_kib), 0),
+		"qemu", "kernel_ms", bench_json_num(qemu_k, 1),
+		"userspace_ms", bench_json_num(qemu_us, 1),
+		"exit_ms", bench_json_num(BENCH_MEDIAN(qemu, o->runs, exit_ms), 1),
+		"vm_hwm_kib", bench_json_num(BENCH_MEDIAN(qemu, o->runs, hwm_kib), 0),
+		"ratio_kernel", bench_json_num(vmm_k / qemu_k, 3),
+		"ratio_userspace", bench_json_num(vmm_us / qemu_us, 3)));
 }
 
 /* A fresh copy of the VARS template for the next boot, so every boot starts alike. */
@@ -654,7 +702,7 @@ int bench_main(int argc, char **argv)
 		unlink(vars_copy);
 	if (ret)
 		return ret; /* an exit status already: 2 for vfio's own bad usage */
-	if (o.kind == BENCH_BOOT)
-		bench_print(&o, vmm, qemu);
+	if (o.kind == BENCH_BOOT && bench_print(&o, vmm, qemu))
+		return 1;
 	return 0;
 }

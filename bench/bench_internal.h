@@ -106,6 +106,21 @@ static inline bool bench_qemu_first(unsigned i)
 /* A fresh copy of the VARS template in o->vars_copy (with firmware); 0 or -errno, said. */
 int bench_fresh_vars(const struct bench_opts *o);
 
+/*
+ * The result, one JSON object on one line of stdout (bench.c). A figure
+ * is rounded to decimals as "%.*f" would print it (0: an integer), and is
+ * null when it is no number (a ratio over nothing). Objects keep the order
+ * their keys went in.
+ */
+struct json_t;
+struct json_t *bench_json_num(double v, int decimals);
+/* --cpus as given to both VMMs: a JSON number when it is one, else a string. */
+struct json_t *bench_json_cpus(const char *cpus);
+/* Sets key in *obj; on failure drops both and leaves *obj NULL. */
+void bench_json_set(struct json_t **obj, const char *key, struct json_t *v);
+/* Prints root and drops it: 0, or -ENOMEM said (root NULL: building it ran out). */
+int bench_json_print(struct json_t *root) __attribute__((warn_unused_result));
+
 /* bench_io.c: "blk" and "net"; the process exit status. */
 int bench_io_main(const struct bench_opts *o);
 

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -59,47 +60,11 @@ struct io_run {
 
 /* ---- reading the guest's results ---- */
 
-/* The number after "key": in a flat JSON object; NAN-free: -1 when absent. */
-static double json_number(const char *json, const char *key)
-{
-	char pat[40];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-/* The string after "key": into buf; false when absent. */
-static bool json_string(const char *json, const char *key, char *buf, size_t len)
-{
-	char pat[40];
-	const char *p, *end;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	p = strstr(json, pat);
-	if (!p)
-		return false;
-	p += strlen(pat);
-	end = strchr(p, '"');
-	if (!end || (size_t)(end - p) >= len)
-		return false;
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
-	return true;
-}
-
 /* Names a result line: blk by mode and block size, net by direction. */
-static bool io_line_name(const char *json, char *name, size_t len)
+static bool io_line_name(const char *test, const char *mode, double bs, char *name, size_t len)
 {
-	char test[16], mode[16];
-
-	if (!json_string(json, "test", test, sizeof(test)))
-		return false;
 	if (strcmp(test, "blk") == 0) {
-		double bs = json_number(json, "bs");
-
-		if (!json_string(json, "mode", mode, sizeof(mode)) || bs <= 0)
+		if (!mode || strlen(mode) >= 16 || bs <= 0)
 			return false;
 		if (bs >= 1048576 && (long long)bs % 1048576 == 0)
 			snprintf(name, len, "%s-%lldm", mode, (long long)bs / 1048576);
@@ -114,6 +79,25 @@ static bool io_line_name(const char *json, char *name, size_t len)
 	else
 		return false;
 	return true;
+}
+
+/*
+ * One of iotest's result objects, len bytes at text: its name and figures
+ * (iops < 0 when it has none, as for net); false when it is none.
+ */
+static bool io_line_parse(const char *text, size_t len, struct io_line *l)
+{
+	json_t *j = json_loadb(text, len, 0, NULL);
+	const char *test, *mode = NULL;
+	double bs = -1;
+	bool ok;
+
+	l->iops = -1;
+	ok = j && !json_unpack(j, "{s:s, s?s, s?F, s:F, s?F}", "test", &test, "mode", &mode,
+			       "bs", &bs, "mib_s", &l->mib_s, "iops", &l->iops) &&
+	     l->mib_s >= 0 && io_line_name(test, mode, bs, l->name, sizeof(l->name));
+	json_decref(j);
+	return ok;
 }
 
 /*
@@ -133,23 +117,15 @@ static int io_collect(const char *what, unsigned run, const char *log, unsigned 
 		return -EIO;
 	}
 	while ((p = strstr(p, IO_RESULT)) && r->nr < IO_MAX_LINES) {
-		char json[512];
 		size_t n;
-		struct io_line *l = &r->line[r->nr];
 
 		p += strlen(IO_RESULT);
 		n = strcspn(p, "\r\n");
-		if (n >= sizeof(json))
-			n = sizeof(json) - 1;
-		memcpy(json, p, n);
-		json[n] = '\0';
-		if (!io_line_name(json, l->name, sizeof(l->name)) ||
-		    (l->mib_s = json_number(json, "mib_s")) < 0) {
-			pr_err("bench: %s, run %u: cannot read the guest's result '%s'",
-				what, run, json);
+		if (!io_line_parse(p, n, &r->line[r->nr])) {
+			pr_err("bench: %s, run %u: cannot read the guest's result '%.*s'",
+				what, run, (int)(n < 512 ? n : 512), p);
 			return -EIO;
 		}
-		l->iops = json_number(json, "iops");
 		r->nr++;
 	}
 	if (r->nr < want) {
@@ -422,40 +398,42 @@ static double io_median(const struct io_run *runs, unsigned n, unsigned line, bo
 	return bench_median_of(v, n);
 }
 
-static void io_print_side(const char *side, const struct io_run *runs, unsigned n)
+static json_t *io_side_json(const struct io_run *runs, unsigned n)
 {
-	printf("\"%s\":{", side);
+	json_t *side = json_object();
+
 	for (unsigned l = 0; l < runs[0].nr; l++) {
-		printf("%s\"%s\":{\"mib_s\":%.2f", l ? "," : "", runs[0].line[l].name,
-		       io_median(runs, n, l, false));
+		json_t *line = json_pack("{s:o}", "mib_s",
+					 bench_json_num(io_median(runs, n, l, false), 2));
+
 		if (runs[0].line[l].iops >= 0)
-			printf(",\"iops\":%.1f", io_median(runs, n, l, true));
-		printf("}");
+			bench_json_set(&line, "iops", bench_json_num(io_median(runs, n, l, true), 1));
+		bench_json_set(&side, runs[0].line[l].name, line);
 	}
-	printf("}");
+	return side;
 }
 
-static void io_print(const struct bench_opts *o, const struct io_run *vmm,
-		     const struct io_run *qemu)
+static int io_print(const struct bench_opts *o, const struct io_run *vmm,
+		    const struct io_run *qemu)
 {
+	json_t *ratio = json_object();
 	double worst = -1;
 
-	printf("{\"bench\":\"%s\",\"runs\":%u,\"seconds\":%u,\"cpus\":%s,", o->kind == BENCH_BLK ?
-	       "blk" : "net", o->runs, o->seconds, o->cpus);
-	io_print_side("vmm", vmm, o->runs);
-	printf(",");
-	io_print_side("qemu", qemu, o->runs);
-	printf(",\"ratio\":{");
 	for (unsigned l = 0; l < vmm[0].nr; l++) {
 		double q = io_median(qemu, o->runs, l, false);
 		double r = q > 0 ? io_median(vmm, o->runs, l, false) / q : 0;
 
-		printf("%s\"%s\":%.3f", l ? "," : "", vmm[0].line[l].name, r);
+		bench_json_set(&ratio, vmm[0].line[l].name, bench_json_num(r, 3));
 		if (worst < 0 || r < worst)
 			worst = r;
 	}
-	printf("},\"ratio_min\":%.3f}\n", worst);
-	fflush(stdout);
+	return bench_json_print(json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+					  "bench", o->kind == BENCH_BLK ? "blk" : "net",
+					  "runs", (json_int_t)o->runs, "seconds", (json_int_t)o->seconds,
+					  "cpus", bench_json_cpus(o->cpus),
+					  "vmm", io_side_json(vmm, o->runs),
+					  "qemu", io_side_json(qemu, o->runs),
+					  "ratio", ratio, "ratio_min", bench_json_num(worst, 3)));
 }
 
 /* Both VMMs report the same lines in the same order, or the comparison is off. */
@@ -524,8 +502,7 @@ int bench_io_main(const struct bench_opts *o)
 	}
 	if (!blk && tap_persist(o->tap, false))
 		pr_err("bench: could not remove tap %s (ip link del %s)", o->tap, o->tap);
-	if (ret)
+	if (ret || io_print(o, vmm, qemu))
 		return 1;
-	io_print(o, vmm, qemu);
 	return 0;
 }

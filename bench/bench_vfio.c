@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <linux/memfd.h>
 #include <stdbool.h>
@@ -486,61 +487,58 @@ struct vb_ratio {
 	double r;
 };
 
-static void vb_print_side(const struct vb *v, bool qemu)
+static json_t *vb_side_json(const struct vb *v, bool qemu)
 {
-	const char *sep = "";
+	json_t *side = json_object(), *dma = json_object(), *reset = json_object();
 
-	printf("\"%s\":{", qemu ? "qemu" : "vmm");
 	if (v->edu) {
-		printf("\"bar_read_direct_ns\":%.1f,\"bar_read_trapped_ns\":%.1f,\"msi_ns\":%.1f,"
-		       "\"msi_min_ns\":%.1f,", vb_guest_median(v, qemu, 0), vb_trapped_median(v, qemu),
-		       vb_guest_median(v, qemu, 1), vb_guest_median(v, qemu, 2));
+		bench_json_set(&side, "bar_read_direct_ns",
+			       bench_json_num(vb_guest_median(v, qemu, 0), 1));
+		bench_json_set(&side, "bar_read_trapped_ns",
+			       bench_json_num(vb_trapped_median(v, qemu), 1));
+		bench_json_set(&side, "msi_ns", bench_json_num(vb_guest_median(v, qemu, 1), 1));
+		bench_json_set(&side, "msi_min_ns", bench_json_num(vb_guest_median(v, qemu, 2), 1));
 	}
-	printf("\"dma\":{");
 	for (unsigned c = 0; c < v->nr_cases; c++) {
 		const struct vb_case *k = &v->cases[c];
 		const struct vb_boot *b = qemu ? k->qemu : k->vmm;
 
-		printf("%s\"%s\":{\"map_ms\":%.1f,\"alloc_ms\":%.1f,\"ready_ms\":%.1f,"
-		       "\"map_calls\":%u}", c ? "," : "", k->name, vb_dma_median(b, v->o->runs, VB_MAP),
-		       vb_dma_median(b, v->o->runs, VB_ALLOC), vb_dma_median(b, v->o->runs, VB_READY),
-		       b[0].maps);
+		bench_json_set(&dma, k->name, json_pack("{s:o, s:o, s:o, s:I}",
+			"map_ms", bench_json_num(vb_dma_median(b, v->o->runs, VB_MAP), 1),
+			"alloc_ms", bench_json_num(vb_dma_median(b, v->o->runs, VB_ALLOC), 1),
+			"ready_ms", bench_json_num(vb_dma_median(b, v->o->runs, VB_READY), 1),
+			"map_calls", (json_int_t)b[0].maps));
 	}
-	printf("},\"reset_ms\":{");
 	for (unsigned m = 0; m < v->nr_methods; m++) {
 		const struct vb_method *k = &v->methods[m];
 		unsigned count;
 		double ms = vb_reset_median(qemu ? k->qemu : k->vmm, v->o->runs, &count);
 
-		printf("%s\"%s\":{\"ms\":%.1f,\"resets\":%u}", sep, k->name, ms, count);
-		sep = ",";
+		bench_json_set(&reset, k->name, json_pack("{s:o, s:I}", "ms", bench_json_num(ms, 1),
+							  "resets", (json_int_t)count));
 	}
-	printf("}}");
+	bench_json_set(&side, "dma", dma);
+	bench_json_set(&side, "reset_ms", reset);
+	return side;
 }
 
-static void vb_print(const struct vb *v)
+static int vb_print(const struct vb *v)
 {
 	struct vb_ratio ratio[3 + VB_MAX_CASES + VB_MAX_METHODS];
+	json_t *touch = json_object(), *over = json_object(), *ratios = json_object();
 	unsigned nr = 0, count;
 	double worst = -1;
 
-	printf("{\"bench\":\"vfio\",\"device\":\"%s\",\"edu\":%s,\"runs\":%u,\"cpus\":%s,",
-	       v->bdf, v->edu ? "true" : "false", v->o->runs, v->o->cpus);
-	vb_print_side(v, false);
-	printf(",");
-	vb_print_side(v, true);
-	printf(",\"touch_once_ms\":{");
-	for (unsigned c = 0; c < v->nr_cases; c++)
-		printf("%s\"%s\":%.1f", c ? "," : "", v->cases[c].name, v->cases[c].touch_ms);
-	printf("},\"map_over_touch\":{");
 	for (unsigned c = 0; c < v->nr_cases; c++) {
 		const struct vb_case *k = &v->cases[c];
+		double vmm_ready = vb_dma_median(k->vmm, v->o->runs, VB_READY);
+		double qemu_ready = vb_dma_median(k->qemu, v->o->runs, VB_READY);
 
-		printf("%s\"%s\":{\"vmm\":%.2f,\"qemu\":%.2f}", c ? "," : "", k->name,
-		       vb_dma_median(k->vmm, v->o->runs, VB_READY) / k->touch_ms,
-		       vb_dma_median(k->qemu, v->o->runs, VB_READY) / k->touch_ms);
+		bench_json_set(&touch, k->name, bench_json_num(k->touch_ms, 1));
+		bench_json_set(&over, k->name, json_pack("{s:o, s:o}",
+			       "vmm", bench_json_num(vmm_ready / k->touch_ms, 2),
+			       "qemu", bench_json_num(qemu_ready / k->touch_ms, 2)));
 	}
-	printf("}");
 
 	/* ratio: QEMU's time / ours, so 1 or more means ours is no slower. */
 	if (v->edu) {
@@ -566,14 +564,18 @@ static void vb_print(const struct vb *v)
 		snprintf(ratio[nr].name, sizeof(ratio[0].name), "reset_%s", k->name);
 		ratio[nr++].r = q > 0 && us > 0 ? q / us : 0;
 	}
-	printf(",\"ratio\":{");
 	for (unsigned i = 0; i < nr; i++) {
-		printf("%s\"%s\":%.3f", i ? "," : "", ratio[i].name, ratio[i].r);
+		bench_json_set(&ratios, ratio[i].name, bench_json_num(ratio[i].r, 3));
 		if (worst < 0 || ratio[i].r < worst)
 			worst = ratio[i].r;
 	}
-	printf("},\"ratio_min\":%.3f}\n", worst);
-	fflush(stdout);
+	return bench_json_print(json_pack("{s:s, s:s, s:b, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+					  "bench", "vfio", "device", v->bdf, "edu", v->edu,
+					  "runs", (json_int_t)v->o->runs,
+					  "cpus", bench_json_cpus(v->o->cpus),
+					  "vmm", vb_side_json(v, false), "qemu", vb_side_json(v, true),
+					  "touch_once_ms", touch, "map_over_touch", over,
+					  "ratio", ratios, "ratio_min", bench_json_num(worst, 3)));
 }
 
 int bench_vfio_main(const struct bench_opts *o)
@@ -636,8 +638,7 @@ int bench_vfio_main(const struct bench_opts *o)
 	if (methods_written && vb_write_methods(&v, v.saved_methods))
 		ret = -EIO;
 	unlink(v.trace);
-	if (ret)
+	if (ret || vb_print(&v))
 		return 1;
-	vb_print(&v);
 	return 0;
 }

@@ -40,6 +40,7 @@ int host_cmd(int argc, char **argv, const struct host_io *io);
 enum host_verdict host_group_verdict(const struct host *h, int group, char *why, size_t len);
 const char *host_verdict_name(enum host_verdict v);
 int host_cmd_groups(const struct host *h, bool json, FILE *out);
+/* 0; -ENODEV for no such device (not said), -ENOMEM (said). */
 int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out);
 
 /* Findings about the whole host (host_check.c). */
@@ -89,7 +90,21 @@ int host_state_save(const char *path, const struct host_state *st) __attribute__
 struct host_state_entry *host_state_find(struct host_state *st, const char *bdf);
 void host_state_remove(struct host_state *st, const char *bdf);
 
-/* JSON output helpers (host_main.c). */
-void host_json_str(FILE *f, const char *s);
+/* JSON output, built with jansson (host_main.c). */
+struct json_t;
+/*
+ * A string, or null for NULL. What sysfs and the files under the sysroot
+ * hold need not be UTF-8 (a mount point, a comment in /etc/default/grub, a
+ * detail cut mid-character): such bytes become U+FFFD, as JSON carries
+ * only Unicode. NULL when out of memory, which json_pack() then refuses.
+ */
+struct json_t *host_json_text(const char *s);
+/* Appends v to *array; on failure drops both and leaves *array NULL. */
+void host_json_push(struct json_t **array, struct json_t *v);
+/*
+ * Prints root on one line and drops it: 0, or -ENOMEM said on stderr when
+ * it cannot (root NULL: building it ran out of memory).
+ */
+int host_json_print(FILE *out, struct json_t *root) __attribute__((warn_unused_result));
 
 #endif

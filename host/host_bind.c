@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ struct binder {
 	struct host *h;
 	const struct host_bind_opts *o;
 	const struct host_io *io;
-	unsigned writes;           /* for the comma in JSON */
+	json_t *writes;            /* --json: each sysfs write, printed at the end */
 	struct host_state st;
 };
 
@@ -58,11 +59,8 @@ static int sysfs_write(struct binder *b, const char *value, const char *fmt, ...
 		return -ENAMETOOLONG;
 	show_value(value, shown, sizeof(shown));
 	if (b->o->json) {
-		fprintf(b->io->out, "%s{\"path\":", b->writes++ ? "," : "");
-		host_json_str(b->io->out, path);
-		fputs(",\"value\":", b->io->out);
-		host_json_str(b->io->out, value);
-		fputc('}', b->io->out);
+		host_json_push(&b->writes, json_pack("{s:o, s:o}", "path", host_json_text(path),
+						     "value", host_json_text(value)));
 	} else if (b->o->dry_run) {
 		fprintf(b->io->out, "would write '%s' > %s\n", shown, path);
 	}
@@ -210,17 +208,23 @@ static int verify(struct binder *b, const char *bdf, const char *want)
 static void json_begin(struct binder *b)
 {
 	if (b->o->json)
-		fprintf(b->io->out, "{\"dry_run\":%s,\"state\":", b->o->dry_run ? "true" : "false");
-	if (b->o->json) {
-		host_json_str(b->io->out, b->o->state);
-		fputs(",\"writes\":[", b->io->out);
-	}
+		b->writes = json_array();
 }
 
-static void json_end(struct binder *b, int ret)
+/* With --json, what was written (or would be) and whether it all went well; ret, or -ENOMEM. */
+static int json_end(struct binder *b, int ret)
 {
-	if (b->o->json)
-		fprintf(b->io->out, "],\"ok\":%s}\n", ret ? "false" : "true");
+	json_t *writes = b->writes;
+
+	b->writes = NULL;
+	if (!b->o->json)
+		return ret;
+	int err = host_json_print(b->io->out, json_pack("{s:b, s:o, s:o, s:b}",
+							"dry_run", b->o->dry_run,
+							"state", host_json_text(b->o->state),
+							"writes", writes, "ok", !ret));
+
+	return ret ? ret : err;
 }
 
 static int bind_list(struct binder *b, struct host_dev **list, size_t n)
@@ -286,8 +290,7 @@ int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, i
 		ret = load_state(b);
 	if (!ret) {
 		json_begin(b);
-		ret = bind_list(b, list, count);
-		json_end(b, ret);
+		ret = json_end(b, bind_list(b, list, count));
 	}
 out:
 	free(list);
@@ -357,8 +360,7 @@ int host_cmd_unbind(struct host *h, const struct host_bind_opts *o, char **bdfs,
 	}
 	if (!ret) {
 		json_begin(b);
-		ret = unbind_list(b, bdfs, n);
-		json_end(b, ret);
+		ret = json_end(b, unbind_list(b, bdfs, n));
 	}
 	free(all);
 	free(names);

@@ -8,6 +8,7 @@
 #include "host.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,23 +504,26 @@ static void print_text(const struct check *c, FILE *out)
 	}
 }
 
-static void print_json(const struct check *c, FILE *out)
+static json_t *finding_json(const struct finding *f)
 {
 	static const char *const tag[] = { "ok", "warn", "fail" };
-	static const char *const boot[] = { "unknown", "grub", "systemd-boot" };
 
-	fprintf(out, "{\"bootloader\":\"%s\",\"cmdline\":", boot[host_bootloader(c->h)]);
-	host_json_str(out, c->cmdline);
-	fputs(",\"findings\":[", out);
-	for (unsigned i = 0; i < c->n; i++) {
-		fprintf(out, "%s{\"name\":\"%s\",\"verdict\":\"%s\",\"detail\":", i ? "," : "",
-			c->f[i].name, tag[c->f[i].v]);
-		host_json_str(out, c->f[i].detail);
-		fputs(",\"fix\":", out);
-		host_json_str(out, c->f[i].fix[0] && c->f[i].v != OK ? c->f[i].fix : NULL);
-		fputc('}', out);
-	}
-	fputs("]}\n", out);
+	return json_pack("{s:s, s:s, s:o, s:o}", "name", f->name, "verdict", tag[f->v],
+			 "detail", host_json_text(f->detail),
+			 "fix", host_json_text(f->fix[0] && f->v != OK ? f->fix : NULL));
+}
+
+static int print_json(const struct check *c, FILE *out)
+{
+	static const char *const boot[] = { "unknown", "grub", "systemd-boot" };
+	json_t *findings = json_array();
+
+	for (unsigned i = 0; i < c->n; i++)
+		host_json_push(&findings, finding_json(&c->f[i]));
+	return host_json_print(out, json_pack("{s:s, s:o, s:o}",
+					      "bootloader", boot[host_bootloader(c->h)],
+					      "cmdline", host_json_text(c->cmdline),
+					      "findings", findings));
 }
 
 int host_cmd_check(const struct host *h, uint64_t guest_memory, bool json, FILE *out)
@@ -543,7 +547,7 @@ int host_cmd_check(const struct host *h, uint64_t guest_memory, bool json, FILE 
 	check_hugepages(c);
 	check_acs(c);
 	if (json)
-		print_json(c, out);
+		fails = print_json(c, out) ? 1 : 0;
 	else
 		print_text(c, out);
 	for (unsigned i = 0; i < c->n; i++)

@@ -10,6 +10,7 @@
 #include "host.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,19 +118,20 @@ static void dev_marks_text(const struct host_dev *d, FILE *out)
 		fprintf(out, " [host: %s]", d->critical);
 }
 
-static void dev_json(const struct host_dev *d, FILE *out)
+static json_t *dev_json(const struct host_dev *d)
 {
-	fprintf(out, "{\"bdf\":\"%s\",\"class\":\"0x%06x\",\"class_name\":", d->bdf, d->class);
-	host_json_str(out, host_class_name(d->class));
-	fprintf(out, ",\"id\":\"%04x:%04x\",\"group\":%d,\"driver\":", d->vendor, d->device, d->group);
-	host_json_str(out, d->driver[0] ? d->driver : NULL);
-	fputs(",\"driver_override\":", out);
-	host_json_str(out, d->override[0] ? d->override : NULL);
-	fprintf(out, ",\"gpu\":%s,\"boot_vga\":%s,\"bridge\":%s,\"host_critical\":",
-		d->class >> 16 == 0x03 ? "true" : "false", d->boot_vga ? "true" : "false",
-		host_is_bridge(d) ? "true" : "false");
-	host_json_str(out, d->critical[0] ? d->critical : NULL);
-	fputc('}', out);
+	char class[16], id[16];
+
+	snprintf(class, sizeof(class), "0x%06x", d->class);
+	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:b, s:b, s:b, s:o}",
+			 "bdf", d->bdf, "class", class, "class_name", host_class_name(d->class),
+			 "id", id, "group", d->group,
+			 "driver", host_json_text(d->driver[0] ? d->driver : NULL),
+			 "driver_override", host_json_text(d->override[0] ? d->override : NULL),
+			 "gpu", d->class >> 16 == 0x03, "boot_vga", d->boot_vga,
+			 "bridge", host_is_bridge(d),
+			 "host_critical", host_json_text(d->critical[0] ? d->critical : NULL));
 }
 
 static void group_text(const struct host *h, int g, FILE *out)
@@ -155,48 +157,47 @@ static void group_text(const struct host *h, int g, FILE *out)
 	}
 }
 
-static void group_json(const struct host *h, int g, FILE *out)
+static json_t *group_json(const struct host *h, int g)
 {
 	char why[256];
 	enum host_verdict v = host_group_verdict(h, g, why, sizeof(why));
-	bool first = true;
+	json_t *devs = json_array();
 
-	fprintf(out, "{\"group\":%d,\"verdict\":\"%s\",\"reason\":", g, host_verdict_name(v));
-	host_json_str(out, why);
-	fputs(",\"devices\":[", out);
 	for (size_t i = 0; i < h->n; i++) {
-		if (h->devs[i].group != g)
-			continue;
-		fputs(first ? "" : ",", out);
-		dev_json(&h->devs[i], out);
-		first = false;
+		if (h->devs[i].group == g)
+			host_json_push(&devs, dev_json(&h->devs[i]));
 	}
-	fputs("]}", out);
+	return json_pack("{s:i, s:s, s:o, s:o}", "group", g, "verdict", host_verdict_name(v),
+			 "reason", host_json_text(why), "devices", devs);
+}
+
+static int groups_json(const struct host *h, const int *groups, size_t n, FILE *out)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		host_json_push(&list, group_json(h, groups[i]));
+	return host_json_print(out, json_pack("{s:b, s:o}", "iommu", h->have_groups,
+					      "groups", list));
 }
 
 int host_cmd_groups(const struct host *h, bool json, FILE *out)
 {
-	int *groups = calloc(h->n ? h->n : 1, sizeof(*groups));
+	int *groups = calloc(h->n ? h->n : 1, sizeof(*groups)), ret = 0;
 
 	if (!groups)
 		return 1;
 	size_t n = list_groups(h, groups);
 
-	if (json)
-		fprintf(out, "{\"iommu\":%s,\"groups\":[", h->have_groups ? "true" : "false");
-	for (size_t i = 0; i < n; i++) {
-		if (json) {
-			fputs(i ? "," : "", out);
-			group_json(h, groups[i], out);
-		} else {
+	if (json) {
+		ret = groups_json(h, groups, n, out);
+	} else {
+		for (size_t i = 0; i < n; i++)
 			group_text(h, groups[i], out);
-		}
+		if (!h->have_groups)
+			fputs("No IOMMU groups: the IOMMU is off, nothing can be passed through "
+			      "(vmm host check says how to turn it on).\n", out);
 	}
-	if (json)
-		fputs("]}\n", out);
-	else if (!h->have_groups)
-		fputs("No IOMMU groups: the IOMMU is off, nothing can be passed through "
-		      "(vmm host check says how to turn it on).\n", out);
 	free(groups);
-	return h->have_groups ? 0 : 1;
+	return h->have_groups && !ret ? 0 : 1;
 }

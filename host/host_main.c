@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,26 +55,92 @@ static void usage(FILE *f)
 	f);
 }
 
-void host_json_str(FILE *f, const char *s)
+/* The length of the UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates), or 0. */
+static size_t utf8_len(const unsigned char *p)
 {
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+json_t *host_json_text(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+
+	if (j)
+		return j;
+	/* Not UTF-8 (or out of memory, and then so is this). */
+	char *fixed = malloc(strlen(s) * 3 + 1), *o = fixed;
+
+	if (!fixed)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_len(p);
+
+		if (n) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
+			o += 3;
+			p++;
+		}
 	}
-	fputc('"', f);
+	*o = '\0';
+	j = json_string(fixed);
+	free(fixed);
+	return j;
+}
+
+void host_json_push(json_t **array, json_t *v)
+{
+	/* With *array NULL, jansson drops v. */
+	if (json_array_append_new(*array, v)) {
+		json_decref(*array);
+		*array = NULL;
+	}
+}
+
+int host_json_print(FILE *out, json_t *root)
+{
+	char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+
+	json_decref(root);
+	if (!s) {
+		pr_err("host: out of memory for the JSON output");
+		return -ENOMEM;
+	}
+	fputs(s, out);
+	fputc('\n', out);
+	free(s);
+	return 0;
 }
 
 struct opts {
@@ -144,10 +211,11 @@ static int check_bdfs(char **bdfs, int n, char (*norm)[HOST_BDF_LEN])
 
 static int show(const struct host *h, const char *bdf, bool json, FILE *out)
 {
-	if (!host_cmd_show(h, bdf, json, out))
-		return 0;
-	pr_err("%s: no such PCI device under %s/sys/bus/pci/devices", bdf, h->root);
-	return 1;
+	int ret = host_cmd_show(h, bdf, json, out);
+
+	if (ret == -ENODEV)
+		pr_err("%s: no such PCI device under %s/sys/bus/pci/devices", bdf, h->root);
+	return ret ? 1 : 0;
 }
 
 static int run(const char *cmd, struct opts *o, char **args, int n, const struct host_io *io)

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,31 +417,29 @@ static void print_text(const struct plan *p, FILE *out)
 	}
 }
 
-static void print_json(const struct plan *p, bool write, bool rollback, FILE *out)
+static json_t *step_json(const struct step *s)
 {
 	static const char *const kind[] = { "edit", "create", "run", "note" };
 	char rb[640], path[300];
 
-	fprintf(out, "{\"write\":%s,\"rollback\":%s,\"steps\":[", write ? "true" : "false",
-		rollback ? "true" : "false");
-	for (unsigned i = 0; i < p->n; i++) {
-		const struct step *s = &p->s[i];
+	rollback_text(s, rb, sizeof(rb));
+	snprintf(path, sizeof(path), "/%s", s->path);
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "action", kind[s->kind],
+			 "title", host_json_text(s->kind == STEP_NOTE ? s->cmd : s->title),
+			 "path", host_json_text(s->path[0] ? path : NULL),
+			 "content", host_json_text(s->content),
+			 "command", host_json_text(s->kind == STEP_RUN ? s->cmd : NULL),
+			 "rollback", host_json_text(rb[0] ? rb : NULL));
+}
 
-		rollback_text(s, rb, sizeof(rb));
-		snprintf(path, sizeof(path), "/%s", s->path);
-		fprintf(out, "%s{\"action\":\"%s\",\"title\":", i ? "," : "", kind[s->kind]);
-		host_json_str(out, s->kind == STEP_NOTE ? s->cmd : s->title);
-		fputs(",\"path\":", out);
-		host_json_str(out, s->path[0] ? path : NULL);
-		fputs(",\"content\":", out);
-		host_json_str(out, s->content);
-		fputs(",\"command\":", out);
-		host_json_str(out, s->kind == STEP_RUN ? s->cmd : NULL);
-		fputs(",\"rollback\":", out);
-		host_json_str(out, rb[0] ? rb : NULL);
-		fputc('}', out);
-	}
-	fputs("]}\n", out);
+static int print_json(const struct plan *p, bool write, bool rollback, FILE *out)
+{
+	json_t *steps = json_array();
+
+	for (unsigned i = 0; i < p->n; i++)
+		host_json_push(&steps, step_json(&p->s[i]));
+	return host_json_print(out, json_pack("{s:b, s:b, s:o}", "write", write,
+					      "rollback", rollback, "steps", steps));
 }
 
 /* Runs a regeneration command on the real host; under a sysroot it is only said. */
@@ -670,8 +669,9 @@ int host_cmd_persist(const struct host *h, const struct host_persist_opts *o, ch
 		plan_binding(p);
 		plan_initramfs(p);
 	}
+	/* A plan that cannot be shown is not carried out either. */
 	if (o->json)
-		print_json(p, o->write, o->rollback, out);
+		ret = print_json(p, o->write, o->rollback, out);
 	else if (o->rollback)
 		print_rollback(p, out);
 	else

@@ -8,6 +8,7 @@
 #include "host.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,51 +69,67 @@ static void read_link(const struct host *h, const char *bdf, struct link *l)
 	}
 }
 
-static void show_functions(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+static void show_functions(const struct host *h, const struct host_dev *d, FILE *out)
 {
-	bool first = true;
+	fputs("functions of the card:\n", out);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct host_dev *f = &h->devs[i];
 
-	fputs(json ? ",\"functions\":[" : "functions of the card:\n", out);
+		if (host_same_slot(f->bdf, d->bdf))
+			fprintf(out, "  %s  %04x:%04x  %-22s group %-4d %s\n", f->bdf, f->vendor,
+				f->device, host_class_name(f->class), f->group,
+				f->driver[0] ? f->driver : "(no driver)");
+	}
+}
+
+static json_t *functions_json(const struct host *h, const struct host_dev *d)
+{
+	json_t *list = json_array();
+	char id[16];
+
 	for (size_t i = 0; i < h->n; i++) {
 		const struct host_dev *f = &h->devs[i];
 
 		if (!host_same_slot(f->bdf, d->bdf))
 			continue;
-		if (json) {
-			fprintf(out, "%s{\"bdf\":\"%s\",\"id\":\"%04x:%04x\",\"class_name\":", first ? "" : ",",
-				f->bdf, f->vendor, f->device);
-			host_json_str(out, host_class_name(f->class));
-			fprintf(out, ",\"group\":%d,\"driver\":", f->group);
-			host_json_str(out, f->driver[0] ? f->driver : NULL);
-			fputc('}', out);
-		} else {
-			fprintf(out, "  %s  %04x:%04x  %-22s group %-4d %s\n", f->bdf, f->vendor, f->device,
-				host_class_name(f->class), f->group,
-				f->driver[0] ? f->driver : "(no driver)");
-		}
-		first = false;
+		snprintf(id, sizeof(id), "%04x:%04x", f->vendor, f->device);
+		host_json_push(&list, json_pack("{s:s, s:s, s:s, s:i, s:o}", "bdf", f->bdf, "id", id,
+						"class_name", host_class_name(f->class),
+						"group", f->group,
+						"driver", host_json_text(f->driver[0] ? f->driver : NULL)));
 	}
-	fputs(json ? "]" : "", out);
+	return list;
 }
 
-static void show_identical(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+static bool identical(const struct host_dev *o, const struct host_dev *d)
 {
-	bool first = true;
+	return o != d && o->vendor == d->vendor && o->device == d->device;
+}
 
-	fputs(json ? ",\"identical\":[" : "identical devices elsewhere:", out);
+static void show_identical(const struct host *h, const struct host_dev *d, FILE *out)
+{
+	bool none = true;
+
+	fputs("identical devices elsewhere:", out);
 	for (size_t i = 0; i < h->n; i++) {
-		const struct host_dev *o = &h->devs[i];
-
-		if (o == d || o->vendor != d->vendor || o->device != d->device)
-			continue;
-		fprintf(out, json ? "%s\"%s\"" : "%s %s", json && !first ? "," : "", o->bdf);
-		first = false;
+		if (identical(&h->devs[i], d)) {
+			fprintf(out, " %s", h->devs[i].bdf);
+			none = false;
+		}
 	}
-	if (json)
-		fputs("]", out);
-	else
-		fputs(first ? " none\n" : " (an ID rule such as vfio-pci.ids= would catch them too; "
-		      "vmm host bind does not)\n", out);
+	fputs(none ? " none\n" : " (an ID rule such as vfio-pci.ids= would catch them too; "
+	      "vmm host bind does not)\n", out);
+}
+
+static json_t *identical_json(const struct host *h, const struct host_dev *d)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < h->n; i++) {
+		if (identical(&h->devs[i], d))
+			host_json_push(&list, json_string(h->devs[i].bdf));
+	}
+	return list;
 }
 
 static void bar_text(int i, const struct bar *b, FILE *out)
@@ -132,35 +149,49 @@ static void bar_text(int i, const struct bar *b, FILE *out)
 	fputc('\n', out);
 }
 
-static void bar_json(int i, const struct bar *b, bool first, FILE *out)
+static json_t *bar_json(int i, const struct bar *b)
 {
-	fprintf(out, "%s{\"index\":%d,\"rom\":%s,\"size\":%llu,\"io\":%s,\"64bit\":%s,"
-		"\"prefetchable\":%s,\"resizable\":%s", first ? "" : ",", i,
-		i == ROM_INDEX ? "true" : "false", (unsigned long long)b->size,
-		b->flags & RES_IO ? "true" : "false", b->flags & RES_MEM_64 ? "true" : "false",
-		b->flags & RES_PREFETCH ? "true" : "false", b->resizable ? "true" : "false");
-	if (b->resizable)
-		fprintf(out, ",\"resize_sizes\":\"0x%lx\"", b->sizes);
-	fputc('}', out);
+	char sizes[32];
+	json_t *j = json_pack("{s:i, s:b, s:I, s:b, s:b, s:b, s:b}", "index", i,
+			      "rom", i == ROM_INDEX, "size", (json_int_t)b->size,
+			      "io", !!(b->flags & RES_IO), "64bit", !!(b->flags & RES_MEM_64),
+			      "prefetchable", !!(b->flags & RES_PREFETCH), "resizable", b->resizable);
+
+	snprintf(sizes, sizeof(sizes), "0x%lx", b->sizes);
+	if (j && b->resizable && json_object_set_new(j, "resize_sizes", json_string(sizes))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
 }
 
-static void show_bars(const struct host *h, const struct host_dev *d, FILE *out, bool json)
+static void show_bars(const struct host *h, const struct host_dev *d, FILE *out)
 {
 	struct bar bars[ROM_INDEX + 1];
-	bool first = true;
+	bool none = true;
 
 	read_bars(h, d->bdf, bars);
-	fputs(json ? ",\"bars\":[" : "BARs:\n", out);
+	fputs("BARs:\n", out);
 	for (int i = 0; i <= ROM_INDEX; i++) {
-		if (!bars[i].size)
-			continue;
-		if (json)
-			bar_json(i, &bars[i], first, out);
-		else
+		if (bars[i].size) {
 			bar_text(i, &bars[i], out);
-		first = false;
+			none = false;
+		}
 	}
-	fputs(json ? "]" : first ? "  none\n" : "", out);
+	fputs(none ? "  none\n" : "", out);
+}
+
+static json_t *bars_json(const struct host *h, const struct host_dev *d)
+{
+	struct bar bars[ROM_INDEX + 1];
+	json_t *list = json_array();
+
+	read_bars(h, d->bdf, bars);
+	for (int i = 0; i <= ROM_INDEX; i++) {
+		if (bars[i].size)
+			host_json_push(&list, bar_json(i, &bars[i]));
+	}
+	return list;
 }
 
 /* What show says beyond the model: read once for either form. */
@@ -194,7 +225,7 @@ static void show_text(const struct host *h, const struct host_dev *d, FILE *out)
 		fprintf(out, "%s: %s\n", host_verdict_name(c.v), c.why);
 	else
 		fprintf(out, "IOMMU group %d: %s: %s\n", d->group, host_verdict_name(c.v), c.why);
-	show_functions(h, d, out, false);
+	show_functions(h, d, out);
 	if (c.reset[0])
 		fprintf(out, "reset methods: %s\n", c.reset);
 	else
@@ -206,37 +237,28 @@ static void show_text(const struct host *h, const struct host_dev *d, FILE *out)
 			" below its maximum" : "");
 	fprintf(out, "NUMA node: %s, local CPUs: %s\n", c.numa[0] ? c.numa : "unknown",
 		c.cpus[0] ? c.cpus : "unknown");
-	show_bars(h, d, out, false);
-	show_identical(h, d, out, false);
+	show_bars(h, d, out);
+	show_identical(h, d, out);
 }
 
-static void show_json(const struct host *h, const struct host_dev *d, FILE *out)
+static int show_json(const struct host *h, const struct host_dev *d, FILE *out)
 {
 	struct card c;
+	char id[16];
 
 	read_card(h, d, &c);
-	fprintf(out, "{\"bdf\":\"%s\",\"id\":\"%04x:%04x\",\"group\":%d,\"verdict\":\"%s\",\"reason\":",
-		d->bdf, d->vendor, d->device, d->group, host_verdict_name(c.v));
-	host_json_str(out, c.why);
-	fputs(",\"driver\":", out);
-	host_json_str(out, d->driver[0] ? d->driver : NULL);
-	fputs(",\"reset_methods\":", out);
-	host_json_str(out, c.reset);
-	fputs(",\"link\":{\"speed\":", out);
-	host_json_str(out, c.l.speed);
-	fputs(",\"width\":", out);
-	host_json_str(out, c.l.width);
-	fputs(",\"max_speed\":", out);
-	host_json_str(out, c.l.max_speed);
-	fputs(",\"max_width\":", out);
-	host_json_str(out, c.l.max_width);
-	fputc('}', out);
-	fprintf(out, ",\"numa_node\":%d,\"local_cpus\":", c.numa[0] ? atoi(c.numa) : -1);
-	host_json_str(out, c.cpus);
-	show_functions(h, d, out, true);
-	show_bars(h, d, out, true);
-	show_identical(h, d, out, true);
-	fputs("}\n", out);
+	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+	return host_json_print(out, json_pack(
+		"{s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}, s:i, s:o, s:o, s:o, s:o}",
+		"bdf", d->bdf, "id", id, "group", d->group, "verdict", host_verdict_name(c.v),
+		"reason", host_json_text(c.why),
+		"driver", host_json_text(d->driver[0] ? d->driver : NULL),
+		"reset_methods", host_json_text(c.reset),
+		"link", "speed", host_json_text(c.l.speed), "width", host_json_text(c.l.width),
+		"max_speed", host_json_text(c.l.max_speed), "max_width", host_json_text(c.l.max_width),
+		"numa_node", c.numa[0] ? atoi(c.numa) : -1, "local_cpus", host_json_text(c.cpus),
+		"functions", functions_json(h, d), "bars", bars_json(h, d),
+		"identical", identical_json(h, d)));
 }
 
 int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out)
@@ -246,8 +268,7 @@ int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out)
 	if (!d)
 		return -ENODEV;
 	if (json)
-		show_json(h, d, out);
-	else
-		show_text(h, d, out);
+		return show_json(h, d, out);
+	show_text(h, d, out);
 	return 0;
 }

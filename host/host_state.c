@@ -7,12 +7,13 @@
  *   {"version":1,"devices":[{"bdf":"0000:01:00.0","driver":"nvidia","driver_override":null}]}
  *
  * The reader takes only this shape (any order, any white space) and refuses
- * anything else with the position at fault, rather than guessing.
+ * anything else with what is at fault, rather than guessing.
  */
 #include "host.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,138 +22,76 @@
 
 #include "core/log.h"
 
-struct parser {
-	const char *s, *p;
-};
-
-static void ws(struct parser *ps)
+/* A string of at most len - 1 bytes, or null (then *set is false, buf ""); -EINVAL else. */
+static int str_or_null(const json_t *v, char *buf, size_t len, bool *set)
 {
-	while (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\t' || *ps->p == '\r')
-		ps->p++;
-}
-
-static bool lit(struct parser *ps, char c)
-{
-	ws(ps);
-	if (*ps->p != c)
-		return false;
-	ps->p++;
-	return true;
-}
-
-/* A string without escapes other than \" and \\ (the writer makes no others). */
-static int str(struct parser *ps, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	if (!lit(ps, '"'))
+	buf[0] = '\0';
+	*set = json_is_string(v);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= len)
 		return -EINVAL;
-	for (; *ps->p && *ps->p != '"'; ps->p++) {
-		if (*ps->p == '\\' && (ps->p[1] == '"' || ps->p[1] == '\\'))
-			ps->p++;
-		else if (*ps->p == '\\' || (unsigned char)*ps->p < 0x20)
-			return -EINVAL;
-		if (n + 1 >= len)
-			return -EINVAL;
-		buf[n++] = *ps->p;
-	}
-	if (*ps->p != '"')
-		return -EINVAL;
-	ps->p++;
-	buf[n] = '\0';
+	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
 	return 0;
 }
 
-/* A string, or null (then *set is false). */
-static int str_or_null(struct parser *ps, char *buf, size_t len, bool *set)
+/* One device; -EINVAL with why. */
+static int entry(json_t *j, struct host_state_entry *e, char *why, size_t len)
 {
-	ws(ps);
-	if (!strncmp(ps->p, "null", 4)) {
-		ps->p += 4;
-		buf[0] = '\0';
-		*set = false;
-		return 0;
-	}
-	*set = true;
-	return str(ps, buf, len);
-}
-
-static int entry(struct parser *ps, struct host_state_entry *e)
-{
-	char key[32];
+	const char *bdf;
+	json_t *driver = NULL, *override = NULL;
+	json_error_t err;
 	bool set;
-	int ret = 0;
 
 	memset(e, 0, sizeof(*e));
-	if (!lit(ps, '{'))
+	if (json_unpack_ex(j, &err, JSON_STRICT, "{s:s, s?o, s?o}", "bdf", &bdf, "driver", &driver,
+			   "driver_override", &override)) {
+		snprintf(why, len, "a device: %s", err.text);
 		return -EINVAL;
-	if (lit(ps, '}'))
+	}
+	if (!bdf[0] || strlen(bdf) >= sizeof(e->bdf) ||
+	    str_or_null(driver, e->driver, sizeof(e->driver), &set) ||
+	    str_or_null(override, e->override, sizeof(e->override), &e->has_override)) {
+		snprintf(why, len, "device %s: a bad bdf, driver or driver_override", bdf);
 		return -EINVAL;
-	do {
-		if (str(ps, key, sizeof(key)) || !lit(ps, ':'))
-			return -EINVAL;
-		if (!strcmp(key, "bdf"))
-			ret = str(ps, e->bdf, sizeof(e->bdf));
-		else if (!strcmp(key, "driver"))
-			ret = str_or_null(ps, e->driver, sizeof(e->driver), &set);
-		else if (!strcmp(key, "driver_override"))
-			ret = str_or_null(ps, e->override, sizeof(e->override), &e->has_override);
-		else
-			ret = -EINVAL;
-		if (ret)
-			return ret;
-	} while (lit(ps, ','));
-	return lit(ps, '}') && e->bdf[0] ? 0 : -EINVAL;
+	}
+	memcpy(e->bdf, bdf, strlen(bdf) + 1);
+	return 0;
 }
 
-static int devices(struct parser *ps, struct host_state *st)
+/* The whole file; -EINVAL with why. */
+static int parse(json_t *root, struct host_state *st, char *why, size_t len)
 {
-	if (!lit(ps, '['))
+	json_int_t version;
+	json_t *devs, *j;
+	json_error_t err;
+	size_t i;
+
+	if (json_unpack_ex(root, &err, JSON_STRICT, "{s:I, s:o}", "version", &version,
+			   "devices", &devs)) {
+		snprintf(why, len, "%s", err.text);
 		return -EINVAL;
-	if (lit(ps, ']'))
-		return 0;
-	do {
-		if (st->n == HOST_STATE_MAX)
-			return -E2BIG;
-		if (entry(ps, &st->e[st->n]))
+	}
+	if (version != 1 || !json_is_array(devs) || json_array_size(devs) > HOST_STATE_MAX) {
+		snprintf(why, len, "not version 1, or devices not an array of at most %d",
+			 HOST_STATE_MAX);
+		return -EINVAL;
+	}
+	json_array_foreach(devs, i, j) {
+		if (entry(j, &st->e[st->n], why, len))
 			return -EINVAL;
 		st->n++;
-	} while (lit(ps, ','));
-	return lit(ps, ']') ? 0 : -EINVAL;
-}
-
-static int parse(struct parser *ps, struct host_state *st)
-{
-	char key[32];
-
-	if (!lit(ps, '{'))
-		return -EINVAL;
-	do {
-		if (str(ps, key, sizeof(key)) || !lit(ps, ':'))
-			return -EINVAL;
-		if (!strcmp(key, "devices")) {
-			if (devices(ps, st))
-				return -EINVAL;
-		} else if (!strcmp(key, "version")) {
-			ws(ps);
-			if (strncmp(ps->p, "1", 1))
-				return -EINVAL;
-			ps->p++;
-		} else {
-			return -EINVAL;
-		}
-	} while (lit(ps, ','));
-	if (!lit(ps, '}'))
-		return -EINVAL;
-	ws(ps);
-	return *ps->p ? -EINVAL : 0;
+	}
+	return 0;
 }
 
 int host_state_load(const char *path, struct host_state *st)
 {
 	enum { MAX = 256 * 1024 };
-	char *buf = malloc(MAX);
+	char *buf = malloc(MAX), why[JSON_ERROR_TEXT_LENGTH + 32];
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	json_error_t err;
+	json_t *root;
 
 	memset(st, 0, sizeof(*st));
 	if (fd < 0 || !buf) {
@@ -161,20 +100,25 @@ int host_state_load(const char *path, struct host_state *st)
 			pr_err("state file %s: %s", path, strerror(-ret));
 		goto out;
 	}
-	ssize_t n = read(fd, buf, MAX - 1);
+	ssize_t n = read(fd, buf, MAX);
 
-	if (n < 0 || n == MAX - 1) {
+	if (n < 0 || n == MAX) {
 		ret = n < 0 ? -errno : -EFBIG;
 		pr_err("state file %s: %s", path, strerror(-ret));
 		goto out;
 	}
-	buf[n] = '\0';
-	struct parser ps = { buf, buf };
-
-	ret = parse(&ps, st);
-	if (ret)
-		pr_err("state file %s: not what vmm host bind writes (at byte %td); fix or remove it",
-		       path, ps.p - ps.s);
+	root = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &err);
+	if (root) {
+		ret = parse(root, st, why, sizeof(why));
+		json_decref(root);
+	} else {
+		ret = json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
+		snprintf(why, sizeof(why), "at byte %d: %s", err.position, err.text);
+	}
+	if (ret == -ENOMEM)
+		pr_err("state file %s: %s", path, strerror(ENOMEM));
+	else if (ret)
+		pr_err("state file %s: not what vmm host bind writes (%s); fix or remove it", path, why);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -198,10 +142,38 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/*
+ * Indented, a key a line, for whoever reads it before a restore. Strings go
+ * in as they are or not at all: restore writes them back to sysfs, so a
+ * driver name that is not UTF-8 is refused (-EINVAL) rather than changed.
+ */
+static int state_text(const struct host_state *st, char **text)
+{
+	json_error_t err;
+	json_t *devs = json_array(), *root;
+
+	for (size_t i = 0; i < st->n && devs; i++) {
+		const struct host_state_entry *e = &st->e[i];
+		json_t *j = json_pack_ex(&err, 0, "{s:s, s:s?, s:s?}", "bdf", e->bdf,
+					 "driver", e->driver[0] ? e->driver : NULL,
+					 "driver_override", e->has_override ? e->override : NULL);
+
+		if (!j && json_error_code(&err) == json_error_invalid_utf8) {
+			json_decref(devs);
+			return -EINVAL;
+		}
+		host_json_push(&devs, j);
+	}
+	root = json_pack("{s:i, s:o}", "version", 1, "devices", devs);
+	*text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	json_decref(root);
+	return *text ? 0 : -ENOMEM;
+}
+
 /* Written to a temporary file and renamed, so a crash leaves the old state or the new. */
 int host_state_save(const char *path, const struct host_state *st)
 {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], *text = NULL;
 	int ret;
 
 	if (!st->n)
@@ -209,21 +181,17 @@ int host_state_save(const char *path, const struct host_state *st)
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	ret = mkdirs(path);
+	if (!ret)
+		ret = state_text(st, &text);
 	FILE *f = ret ? NULL : fopen(tmp, "we");
 
-	if (!f)
-		return ret ? ret : -errno;
-	fputs("{\"version\":1,\"devices\":[", f);
-	for (size_t i = 0; i < st->n; i++) {
-		const struct host_state_entry *e = &st->e[i];
-
-		fprintf(f, "%s\n  {\"bdf\":\"%s\",\"driver\":", i ? "," : "", e->bdf);
-		host_json_str(f, e->driver[0] ? e->driver : NULL);
-		fputs(",\"driver_override\":", f);
-		host_json_str(f, e->has_override ? e->override : NULL);
-		fputc('}', f);
+	if (!f) {
+		ret = ret ? ret : -errno;
+		free(text);
+		return ret;
 	}
-	fputs("\n]}\n", f);
+	fputs(text, f);
+	fputc('\n', f);
 	ret = fflush(f) || fsync(fileno(f)) ? -errno : 0;
 	if (fclose(f) && !ret)
 		ret = -errno;
@@ -231,6 +199,7 @@ int host_state_save(const char *path, const struct host_state *st)
 		ret = -errno;
 	if (ret)
 		unlink(tmp);
+	free(text);
 	return ret;
 }
 

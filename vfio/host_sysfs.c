@@ -42,8 +42,15 @@ int host_path(const struct host *h, char *buf, size_t len, const char *fmt, ...)
 	return ret;
 }
 
-static int read_path(const char *path, char *buf, size_t len)
+static void told(const struct host *h, const char *path)
 {
+	if (h->on_read)
+		h->on_read(path, h->on_read_arg);
+}
+
+static int read_path(const struct host *h, const char *path, char *buf, size_t len)
+{
+	told(h, path);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -71,7 +78,7 @@ int host_read(const struct host *h, char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 	if (ret)
 		return ret;
-	return read_path(path, buf, len);
+	return read_path(h, path, buf, len);
 }
 
 /* The last component of a symlink's target: a driver's or group's name. */
@@ -85,6 +92,7 @@ int host_link_name(const struct host *h, char *buf, size_t len, const char *fmt,
 	va_end(ap);
 	if (ret)
 		return ret;
+	told(h, path);
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
 
 	if (n < 0)
@@ -120,6 +128,7 @@ int host_read_resources(const struct host *h, const char *bdf,
 	ret = host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s/resource", bdf);
 	if (ret)
 		return ret;
+	told(h, path);
 	FILE *f = fopen(path, "re");
 
 	if (!f)
@@ -193,8 +202,10 @@ static void find_parent(const struct host *h, struct host_dev *d)
 	char path[PATH_MAX], real[PATH_MAX];
 
 	d->parent[0] = '\0';
-	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s", d->bdf) ||
-	    !realpath(path, real))
+	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s", d->bdf))
+		return;
+	told(h, path);
+	if (!realpath(path, real))
 		return;
 	char *slash = strrchr(real, '/');
 
@@ -255,6 +266,11 @@ static bool dir_has_entries(const struct host *h, const char *rel)
 
 int host_load(struct host *h, const char *root)
 {
+	return host_load_traced(h, root, NULL, NULL);
+}
+
+int host_load_traced(struct host *h, const char *root, host_read_fn *on_read, void *arg)
+{
 	char path[PATH_MAX];
 	struct dirent **list;
 	size_t rlen = strlen(root);
@@ -262,6 +278,8 @@ int host_load(struct host *h, const char *root)
 	memset(h, 0, sizeof(*h));
 	/* Kept without a trailing slash: paths are root + "/" + "sys/...". */
 	h->root = rlen == 1 && root[0] == '/' ? "" : root;
+	h->on_read = on_read;
+	h->on_read_arg = arg;
 	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices"))
 		return -ENAMETOOLONG;
 	int n = scandir(path, &list, bdf_filter, alphasort);

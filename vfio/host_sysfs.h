@@ -29,15 +29,23 @@ struct host_dev {
 	char critical[96];         /* why the host needs it; "" if it does not */
 };
 
+/* Told the path of each file or link read under the sysroot: tests count them. */
+typedef void host_read_fn(const char *path, void *arg);
+
 /* The host's PCI devices, sorted by BDF. */
 struct host {
 	const char *root;          /* the sysroot, without a trailing '/' */
 	struct host_dev *devs;
 	size_t n;
 	bool have_groups;          /* /sys/kernel/iommu_groups has entries */
+	host_read_fn *on_read;     /* NULL but in tests */
+	void *on_read_arg;
 };
 
 int host_load(struct host *h, const char *root) __attribute__((warn_unused_result));
+/* host_load() with on_read told of every read, the load's own included. */
+int host_load_traced(struct host *h, const char *root, host_read_fn *on_read, void *arg)
+	__attribute__((warn_unused_result));
 void host_free(struct host *h);
 struct host_dev *host_find(const struct host *h, const char *bdf);
 /* struct resource flags, as the kernel prints them in a device's resource file. */

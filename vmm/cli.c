@@ -355,7 +355,9 @@ static int parse_vfio(const char *arg, struct vm_config *cfg)
 	strcpy(f->spec, arg);
 	cursor = f->spec;
 	f->bdf = next_item(&cursor, &val);
-	if (!f->bdf || val || host_parse_bdf(f->bdf, bdf))
+	/* The only parse of the address: the plan, the slot and the guest's devfn use its numbers. */
+	if (!f->bdf || val || host_parse_bdf(f->bdf, bdf) ||
+	    sscanf(bdf, "%4hx:%2hhx:%2hhx.%1hhx", &f->domain, &f->bus, &f->dev, &f->fn) != 4)
 		return bad("--vfio", arg, "expected a PCI address like 0000:01:00.0 (lspci -D), "
 			   "then ,rom=FILE|off, ,reset=auto|flr|pm|bus|none and ,mmap=off if need be");
 	while ((key = next_item(&cursor, &val))) {

@@ -81,6 +81,8 @@ struct boot_files {
 	struct boot_file kernel, initrd;
 	uint8_t header[BOOT_HEADER_BYTES];
 	uint8_t *whole_kernel; /* firmware boots: the kernel for fw_cfg */
+	/* --vfio: planned and placed once, before the first machine; every boot opens it. */
+	struct vm_vfio_plan *vfio_plan;
 };
 
 static int boot_files_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len)
@@ -632,7 +634,9 @@ static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *v
 	if (!ret)
 		ret = vm_virtio_preflight(cfg);
 	if (!ret)
-		ret = vm_vfio_preflight(cfg);
+		ret = vm_vfio_plan_make(cfg, &bf->vfio_plan);
+	if (!ret)
+		ret = vm_vfio_plan_place(bf->vfio_plan);
 	if (!ret)
 		ret = vm_kvm_check(cfg);
 	return ret;
@@ -650,6 +654,8 @@ int vm_run_linux(const struct vm_config *cfg)
 	if (preflight(cfg, &bf, vars_path, sizeof(vars_path), vars_tmpl, sizeof(vars_tmpl)))
 		goto out;
 	struct vm_config boot = *cfg;
+
+	boot.vfio_plan = bf.vfio_plan;
 
 	if (cfg->firmware && !cfg->vars) {
 		if (private_vars_make(vars_path, vars_tmpl))
@@ -687,5 +693,6 @@ out:
 	if (bf.initrd.fd >= 0)
 		close(bf.initrd.fd);
 	free(bf.whole_kernel);
+	vm_vfio_plan_free(bf.vfio_plan);
 	return status;
 }

@@ -4,15 +4,21 @@
  * them behind its own PCIe root port of the Q35 platform, its functions
  * together as one multifunction device (a GPU and its HDMI audio).
  *
- * Before anything is opened, what would make the kernel refuse is said
- * in one line: a member of the group on a host driver, a memlock limit
- * below guest RAM. Then the type1 container or iommufd (--vfio-iommu),
- * the groups, the devices (reset when the kernel offers a reset, timed),
- * guest RAM mapped for their DMA, and the KVM-VFIO pseudo-device told
- * about each group (type1) or device (iommufd). At exit each device is
- * reset again and everything taken is given back.
+ * Three steps, each its own function, so that hot-plug can take them
+ * one function at a time while the guest runs. The plan, made once before
+ * any VM exists and kept across guest resets: each address as parsed by
+ * the command line, what sysfs says of it (IOMMU group, BARs, reset
+ * methods; every file read once), the ROM file, and what would make the
+ * kernel refuse it, said in one line: a member of the group on a host
+ * driver, a memlock limit below guest RAM. The placement: each slot onto
+ * a root port. The opening, in each machine made: the type1 container or
+ * iommufd (--vfio-iommu), the groups, the devices (reset when the kernel
+ * offers a reset, timed), guest RAM mapped for their DMA, and the KVM-VFIO
+ * pseudo-device told about each group (type1) or device (iommufd). At exit
+ * each device is reset again and everything taken is given back.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,19 +37,12 @@
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 
+/* A function of the plan, opened in this machine. */
 struct vm_vfio_fn {
-	char bdf[HOST_BDF_LEN];
-	const struct vm_vfio_fn_cfg *cfg;
-	/* The kernel's reset methods as sysfs lists them ("flr bus"); "" if it does not say. */
-	char methods[128];
-	const char *method;         /* reset=flr|pm|bus: the name written to reset_method */
-	void *rom;                  /* rom=FILE, read at start */
-	size_t rom_len;
-	int group;                  /* the host's IOMMU group */
+	const struct vm_vfio_fn_plan *p;
 	struct vfio_group *g;
 	struct vfio_device dev;
 	struct vfio_pci *vp;
-	unsigned port;              /* the root port it sits behind */
 };
 
 struct vm_vfio {
@@ -54,6 +53,10 @@ struct vm_vfio {
 	unsigned nr;
 	int kvm_vfio_fd;
 };
+
+_Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bdf) >= HOST_BDF_LEN, "a BDF fits");
+_Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bar_size) ==
+	       HOST_ROM_RESOURCE * sizeof(uint64_t), "a size per BAR");
 
 static int plat_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva)
 {
@@ -157,220 +160,283 @@ static void first_method(const char *methods, char *out, size_t len)
  */
 static void fn_reset(struct vm_vfio_fn *f, const char *when)
 {
+	const struct vm_vfio_fn_plan *p = f->p;
 	char used[32];
 	struct timespec t0;
 	int ret;
 
-	if (f->cfg->reset == VM_VFIO_RESET_NONE) {
-		pr_info("vfio %s: not reset %s (reset=none)", f->bdf, when);
+	if (p->cfg->reset == VM_VFIO_RESET_NONE) {
+		pr_info("vfio %s: not reset %s (reset=none)", p->bdf, when);
 		return;
 	}
 	if (!(f->dev.info.flags & VFIO_DEVICE_FLAGS_RESET)) {
-		pr_info("vfio %s: no reset %s: the kernel offers no reset method for it", f->bdf,
+		pr_info("vfio %s: no reset %s: the kernel offers no reset method for it", p->bdf,
 			when);
 		return;
 	}
-	if (f->method) {
-		char now[sizeof(f->methods)];
+	if (p->method) {
+		char now[sizeof(p->methods)];
 
-		ret = vfio_reset_methods_write(f->bdf, f->method);
+		ret = vfio_reset_methods_write(p->bdf, p->method);
 		if (ret) {
 			log_msg(LOG_WARN, NULL, "vfio %s: not reset %s: cannot choose %s in "
-				"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, when, f->method,
-				f->bdf, strerror(-ret));
+				"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, when, p->method,
+				p->bdf, strerror(-ret));
 			return;
 		}
 		/* The log names what the kernel now holds, not what was asked. */
-		if (vfio_reset_methods_read(f->bdf, now, sizeof(now)))
-			snprintf(now, sizeof(now), "%s", f->method);
+		if (vfio_reset_methods_read(p->bdf, now, sizeof(now)))
+			snprintf(now, sizeof(now), "%s", p->method);
 		first_method(now, used, sizeof(used));
 	} else {
-		first_method(f->methods, used, sizeof(used));
+		first_method(p->methods, used, sizeof(used));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
 	if (ret < 0)
 		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s (the kernel's log, "
-			"dmesg, may say why)", f->bdf, when, used[0] ? used : "the kernel's choice",
+			"dmesg, may say why)", p->bdf, when, used[0] ? used : "the kernel's choice",
 			strerror(-ret));
 	else
-		pr_info("vfio %s: reset %s (%s) in %.1f ms", f->bdf, when,
+		pr_info("vfio %s: reset %s (%s) in %.1f ms", p->bdf, when,
 			used[0] ? used : "the kernel's choice", ms_since(&t0));
-	if (f->method && (ret = vfio_reset_methods_write(f->bdf, f->methods)))
+	if (p->method && (ret = vfio_reset_methods_write(p->bdf, p->methods)))
 		log_msg(LOG_WARN, NULL, "vfio %s: cannot put back reset methods \"%s\" in "
-			"/sys/bus/pci/devices/%s/reset_method: %s", f->bdf, f->methods, f->bdf,
+			"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, p->methods, p->bdf,
 			strerror(-ret));
 }
 
-/* What reset= asks of f is something its kernel offers; why says what instead. */
-static int reset_check(struct vm_vfio_fn *f, char *why, size_t len)
+/*
+ * The kernel's reset methods, read once for the whole run: what reset=
+ * asks of p is something its kernel offers; why says what instead.
+ */
+static int reset_check(const struct host *h, struct vm_vfio_fn_plan *p, char *why, size_t len)
 {
 	static const char *const asked[] = {
 		[VM_VFIO_RESET_FLR] = "flr", [VM_VFIO_RESET_PM] = "pm", [VM_VFIO_RESET_BUS] = "bus",
 	};
-	enum vm_vfio_reset r = f->cfg->reset;
-	char path[128], first[32];
-	int ret = vfio_reset_methods_read(f->bdf, f->methods, sizeof(f->methods));
+	enum vm_vfio_reset r = p->cfg->reset;
+	char path[PATH_MAX], first[32];
+	int ret = host_read(h, p->methods, sizeof(p->methods), "sys/bus/pci/devices/%s/reset_method",
+			    p->bdf);
 
-	f->method = NULL;
+	if (ret < 0)
+		p->methods[0] = '\0';
+	p->method = NULL;
 	if (r == VM_VFIO_RESET_AUTO || r == VM_VFIO_RESET_NONE)
 		return 0;
-	reset_method_path(f->bdf, path, sizeof(path));
-	if (ret) {
+	if (host_path(h, path, sizeof(path), "sys/bus/pci/devices/%s/reset_method", p->bdf))
+		path[0] = '\0';
+	if (ret < 0) {
 		snprintf(why, len, "%.16s,reset=%s: the kernel does not list its reset methods (%s: "
-			 "%s; Linux 5.15 and later have it): use reset=auto", f->bdf, asked[r], path,
+			 "%s; Linux 5.15 and later have it): use reset=auto", p->bdf, asked[r], path,
 			 strerror(-ret));
 		return -EINVAL;
 	}
-	f->method = method_listed(f->methods, r);
-	if (!f->method) {
-		snprintf(why, len, "%.16s,reset=%s: the kernel offers %s%s (%s)", f->bdf, asked[r],
-			 f->methods[0] ? "only: " : "no reset method for it", f->methods, path);
+	p->method = method_listed(p->methods, r);
+	if (!p->method) {
+		snprintf(why, len, "%.16s,reset=%s: the kernel offers %s%s (%s)", p->bdf, asked[r],
+			 p->methods[0] ? "only: " : "no reset method for it", p->methods, path);
 		return -EINVAL;
 	}
-	first_method(f->methods, first, sizeof(first));
-	if (!strcmp(first, f->method)) {
-		f->method = NULL; /* the kernel's first choice already */
+	first_method(p->methods, first, sizeof(first));
+	if (!strcmp(first, p->method)) {
+		p->method = NULL; /* the kernel's first choice already */
 		return 0;
 	}
 	if (access(path, W_OK)) {
 		snprintf(why, len, "%.16s,reset=%s: choosing it over %s means writing %s, which "
-			 "needs root", f->bdf, asked[r], first, path);
+			 "needs root", p->bdf, asked[r], first, path);
 		return -EPERM;
 	}
 	return 0;
 }
 
+/* A file the plan reads besides sysfs (the ROM), told to the same hook, for the tests' counts. */
+static void told_read(const struct host *h, const char *path)
+{
+	if (h->on_read)
+		h->on_read(path, h->on_read_arg);
+}
+
 #define ROM_MAX (16u << 20)
 
-/* rom=FILE: read whole, at most 16 MiB, not empty. */
-static int rom_load(struct vm_vfio_fn *f, char *why, size_t len)
+/* rom=FILE: read whole, at most 16 MiB, not empty; kept in the plan for every boot. */
+static int rom_load(const struct host *h, struct vm_vfio_fn_plan *p, char *why, size_t len)
 {
-	const char *path = f->cfg->rom;
-	FILE *fp = fopen(path, "re");
+	const char *path = p->cfg->rom;
+	FILE *fp;
 	long size = -1;
 	int ret = 0;
 
+	told_read(h, path);
+	fp = fopen(path, "re");
 	if (!fp) {
 		ret = -errno; /* snprintf may change errno */
-		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, strerror(-ret));
+		snprintf(why, len, "%.16s,rom=%.512s: %s", p->bdf, path, strerror(-ret));
 		return ret;
 	}
 	if (!fseek(fp, 0, SEEK_END))
 		size = ftell(fp);
 	if (size <= 0 || size > (long)ROM_MAX || fseek(fp, 0, SEEK_SET)) {
-		snprintf(why, len, "%.16s,rom=%.512s: %s", f->bdf, path, size < 0 ? "not a regular file" :
+		snprintf(why, len, "%.16s,rom=%.512s: %s", p->bdf, path, size < 0 ? "not a regular file" :
 			 size == 0 ? "empty" : "larger than a ROM BAR may be here (16 MiB)");
 		fclose(fp);
 		return -EINVAL;
 	}
-	f->rom = malloc((size_t)size);
-	if (!f->rom)
+	p->rom = malloc((size_t)size);
+	if (!p->rom)
 		ret = -ENOMEM;
-	else if (fread(f->rom, 1, (size_t)size, fp) != (size_t)size)
+	else if (fread(p->rom, 1, (size_t)size, fp) != (size_t)size)
 		ret = -EIO;
 	fclose(fp);
 	if (ret) {
-		snprintf(why, len, "%.16s,rom=%.512s: cannot read it: %s", f->bdf, path, strerror(-ret));
-		free(f->rom);
-		f->rom = NULL;
+		snprintf(why, len, "%.16s,rom=%.512s: cannot read it: %s", p->bdf, path, strerror(-ret));
+		free(p->rom);
+		p->rom = NULL;
 		return ret;
 	}
-	f->rom_len = (size_t)size;
+	p->rom_len = (size_t)size;
 	return 0;
 }
 
-/*
- * The checks that need nothing opened: every function exists, its group
- * is viable, guest RAM can be pinned. With v, also notes each function's
- * address and group there.
- */
-static int preflight(const struct vm_config *cfg, struct vm_vfio *v)
+/* The BARs as the host assigned them: what the firmware's 64-bit window must hold. */
+static void bars_read(const struct host *h, struct vm_vfio_fn_plan *p)
 {
-	struct vm_vfio_fn fns[VM_MAX_VFIO];
-	struct host h;
-	char why[1024];
+	struct host_resource res[HOST_NR_RESOURCES];
+	int ret = host_read_resources(h, p->bdf, res);
+
+	/* Not a refusal: the device still works if the firmware finds the room anyway. */
+	if (ret) {
+		log_msg(LOG_WARN, NULL, "vfio %s: cannot read its BARs from sysfs (%s): the 64-bit "
+			"PCI window is sized without them", p->bdf, strerror(-ret));
+		return;
+	}
+	for (unsigned bar = 0; bar < HOST_ROM_RESOURCE; bar++) {
+		p->bar_size[bar] = res[bar].size;
+		p->bar_flags[bar] = res[bar].flags;
+	}
+}
+
+/*
+ * One function's plan from the host h as loaded, independent of the
+ * others': its ROM, whether the kernel would let it be opened, its group,
+ * BARs and reset methods. why says what refuses it.
+ */
+static int fn_plan_make(const struct host *h, const struct vm_vfio_fn_cfg *c,
+			struct vm_vfio_fn_plan *p, char *why, size_t len)
+{
 	int ret;
 
-	ret = host_load(&h, "/");
-	if (ret) {
-		pr_err("--vfio: cannot read the host's PCI devices from sysfs: %s", strerror(-ret));
+	p->cfg = c;
+	snprintf(p->bdf, sizeof(p->bdf), "%04x:%02x:%02x.%x", c->domain, c->bus, c->dev, c->fn);
+	if (c->rom && (ret = rom_load(h, p, why, len)))
 		return ret;
-	}
-	memset(fns, 0, sizeof(fns));
-	for (unsigned i = 0; i < cfg->nr_vfio && !ret; i++) {
-		struct vm_vfio_fn *f = v ? &v->fn[i] : &fns[i];
-		const struct host_dev *d;
+	ret = vfio_check_viable(h, p->bdf, why, len);
+	if (ret)
+		return ret;
+	p->group = host_find(h, p->bdf)->group;
+	bars_read(h, p);
+	return reset_check(h, p, why, len);
+}
 
-		if (v)
-			v->nr = i + 1; /* what vm_vfio_free() has to look at */
-		f->cfg = &cfg->vfio[i];
-		host_parse_bdf(f->cfg->bdf, f->bdf);
-		/* Only kept when it will be used; the check alone says whether it can be. */
-		if (f->cfg->rom && (ret = rom_load(f, why, sizeof(why)))) {
-			pr_err("--vfio %s", why);
-			break;
-		}
-		if (!v) {
-			free(f->rom);
-			f->rom = NULL;
-		}
-		ret = vfio_check_viable(&h, f->cfg->bdf, why, sizeof(why));
-		if (ret) {
-			pr_err("--vfio %s", why);
-			break;
-		}
-		d = host_find(&h, f->bdf);
-		f->group = d->group;
+static bool same_slot(const struct vm_vfio_fn_cfg *a, const struct vm_vfio_fn_cfg *b)
+{
+	return a->domain == b->domain && a->bus == b->bus && a->dev == b->dev;
+}
+
+static bool same_fn(const struct vm_vfio_fn_cfg *a, const struct vm_vfio_fn_cfg *b)
+{
+	return same_slot(a, b) && a->fn == b->fn;
+}
+
+static int plan_fns(const struct host *h, const struct vm_config *cfg, struct vm_vfio_plan *plan)
+{
+	char why[1024];
+	int ret = 0;
+
+	for (unsigned i = 0; i < cfg->nr_vfio && !ret; i++) {
 		for (unsigned j = 0; j < i; j++)
-			if (!strcmp((v ? v->fn : fns)[j].bdf, f->bdf)) {
-				pr_err("--vfio %s: given twice", f->bdf);
-				ret = -EINVAL;
+			if (same_fn(&cfg->vfio[j], &cfg->vfio[i])) {
+				pr_err("--vfio %s: given twice", plan->fn[j].bdf);
+				return -EINVAL;
 			}
-		if (!ret && (ret = reset_check(f, why, sizeof(why))))
+		plan->nr = i + 1; /* what vm_vfio_plan_free() has to look at */
+		ret = fn_plan_make(h, &cfg->vfio[i], &plan->fn[i], why, sizeof(why));
+		if (ret)
 			pr_err("--vfio %s", why);
-	}
-	host_free(&h);
-	if (!ret && vfio_memlock_check(cfg->mem.size, why, sizeof(why))) {
-		pr_err("--vfio: %s", why);
-		ret = -ENOMEM;
 	}
 	return ret;
 }
 
+int vm_vfio_plan_make_at(const struct vm_config *cfg, const char *sysroot,
+			 void (*on_read)(const char *path, void *arg), void *arg,
+			 struct vm_vfio_plan **out)
+{
+	struct vm_vfio_plan *plan;
+	struct host h;
+	char why[1024];
+	int ret;
+
+	*out = NULL;
+	if (!cfg->nr_vfio)
+		return 0;
+	ret = host_load_traced(&h, sysroot, on_read, arg);
+	if (ret) {
+		pr_err("--vfio: cannot read the host's PCI devices from sysfs: %s", strerror(-ret));
+		return ret;
+	}
+	plan = calloc(1, sizeof(*plan));
+	ret = plan ? plan_fns(&h, cfg, plan) : -ENOMEM;
+	host_free(&h);
+	if (ret == -ENOMEM && !plan)
+		pr_err("--vfio: no memory for its plan");
+	if (!ret && vfio_memlock_check(cfg->mem.size, why, sizeof(why))) {
+		pr_err("--vfio: %s", why);
+		ret = -ENOMEM;
+	}
+	if (ret) {
+		vm_vfio_plan_free(plan);
+		return ret;
+	}
+	*out = plan;
+	return 0;
+}
+
+int vm_vfio_plan_make(const struct vm_config *cfg, struct vm_vfio_plan **plan)
+{
+	return vm_vfio_plan_make_at(cfg, "/", NULL, NULL, plan);
+}
+
+void vm_vfio_plan_free(struct vm_vfio_plan *plan)
+{
+	if (!plan)
+		return;
+	for (unsigned i = 0; i < plan->nr; i++)
+		free(plan->fn[i].rom);
+	free(plan);
+}
+
 /*
- * One root port per host slot, in the order the slots were first given:
- * port[i] for bdf[i]. Returns how many ports that takes.
+ * One root port per host slot, in the order the slots were first given,
+ * so that a slot's functions stay one multifunction device.
  */
-static unsigned slot_ports(char (*bdf)[HOST_BDF_LEN], unsigned n, unsigned *port)
+int vm_vfio_plan_place(struct vm_vfio_plan *plan)
 {
 	unsigned ports = 0;
 
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; plan && i < plan->nr; i++) {
+		struct vm_vfio_fn_plan *p = &plan->fn[i];
 		unsigned j;
 
-		for (j = 0; j < i && !host_same_slot(bdf[j], bdf[i]); j++)
+		for (j = 0; j < i && !same_slot(plan->fn[j].cfg, p->cfg); j++)
 			;
-		port[i] = j < i ? port[j] : ports++;
-	}
-	return ports;
-}
-
-static int place(struct vm_vfio *v)
-{
-	char bdf[VM_MAX_VFIO][HOST_BDF_LEN];
-	unsigned port[VM_MAX_VFIO];
-
-	for (unsigned i = 0; i < v->nr; i++)
-		memcpy(bdf[i], v->fn[i].bdf, HOST_BDF_LEN);
-	slot_ports(bdf, v->nr, port);
-	for (unsigned i = 0; i < v->nr; i++) {
-		if (port[i] >= VM_ROOT_PORTS) {
-			pr_err("--vfio %s: more slots than the machine's %d root ports", v->fn[i].bdf,
+		p->port = j < i ? plan->fn[j].port : ports++;
+		if (p->port >= VM_ROOT_PORTS) {
+			pr_err("--vfio %s: more slots than the machine's %d root ports", p->bdf,
 			       VM_ROOT_PORTS);
 			return -ENOSPC;
 		}
-		v->fn[i].port = port[i];
 	}
 	return 0;
 }
@@ -379,29 +445,22 @@ unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, uns
 			char *largest, size_t len)
 {
 	const uint64_t want = RES_MEM | RES_MEM_64 | RES_PREFETCH;
-	const struct host sys = { .root = "" }; /* the real /sys */
-	struct host_resource res[HOST_NR_RESOURCES];
-	char bdf[VM_MAX_VFIO][HOST_BDF_LEN];
-	unsigned port[VM_MAX_VFIO], n = 0, nr = cfg->nr_vfio < VM_MAX_VFIO ? cfg->nr_vfio : VM_MAX_VFIO;
+	const struct vm_vfio_plan *plan = cfg->vfio_plan;
+	unsigned n = 0;
 	uint64_t max = 0;
 
-	for (unsigned i = 0; i < nr; i++)
-		if (host_parse_bdf(cfg->vfio[i].bdf, bdf[i]))
-			snprintf(bdf[i], HOST_BDF_LEN, "%s", "");
-	slot_ports(bdf, nr, port);
 	if (len)
 		largest[0] = '\0';
-	for (unsigned i = 0; i < nr; i++) {
-		if (!bdf[i][0] || host_read_resources(&sys, bdf[i], res))
-			continue;
-		/* The BARs, not the ROM; a 64-bit one leaves the next line empty. */
+	for (unsigned i = 0; plan && i < plan->nr; i++) {
+		const struct vm_vfio_fn_plan *p = &plan->fn[i];
+
 		for (unsigned bar = 0; bar < HOST_ROM_RESOURCE; bar++) {
-			if (!res[bar].size || (res[bar].flags & want) != want || n == cap)
+			if (!p->bar_size[bar] || (p->bar_flags[bar] & want) != want || n == cap)
 				continue;
-			out[n++] = (struct ovmf_bar64){ .port = (int)port[i], .size = res[bar].size };
-			if (res[bar].size > max) {
-				max = res[bar].size;
-				snprintf(largest, len, "%s BAR%u", bdf[i], bar);
+			out[n++] = (struct ovmf_bar64){ .port = (int)p->port, .size = p->bar_size[bar] };
+			if (p->bar_size[bar] > max) {
+				max = p->bar_size[bar];
+				snprintf(largest, len, "%s BAR%u", p->bdf, bar);
 			}
 		}
 	}
@@ -449,7 +508,7 @@ static int kvm_vfio_add(struct vm *vm, struct vm_vfio *v, const int *fd)
 static bool slot_shared(const struct vm_vfio *v, unsigned i)
 {
 	for (unsigned j = 0; j < v->nr; j++)
-		if (j != i && v->fn[j].port == v->fn[i].port)
+		if (j != i && v->fn[j].p->port == v->fn[i].p->port)
 			return true;
 	return false;
 }
@@ -458,25 +517,26 @@ static bool slot_shared(const struct vm_vfio *v, unsigned i)
 static bool slot_linked(const struct vm_vfio *v, const struct vm_vfio_fn *f)
 {
 	for (const struct vm_vfio_fn *o = v->fn; o < f; o++)
-		if (o->port == f->port && o->vp)
+		if (o->p->port == f->p->port && o->vp)
 			return true;
 	return false;
 }
 
 static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction)
 {
+	const struct vm_vfio_fn_plan *p = f->p;
 	struct vfio_pci_platform plat = {
 		.memslot = plat_memslot, .irqfd = plat_irqfd, .msi_route = plat_msi_route,
 		.opaque = vm, .mmio = &vm->mmio, .pio = &vm->pio,
 	};
-	struct pcie_root_port *rp = q35_root_port(vm, f->port);
+	struct pcie_root_port *rp = q35_root_port(vm, p->port);
 	char why[1024];
 	unsigned speed, width;
 	int ret = 0;
 
 	struct vfio_pci_opts opts = {
-		.rom_off = f->cfg->rom_off, .rom = f->rom, .rom_len = f->rom_len,
-		.no_mmap = f->cfg->no_mmap,
+		.rom_off = p->cfg->rom_off, .rom = p->rom, .rom_len = p->rom_len,
+		.no_mmap = p->cfg->no_mmap,
 	};
 
 	/*
@@ -486,23 +546,24 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	 */
 	plat.intx_irqfd = plat_intx_irqfd;
 	for (unsigned pin = 0; pin < 4; pin++)
-		plat.intx_gsi[pin] = acpi_prt_gsi(f->port + 1, pin);
+		plat.intx_gsi[pin] = acpi_prt_gsi(p->port + 1, pin);
 
-	f->g = group_of(v, f->group, why, sizeof(why), &ret);
-	if (ret || (ret = vfio_device_open(f->g, f->bdf, &f->dev, why, sizeof(why)))) {
+	f->g = group_of(v, p->group, why, sizeof(why), &ret);
+	if (ret || (ret = vfio_device_open(f->g, p->bdf, &f->dev, why, sizeof(why)))) {
 		pr_err("--vfio %s", why);
 		return ret;
 	}
 	fn_reset(f, "at start");
-	f->vp = vfio_pci_new(&f->dev, PCI_DEVFN(0, (unsigned)(f->bdf[11] - '0')),
-			     multifunction, &plat, &opts, why, sizeof(why));
+	/* Device 0 behind its port; the host's function number, so a slot stays one card. */
+	f->vp = vfio_pci_new(&f->dev, PCI_DEVFN(0, p->cfg->fn), multifunction, &plat, &opts, why,
+			     sizeof(why));
 	if (!f->vp) {
 		pr_err("--vfio %s", why);
 		return -EIO;
 	}
 	ret = pci_bus_add_behind(&vm->pci, pcie_root_port_pci(rp), vfio_pci_dev(f->vp));
 	if (ret) {
-		pr_err("--vfio %s: cannot put it behind root port %u: %s", f->bdf, f->port + 1,
+		pr_err("--vfio %s: cannot put it behind root port %u: %s", p->bdf, p->port + 1,
 		       strerror(-ret));
 		return ret;
 	}
@@ -510,8 +571,8 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	/* The port's link is the first function's, as the host trained it. */
 	if (!slot_linked(v, f) && vfio_pci_link(f->vp, &speed, &width))
 		pcie_root_port_set_link(rp, speed, width);
-	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", f->bdf, f->port + 1,
-		f->group);
+	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", p->bdf, p->port + 1,
+		p->group);
 	return 0;
 }
 
@@ -528,7 +589,7 @@ static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
 	if (want == VM_VFIO_IOMMU_AUTO) {
 		iommufd = vfio_iommufd_present("");
 		for (unsigned i = 0; i < v->nr && iommufd; i++)
-			iommufd = !vfio_cdev_name("", v->fn[i].bdf, name, sizeof(name));
+			iommufd = !vfio_cdev_name("", v->fn[i].p->bdf, name, sizeof(name));
 	}
 	ret = iommufd ? vfio_iommufd_open(&v->c, "", why, sizeof(why)) :
 			vfio_container_open(&v->c, "", why, sizeof(why));
@@ -541,8 +602,29 @@ static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
 	return 0;
 }
 
+/* KVM told of each group (type1) or device cdev (iommufd) that the guest's DMA goes through. */
+static int kvm_vfio_add_all(struct vm *vm, struct vm_vfio *v)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < v->nr_groups && !ret && !v->c.iommufd; i++) {
+		ret = kvm_vfio_add(vm, v, &v->groups[i].fd);
+		if (ret)
+			pr_err("--vfio: the KVM-VFIO device refused group %d: %s", v->groups[i].group,
+			       strerror(-ret));
+	}
+	for (unsigned i = 0; i < v->nr && !ret && v->c.iommufd; i++) {
+		ret = kvm_vfio_add(vm, v, &v->fn[i].dev.fd);
+		if (ret)
+			pr_err("--vfio %s: the KVM-VFIO device refused its cdev: %s", v->fn[i].p->bdf,
+			       strerror(-ret));
+	}
+	return ret;
+}
+
 int vm_add_vfio_devices(struct vm *vm)
 {
+	const struct vm_vfio_plan *plan = vm->cfg->vfio_plan;
 	struct vm_vfio *v;
 	char why[1024];
 	int ret;
@@ -554,41 +636,29 @@ int vm_add_vfio_devices(struct vm *vm)
 		       "port of the Q35 machine, which the firmware numbers and maps");
 		return -EINVAL;
 	}
+	if (!plan) {
+		pr_err("--vfio: its functions were not planned before the machine was made");
+		return -EINVAL;
+	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	v->kvm_vfio_fd = -1;
 	vm->vfio = v;
-	ret = preflight(vm->cfg, v);
-	if (!ret)
-		ret = place(v);
-	if (!ret && open_iommu(v, vm->cfg->vfio_iommu))
-		ret = -ENODEV;
+	for (unsigned i = 0; i < plan->nr; i++)
+		v->fn[i].p = &plan->fn[i];
+	v->nr = plan->nr;
+	ret = open_iommu(v, vm->cfg->vfio_iommu) ? -ENODEV : 0;
 	for (unsigned i = 0; i < v->nr && !ret; i++)
 		ret = open_fn(vm, v, &v->fn[i], slot_shared(v, i));
-	for (unsigned i = 0; i < v->nr_groups && !ret && !v->c.iommufd; i++) {
-		ret = kvm_vfio_add(vm, v, &v->groups[i].fd);
-		if (ret)
-			pr_err("--vfio: the KVM-VFIO device refused group %d: %s", v->groups[i].group,
-			       strerror(-ret));
-	}
-	for (unsigned i = 0; i < v->nr && !ret && v->c.iommufd; i++) {
-		ret = kvm_vfio_add(vm, v, &v->fn[i].dev.fd);
-		if (ret)
-			pr_err("--vfio %s: the KVM-VFIO device refused its cdev: %s", v->fn[i].bdf,
-			       strerror(-ret));
-	}
+	if (!ret)
+		ret = kvm_vfio_add_all(vm, v);
 	if (!ret) {
 		ret = vfio_map_guest_ram(&v->c, &vm->mem, why, sizeof(why));
 		if (ret)
 			pr_err("--vfio: %s", why);
 	}
 	return ret;
-}
-
-int vm_vfio_preflight(const struct vm_config *cfg)
-{
-	return cfg->nr_vfio ? preflight(cfg, NULL) : 0;
 }
 
 void vm_vfio_free(struct vm *vm)
@@ -605,7 +675,6 @@ void vm_vfio_free(struct vm *vm)
 		if (f->dev.g)
 			fn_reset(f, "at exit");
 		vfio_device_close(&f->dev);
-		free(f->rom);
 	}
 	for (unsigned i = 0; i < v->nr_groups; i++)
 		vfio_group_close(&v->groups[i]);

@@ -43,6 +43,9 @@ enum vm_vfio_iommu {
 struct vm_vfio_fn_cfg {
 	char spec[VM_SPEC_MAX]; /* the option's text, cut into the strings below */
 	const char *bdf;        /* as given */
+	/* The address, parsed once (by the command line): all that follows uses these. */
+	uint16_t domain;
+	uint8_t bus, dev, fn;
 	const char *rom;        /* rom=FILE: the guest's ROM BAR serves it; NULL: the device's */
 	bool rom_off;           /* rom=off: no ROM BAR at all */
 	bool no_mmap;           /* mmap=off: every BAR access traps */
@@ -96,6 +99,8 @@ struct vm_config {
 	struct vm_vfio_fn_cfg vfio[VM_MAX_VFIO];
 	unsigned nr_vfio;
 	enum vm_vfio_iommu vfio_iommu;
+	/* The --vfio functions as planned and placed before the first machine; kept across resets. */
+	const struct vm_vfio_plan *vfio_plan;
 };
 
 /* Virtio functions (--disk, then --net) on bus 0, from 00:08.0 on. */

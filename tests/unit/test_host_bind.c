@@ -141,10 +141,21 @@ Test(host_bind, identical_gpus_bind_touches_only_given_bdfs)
 	const char *allowed[] = { "0000:01:00.0", "0000:01:00.1", STATE, NULL };
 
 	assert_only_touched(before, after, allowed);
-	cr_assert_str_eq(state, "{\"version\":1,\"devices\":[\n"
-			 "  {\"bdf\":\"0000:01:00.0\",\"driver\":\"nvidia\",\"driver_override\":null},\n"
-			 "  {\"bdf\":\"0000:01:00.1\",\"driver\":\"snd_hda_intel\",\"driver_override\":null}\n"
-			 "]}\n");
+	cr_assert_str_eq(state, "{\n"
+			 "  \"version\": 1,\n"
+			 "  \"devices\": [\n"
+			 "    {\n"
+			 "      \"bdf\": \"0000:01:00.0\",\n"
+			 "      \"driver\": \"nvidia\",\n"
+			 "      \"driver_override\": null\n"
+			 "    },\n"
+			 "    {\n"
+			 "      \"bdf\": \"0000:01:00.1\",\n"
+			 "      \"driver\": \"snd_hda_intel\",\n"
+			 "      \"driver_override\": null\n"
+			 "    }\n"
+			 "  ]\n"
+			 "}\n");
 	free(before);
 	free(after);
 	free(state);
@@ -195,9 +206,16 @@ Test(host_bind, rebind_keeps_first_record_and_unbind_one)
 	assert_driver("0000:01:00.0", "vfio-pci");
 	char *state = tree_read(&t, STATE);
 
-	cr_assert_str_eq(state, "{\"version\":1,\"devices\":[\n"
-			 "  {\"bdf\":\"0000:01:00.0\",\"driver\":\"nvidia\",\"driver_override\":null}\n"
-			 "]}\n");
+	cr_assert_str_eq(state, "{\n"
+			 "  \"version\": 1,\n"
+			 "  \"devices\": [\n"
+			 "    {\n"
+			 "      \"bdf\": \"0000:01:00.0\",\n"
+			 "      \"driver\": \"nvidia\",\n"
+			 "      \"driver_override\": null\n"
+			 "    }\n"
+			 "  ]\n"
+			 "}\n");
 	cr_assert_eq(tree_run(&t, "restore"), 0);
 	assert_driver("0000:01:00.0", "nvidia");
 	free(state);
