@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../vmm/layout.h"
-#include "../vmm/log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 
 #define PM1_STS 0x0 /* 16-bit, write 1 to clear */
 #define PM1_EN  0x2 /* 16-bit */

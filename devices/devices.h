@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "../vmm/bus.h"
+#include "../core/bus.h"
 
 /*
  * What a device may ask of the machine. Devices never touch a KVM fd:

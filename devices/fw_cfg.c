@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vmm/log.h"
-#include "../vmm/memory.h"
+#include "../core/log.h"
+#include "../core/memory.h"
 
 #define FW_CFG_NAME "fw_cfg"
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../vmm/bus.h"
+#include "../core/bus.h"
 
 /*
  * QEMU's firmware configuration device, as OVMF and SeaBIOS find it on x86

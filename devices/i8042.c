@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "../vmm/log.h"
+#include "../core/log.h"
 
 #define I8042_DATA   0 /* port 0x60 */
 #define I8042_STATUS 4 /* port 0x64: status on read, command on write */

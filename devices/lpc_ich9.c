@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vmm/pci.h"
+#include "../core/pci.h"
 
 #define LPC_NAME "lpc-ich9"
 

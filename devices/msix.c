@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vmm/pci.h"
+#include "../core/pci.h"
 
 #define CTRL_OFF         2    /* Message Control, from the capability */
 #define TABLE_OFF        4

@@ -7,7 +7,7 @@
 
 /*
  * The PCI functions of the Q35-like platform other than the host bridge.
- * Each model owns a struct pci_device (vmm/pci.h) that the VMM adds to
+ * Each model owns a struct pci_device (core/pci.h) that the VMM adds to
  * the PCI bus with pci_bus_add(). Config-space hooks run with the bus
  * lock held; the callbacks below are called from those hooks, so they
  * only note what changed (they must not call pci_cfg_*) and the VMM acts

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "../vmm/log.h"
-#include "../vmm/pci.h"
+#include "../core/log.h"
+#include "../core/pci.h"
 
 #define RP_NAME "pcie-root-port"
 #define rp_debug(rp, fmt, ...)                                                    \

@@ -39,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../vmm/log.h"
+#include "../core/log.h"
 
 enum {
 	CMD_PROGRAM = 0x10,

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../vmm/layout.h"
-#include "../vmm/log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 
 enum {
 	RTC_SECONDS = 0x00,

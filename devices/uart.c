@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../vmm/log.h"
+#include "../core/log.h"
 
 enum {
 	UART_RBR = 0, /* read, DLAB=0; THR on write; DLL with DLAB=1 */

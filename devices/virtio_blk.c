@@ -45,7 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../vmm/log.h"
+#include "../core/log.h"
 #include "virtio.h"
 #include "virtq.h"
 

@@ -55,7 +55,7 @@
 #include <unistd.h>
 
 #include "virtio.h"
-#include "../vmm/log.h"
+#include "../core/log.h"
 
 #define TUN_PATH "/dev/net/tun"
 #define DEFAULT_QUEUE_SIZE 256

@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "msix.h"
-#include "../vmm/bus.h"
-#include "../vmm/log.h"
-#include "../vmm/pci.h"
+#include "../core/bus.h"
+#include "../core/log.h"
+#include "../core/pci.h"
 
 /* Capability types (virtio 1.2, 4.1.4). */
 #define CAP_COMMON  1

@@ -21,8 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../vmm/log.h"
-#include "../vmm/memory.h"
+#include "../core/log.h"
+#include "../core/memory.h"
 
 static uint16_t load16(const uint16_t *p)
 {

@@ -14,8 +14,8 @@
 #include "acpi_tables.h"
 #include "aml.h"
 #include "devices/devices.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 #define ACPI_OEM_ID      "VMMVMM"
 #define ACPI_OEM_TABLE   "VMM"    /* + the table's signature, e.g. "VMMFACP " */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #define RSDP_SIZE        36
 #define RSDP_CSUM        8   /* over the first 20 bytes */

@@ -3,8 +3,8 @@
 
 #include <errno.h>
 
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 struct e820_out {
 	struct e820_entry *e;

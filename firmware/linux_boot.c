@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 /* The setup header, at offset 0x1f1 of both the bzImage and the zero page. */
 struct setup_header {

@@ -5,7 +5,7 @@
  * files are read: what `ls -l` and `cat` would show a person following a
  * passthrough guide.
  */
-#include "host.h"
+#include "host_sysfs.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -13,11 +13,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 __attribute__((format(printf, 4, 0)))
 static int vpath(const struct host *h, char *buf, size_t len, const char *fmt, va_list ap)
@@ -145,45 +146,6 @@ int host_read_resources(const struct host *h, const char *bdf,
 	return 0;
 }
 
-static bool is_bdf(const char *s)
-{
-	static const char shape[] = "xxxx:xx:xx.x";
-
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++) {
-		if (shape[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != shape[i])
-			return false;
-	}
-	return s[11] <= '7';
-}
-
-/* Takes "0000:01:00.0" or "01:00.0" (domain 0), in either case. */
-int host_parse_bdf(const char *arg, char out[HOST_BDF_LEN])
-{
-	char tmp[HOST_BDF_LEN];
-	size_t len = strlen(arg);
-
-	if (len == 7)
-		snprintf(tmp, sizeof(tmp), "0000:%s", arg);
-	else if (len == 12)
-		memcpy(tmp, arg, 13);
-	else
-		return -EINVAL;
-	for (char *p = tmp; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (!is_bdf(tmp))
-		return -EINVAL;
-	memcpy(out, tmp, HOST_BDF_LEN);
-	return 0;
-}
-
-/* Same domain, bus and device: functions of one slot (one card). */
-bool host_same_slot(const char *a, const char *b)
-{
-	return !strncmp(a, b, 10);
-}
-
 bool host_on_vfio(const struct host_dev *d)
 {
 	return strstr(d->driver, "vfio-pci") || strstr(d->driver, "vfio_pci");
@@ -251,7 +213,7 @@ static void find_parent(const struct host *h, struct host_dev *d)
 		return;
 	*slash = '\0';
 	slash = strrchr(real, '/');
-	if (slash && is_bdf(slash + 1))
+	if (slash && host_is_bdf(slash + 1))
 		memcpy(d->parent, slash + 1, HOST_BDF_LEN);
 }
 
@@ -281,7 +243,7 @@ static void load_dev(const struct host *h, struct host_dev *d, const char *bdf)
 
 static int bdf_filter(const struct dirent *e)
 {
-	return is_bdf(e->d_name);
+	return host_is_bdf(e->d_name);
 }
 
 static bool dir_has_entries(const struct host *h, const char *rel)

@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vfio/host.h"
+#include "vfio/host_sysfs.h"
 #include "vfio/iommufd_abi.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "core/log.h"
+#include "core/memory.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)

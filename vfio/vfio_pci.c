@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "devices/msix.h"
-#include "vmm/bus.h"
-#include "vmm/log.h"
-#include "vmm/pci.h"
+#include "core/bus.h"
+#include "core/log.h"
+#include "core/pci.h"
 
 #define PAGE 4096u
 #define ROM_IDX VFIO_PCI_ROM_REGION_INDEX

@@ -10,40 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "layout.h"
-#include "../vfio/host.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
+#include "../core/pci_addr.h"
+#include "../core/size.h"
 #include "vm.h"
 
 #define MAX_CPUS 255 /* xAPIC IDs in the MADT; 255 is the broadcast ID */
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t mult = SZ_1M;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (errno)
-		return -ERANGE;
-	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
-	case 'K': mult = SZ_1K; end++; break;
-	case 'M': mult = SZ_1M; end++; break;
-	case 'G': mult = SZ_1G; end++; break;
-	case 'T': mult = SZ_1G * 1024; end++; break;
-	default: return -EINVAL;
-	}
-	if (*end && strcasecmp(end, "iB") != 0 && strcasecmp(end, "B") != 0)
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
-}
 
 static void usage_run(FILE *f)
 {
@@ -183,7 +156,7 @@ static int parse_memory(const char *arg, struct mem_options *m)
 	for (char *tok = strtok_r(copy, ",", &save); tok && !ret;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (tok == copy) {
-			if (cli_parse_size(tok, &m->size))
+			if (size_parse(tok, &m->size))
 				ret = bad("--memory", arg, "not a size (try 512M or 2G)");
 		} else if (!strcmp(tok, "prefault")) {
 			m->prefault = 1;
@@ -263,7 +236,7 @@ static int parse_mmio64(const char *arg, struct vm_config *cfg)
 {
 	uint64_t v;
 
-	if (cli_parse_size(arg, &v))
+	if (size_parse(arg, &v))
 		return bad("--pci-mmio64", arg, "not a size (try 64G or 1T)");
 	if (v < SZ_1G || v % SZ_1M)
 		return bad("--pci-mmio64", arg, "at least 1G, in whole MiB");

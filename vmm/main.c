@@ -2,11 +2,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench.h"
+#include "../bench/bench.h"
 #include "cli.h"
-#include "log.h"
+#include "../core/log.h"
+#include "run.h"
 #include "vm.h"
-#include "vfio/host.h"
+#include "../host/host.h"
 
 static int cmd_run(int argc, char **argv)
 {

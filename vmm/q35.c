@@ -21,8 +21,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
+#include "q35.h"
+#include "vfio_devices.h"
 #include "vm.h"
 #include "../devices/fw_cfg.h"
 #include "../devices/pci_devices.h"

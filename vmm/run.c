@@ -18,10 +18,15 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
+#include "q35.h"
+#include "run.h"
+#include "vcpu.h"
+#include "vfio_devices.h"
+#include "virtio_devices.h"
 #include "vm.h"
-#include "memory.h"
+#include "../core/memory.h"
 #include "../devices/devices.h"
 #include "../firmware/firmware.h"
 

@@ -4,7 +4,7 @@
  * exits into bus accesses; everything else that can end a run (shutdown,
  * entry failure, internal error) stops the machine with a reason.
  */
-#include "vm.h"
+#include "vcpu.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 #include "cpuid.h"
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 #include "../firmware/firmware.h"
+#include "vm.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 

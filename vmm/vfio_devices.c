@@ -27,11 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "../core/log.h"
+#include "q35.h"
+#include "vfio_devices.h"
 #include "vm.h"
 #include "../devices/pci_devices.h"
 #include "../firmware/firmware.h"
-#include "../vfio/host.h"
+#include "../vfio/host_sysfs.h"
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 

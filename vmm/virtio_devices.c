@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
+#include "virtio_devices.h"
 #include "vm.h"
 #include "../devices/virtio_blk.h"
 #include "../devices/virtio_net.h"

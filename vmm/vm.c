@@ -18,9 +18,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "layout.h"
-#include "log.h"
+#include "../core/layout.h"
+#include "../core/log.h"
 #include "../firmware/firmware.h"
+#include "q35.h"
+#include "vcpu.h"
+#include "vfio_devices.h"
+#include "virtio_devices.h"
 
 static int open_kvm(const char *path)
 {

@@ -8,14 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bus.h"
-#include "memory.h"
-#include "pci.h"
+#include "../core/bus.h"
+#include "../core/memory.h"
+#include "../core/pci.h"
 #include "../devices/devices.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
-struct boot_regs;
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -219,70 +218,6 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *acpi);
 /* A level-triggered line into the in-kernel IOAPIC (KVM_IRQ_LINE). */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 
-/* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
-int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
-/* What vm_add_virtio_devices() would refuse about the --disk images, before any VM exists. */
-int vm_virtio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
-void vm_virtio_free(struct vm *vm);
-/* SIGUSR2: every virtio function's state, to f. */
-void vm_virtio_dump(struct vm *vm, FILE *f);
-
-/*
- * vfio_devices.c: --vfio, behind the Q35 root ports (needs the firmware
- * platform), in three steps, so that a function can later be added while
- * the guest runs the same way. Plan: before any VM exists, what the host
- * says about each function, read once (sysfs, the ROM file), and what would
- * make the kernel refuse it, said in one line. Place: each slot of them
- * onto a root port. Open: VFIO and the guest's PCI function, in a machine.
- */
-struct vm_vfio_fn_plan {
-	const struct vm_vfio_fn_cfg *cfg;
-	char bdf[16];                 /* "0000:01:00.0": sysfs's and VFIO's name for it */
-	int group;                    /* its IOMMU group */
-	/* BARs 0-5 from sysfs's resource file: size 0 unused (or a 64-bit BAR's upper half). */
-	uint64_t bar_size[6];
-	unsigned long bar_flags[6];   /* the kernel's IORESOURCE_* bits */
-	char methods[128];            /* reset_method as sysfs lists it ("flr bus"); "" if it does not */
-	const char *method;           /* reset=flr|pm|bus: the name written there first; NULL: none */
-	void *rom;                    /* rom=FILE, read whole */
-	size_t rom_len;
-	unsigned port;                /* the root port its slot sits behind, once placed */
-};
-
-struct vm_vfio_plan {
-	struct vm_vfio_fn_plan fn[VM_MAX_VFIO];
-	unsigned nr;
-};
-
-/* *plan for cfg's --vfio functions (NULL without any); 0 or -errno, said in one line. */
-int vm_vfio_plan_make(const struct vm_config *cfg, struct vm_vfio_plan **plan)
-	__attribute__((warn_unused_result));
-/* The same from the sysfs tree under sysroot, each file or link read told to on_read (tests). */
-int vm_vfio_plan_make_at(const struct vm_config *cfg, const char *sysroot,
-			 void (*on_read)(const char *path, void *arg), void *arg,
-			 struct vm_vfio_plan **plan) __attribute__((warn_unused_result));
-/* Each slot onto a root port of its own, in the order first given; -ENOSPC beyond the ports. */
-int vm_vfio_plan_place(struct vm_vfio_plan *plan) __attribute__((warn_unused_result));
-void vm_vfio_plan_free(struct vm_vfio_plan *plan);
-/* Opens vm->cfg->vfio_plan's functions in vm, placed as the plan says. */
-int vm_add_vfio_devices(struct vm *vm) __attribute__((warn_unused_result));
-struct ovmf_bar64;
-/*
- * The 64-bit prefetchable BARs of the --vfio functions (from the plan:
- * nothing is read), each with its root port, as OVMF will have to place
- * them; at most cap. largest gets "BDF BARn" of the biggest.
- */
-unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
-			char *largest, size_t len);
-/*
- * sysfs reset_method of PCI function bdf: the methods the kernel offers,
- * space-separated, into buf (0, or -errno); and writing a list there
- * (root), which the kernel's next reset of the function then follows.
- */
-int vfio_reset_methods_read(const char *bdf, char *buf, size_t len);
-int vfio_reset_methods_write(const char *bdf, const char *methods);
-void vm_vfio_free(struct vm *vm);
-
 /*
  * Maps [gpa, gpa + size) to hva as a memslot (*slot -1: a new one), or
  * with size 0 removes *slot and sets it to -1. 0 or -errno.
@@ -292,43 +227,5 @@ int vm_memslot(struct vm *vm, int *slot, uint64_t gpa, uint64_t size, void *hva)
 /* Records why the machine stops and kicks every vCPU out of KVM_RUN. */
 void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* vcpu.c */
-int vcpu_init(struct vm *vm, struct vcpu *vcpu, unsigned id) __attribute__((warn_unused_result));
-int vcpu_set_boot_regs(struct vcpu *vcpu, const struct boot_regs *regs)
-	__attribute__((warn_unused_result));
-/* Real-mode start at cs:ip = seg:ip, for the tiny test payloads. */
-int vcpu_set_real_mode(struct vcpu *vcpu, uint16_t seg, uint16_t ip)
-	__attribute__((warn_unused_result));
-/* The exit loop; returns when the machine stops. */
-void vcpu_loop(struct vcpu *vcpu);
-int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
-void vcpu_kick(struct vcpu *vcpu);
-void vcpu_destroy(struct vcpu *vcpu);
-/* Installs the no-op signal handler used to kick vCPUs; once per process. */
-void vcpu_signals_init(void);
-
-/* q35.c: the platform a firmware boot gets, on top of vm_add_platform_devices(). */
-struct q35_boot {
-	/* The kernel for fw_cfg (NULL: the firmware boots from its own devices). */
-	const uint8_t *kernel;
-	size_t kernel_size;
-	uint64_t initrd_size;
-	int (*read_initrd)(void *ctx, uint64_t off, void *dst, size_t n);
-	void *ctx;
-};
-int q35_setup(struct vm *vm, const struct q35_boot *boot) __attribute__((warn_unused_result));
-void q35_free(struct vm *vm);
-/* Root port i (0..VM_ROOT_PORTS - 1) of the firmware platform; NULL without one. */
-struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i);
-
-/*
- * run.c: copies a file (a VARS template) so that the copy is whole or
- * absent: written to to.tmp, synced, renamed over to. 0 or -errno.
- */
-int copy_file_durably(const char *from, const char *to) __attribute__((warn_unused_result));
-
-/* Boots a Linux bzImage per cfg and runs until the guest stops; returns the exit status. */
-int vm_run_linux(const struct vm_config *cfg);
 
 #endif

@@ -24,8 +24,8 @@
 #include <string.h>
 
 #include "devices/virtq.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "core/log.h"
+#include "core/memory.h"
 
 #define HDR       16
 #define LOW_SIZE  (64 * 1024)

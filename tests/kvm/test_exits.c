@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
 extern const uint8_t payload_pio_start[], payload_pio_end[];

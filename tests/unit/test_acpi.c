@@ -14,8 +14,8 @@
 
 #include "firmware/aml.h"
 #include "firmware/firmware.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 /* ---- helpers ---- */
 

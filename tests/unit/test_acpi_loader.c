@@ -13,8 +13,8 @@
 
 #include "devices/fw_cfg.h"
 #include "firmware/firmware.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 static uint32_t le32(const uint8_t *p)
 {

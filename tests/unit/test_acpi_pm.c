@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "devices/devices.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 #define PM1_STS 0x0
 #define PM1_EN  0x2

@@ -5,7 +5,7 @@
  */
 #include <criterion/criterion.h>
 
-#include "vmm/bench_internal.h"
+#include "bench/bench_internal.h"
 
 static enum bench_strace_call parse(const char *line, double *ms)
 {

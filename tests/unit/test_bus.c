@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/bus.h"
+#include "core/bus.h"
 
 /* A device that remembers its last access and answers reads with a tag. */
 struct probe {

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "firmware/firmware.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 /* e820 never touches guest memory, so the regions need no backing. */
 static struct guest_mem mem_of(uint64_t ram)

@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "devices/fw_cfg.h"
-#include "vmm/layout.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/log.h"
+#include "core/memory.h"
 
 #define RAM_LOW   (2 * SZ_1M)
 #define RAM_HIGH  SZ_1M /* a second region at 4 GiB */

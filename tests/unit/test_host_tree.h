@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vfio/host.h"
+#include "host/host.h"
 
 struct fake_dev {
 	const char *bdf;

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "firmware/firmware.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 #define KERNEL_RUN_ADDR 0x1000000ULL /* pref_address of the fake kernel */
 #define KERNEL_INIT     0x2000000ULL /* its init_size */

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 static const char *size(uint64_t bytes)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "devices/pci_devices.h"
-#include "vmm/pci.h"
+#include "core/pci.h"
 
 #define DEVFN LPC_ICH9_DEVFN
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "devices/msix.h"
-#include "vmm/pci.h"
+#include "core/pci.h"
 
 static struct pci_bus pci;
 static struct pci_device dev;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "devices/devices.h"
-#include "vmm/pci.h"
+#include "core/pci.h"
 
 static struct pci_bus pci;
 static struct pci_device mch;

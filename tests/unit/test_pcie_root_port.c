@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "devices/pci_devices.h"
-#include "vmm/pci.h"
+#include "core/pci.h"
 
 #define DEVFN PCI_DEVFN(1, 0)
 #define PORT  3

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "devices/devices.h"
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define SECTOR PFLASH_SECTOR_SIZE
 #define OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "devices/devices.h"
-#include "vmm/layout.h"
+#include "core/layout.h"
 
 enum { SEC = 0x00, MIN = 0x02, HOUR = 0x04, WDAY = 0x06, MDAY = 0x07, MON = 0x08,
        YEAR = 0x09, REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d,

@@ -16,8 +16,8 @@
 
 #include "test_host_tree.h"
 #include "vfio/vfio.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "core/log.h"
+#include "core/memory.h"
 
 #define GiB (1ull << 30)
 #define MiB (1ull << 20)

@@ -16,7 +16,7 @@
 
 #include "vfio/iommufd_abi.h"
 #include "vfio/vfio.h"
-#include "vmm/memory.h"
+#include "core/memory.h"
 
 #define GiB (1ull << 30)
 

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "vfio/vfio_pci.h"
-#include "vmm/bus.h"
-#include "vmm/pci.h"
+#include "core/bus.h"
+#include "core/pci.h"
 
 #define OFF_BAR0 0x10000
 #define OFF_BAR1 0x18000

@@ -17,6 +17,8 @@
 #include "test_host_tree.h"
 #include "firmware/firmware.h"
 #include "vmm/cli.h"
+#include "vmm/q35.h"
+#include "vmm/vfio_devices.h"
 #include "vmm/vm.h"
 
 #define MiB (1ull << 20)

@@ -22,7 +22,7 @@
 #include "devices/virtio.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtq.h"
-#include "vmm/memory.h"
+#include "core/memory.h"
 
 #define RAM        (4ULL << 20)
 #define IMG_SIZE   (1ULL << 20)             /* 2048 sectors */

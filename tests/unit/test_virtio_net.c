@@ -34,8 +34,8 @@
 
 #include "devices/virtio.h"
 #include "devices/virtio_net.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 #define RAM       (8 * SZ_1M)
 #define QSIZE     16

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "devices/virtio_pci.h"
-#include "vmm/bus.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
-#include "vmm/pci.h"
+#include "core/bus.h"
+#include "core/layout.h"
+#include "core/memory.h"
+#include "core/pci.h"
 
 /* ---- a fake device and platform ---- */
 

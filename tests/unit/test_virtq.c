@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "devices/virtq.h"
-#include "vmm/layout.h"
-#include "vmm/memory.h"
+#include "core/layout.h"
+#include "core/memory.h"
 
 #define RAM_LOW  (4 * SZ_1M)
 #define RAM_HIGH (64 * 1024ULL) /* a second region at 4 GiB */

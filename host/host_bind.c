@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define VFIO_DRIVER "vfio-pci"
 

@@ -20,7 +20,7 @@
  */
 #include "bench.h"
 #include "bench_internal.h"
-#include "log.h"
+#include "../core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm.h"
+#include "../vmm/run.h"
 #include "../firmware/firmware.h"
 
 static void bench_usage(FILE *to)

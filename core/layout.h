@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_LAYOUT_H
-#define VMM_LAYOUT_H
+#ifndef CORE_LAYOUT_H
+#define CORE_LAYOUT_H
 
 /*
  * The guest-physical address map. Everything that places something in

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_LOG_H
-#define VMM_LOG_H
+#ifndef CORE_LOG_H
+#define CORE_LOG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,7 +62,7 @@ const char *log_fmt_size(char *buf, size_t len, uint64_t bytes);
 
 /*
  * The older form, limited per call site across every device using it;
- * left for vmm/pci.c until its config-access warnings take the
+ * left for core/pci.c until its config-access warnings take the
  * pci_device's own state. Use dev_warn_rl.
  */
 #define dev_warn_ratelimited(name, ...)                                  \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_BENCH_INTERNAL_H
-#define VMM_BENCH_INTERNAL_H
+#ifndef BENCH_BENCH_INTERNAL_H
+#define BENCH_BENCH_INTERNAL_H
 
 /*
  * What bench.c (the options, running and watching a VMM, "boot") shares

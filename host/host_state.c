@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 /* A string of at most len - 1 bytes, or null (then *set is false, buf ""); -EINVAL else. */
 static int str_or_null(const json_t *v, char *buf, size_t len, bool *set)

@@ -44,9 +44,9 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
-#include "log.h"
-#include "vm.h"
-#include "../vfio/host.h"
+#include "../core/log.h"
+#include "../vmm/vfio_devices.h"
+#include "../core/pci_addr.h"
 
 #define VB_MAX_CASES   8  /* sizes x page sizes */
 #define VB_MAX_METHODS 4  /* flr, pm, bus, ... */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define ROM_INDEX HOST_ROM_RESOURCE
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_BUS_H
-#define VMM_BUS_H
+#ifndef CORE_BUS_H
+#define CORE_BUS_H
 
 #include <pthread.h>
 #include <stdbool.h>

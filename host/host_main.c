@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/cli.h"
-#include "vmm/log.h"
+#include "core/log.h"
+#include "core/size.h"
 
 static void usage(FILE *f)
 {
@@ -225,7 +225,7 @@ static int run(const char *cmd, struct opts *o, char **args, int n, const struct
 	uint64_t mem = 0;
 	int ret;
 
-	if (o->memory && cli_parse_size(o->memory, &mem)) {
+	if (o->memory && size_parse(o->memory, &mem)) {
 		pr_err("--memory %s: not a size (e.g. 16G)", o->memory);
 		return 2;
 	}

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "core/log.h"
 
 #define HEADER "# written by vmm host persist; vmm host persist --rollback --write removes it\n"
 #define BACKUP ".vmm-backup"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_PCI_H
-#define VMM_PCI_H
+#ifndef CORE_PCI_H
+#define CORE_PCI_H
 
 #include <linux/pci.h> /* PCI_* register offsets and bits, PCI_DEVFN */
 #include <pthread.h>

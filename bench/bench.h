@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef VMM_BENCH_H
-#define VMM_BENCH_H
+#ifndef BENCH_BENCH_H
+#define BENCH_BENCH_H
 
 /*
  * "vmm bench boot|blk|net ...": boots the same guest under this vmm and

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
-#include "log.h"
+#include "../core/log.h"
 
 #define IO_RESULT "VMM-AGENT: iotest="
 #define IO_ERROR "VMM-AGENT: bench_error="

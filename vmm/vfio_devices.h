@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_VFIO_DEVICES_H
+#define VMM_VFIO_DEVICES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm.h" /* VM_MAX_VFIO, struct vm_vfio_fn_cfg */
+
+/*
+ * vfio_devices.c: --vfio, behind the Q35 root ports (needs the firmware
+ * platform), in three steps, so that a function can later be added while
+ * the guest runs the same way. Plan: before any VM exists, what the host
+ * says about each function, read once (sysfs, the ROM file), and what would
+ * make the kernel refuse it, said in one line. Place: each slot of them
+ * onto a root port. Open: VFIO and the guest's PCI function, in a machine.
+ */
+struct vm_vfio_fn_plan {
+	const struct vm_vfio_fn_cfg *cfg;
+	char bdf[16];                 /* "0000:01:00.0": sysfs's and VFIO's name for it */
+	int group;                    /* its IOMMU group */
+	/* BARs 0-5 from sysfs's resource file: size 0 unused (or a 64-bit BAR's upper half). */
+	uint64_t bar_size[6];
+	unsigned long bar_flags[6];   /* the kernel's IORESOURCE_* bits */
+	char methods[128];            /* reset_method as sysfs lists it ("flr bus"); "" if it does not */
+	const char *method;           /* reset=flr|pm|bus: the name written there first; NULL: none */
+	void *rom;                    /* rom=FILE, read whole */
+	size_t rom_len;
+	unsigned port;                /* the root port its slot sits behind, once placed */
+};
+
+struct vm_vfio_plan {
+	struct vm_vfio_fn_plan fn[VM_MAX_VFIO];
+	unsigned nr;
+};
+
+/* *plan for cfg's --vfio functions (NULL without any); 0 or -errno, said in one line. */
+int vm_vfio_plan_make(const struct vm_config *cfg, struct vm_vfio_plan **plan)
+	__attribute__((warn_unused_result));
+/* The same from the sysfs tree under sysroot, each file or link read told to on_read (tests). */
+int vm_vfio_plan_make_at(const struct vm_config *cfg, const char *sysroot,
+			 void (*on_read)(const char *path, void *arg), void *arg,
+			 struct vm_vfio_plan **plan) __attribute__((warn_unused_result));
+/* Each slot onto a root port of its own, in the order first given; -ENOSPC beyond the ports. */
+int vm_vfio_plan_place(struct vm_vfio_plan *plan) __attribute__((warn_unused_result));
+void vm_vfio_plan_free(struct vm_vfio_plan *plan);
+/* Opens vm->cfg->vfio_plan's functions in vm, placed as the plan says. */
+int vm_add_vfio_devices(struct vm *vm) __attribute__((warn_unused_result));
+struct ovmf_bar64;
+/*
+ * The 64-bit prefetchable BARs of the --vfio functions (from the plan:
+ * nothing is read), each with its root port, as OVMF will have to place
+ * them; at most cap. largest gets "BDF BARn" of the biggest.
+ */
+unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
+			char *largest, size_t len);
+/*
+ * sysfs reset_method of PCI function bdf: the methods the kernel offers,
+ * space-separated, into buf (0, or -errno); and writing a list there
+ * (root), which the kernel's next reset of the function then follows.
+ */
+int vfio_reset_methods_read(const char *bdf, char *buf, size_t len);
+int vfio_reset_methods_write(const char *bdf, const char *methods);
+void vm_vfio_free(struct vm *vm);
+
+#endif
