@@ -60,15 +60,4 @@ const char *log_fmt_size(char *buf, size_t len, uint64_t bytes);
 			log_msg(LOG_WARN, (name), __VA_ARGS__);          \
 	} while (0)
 
-/*
- * The older form, limited per call site across every device using it;
- * left for core/pci.c until its config-access warnings take the
- * pci_device's own state. Use dev_warn_rl.
- */
-#define dev_warn_ratelimited(name, ...)                                  \
-	do {                                                             \
-		static struct log_ratelimit rl_;                         \
-		dev_warn_rl(&rl_, (name), __VA_ARGS__);                  \
-	} while (0)
-
 #endif

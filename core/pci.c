@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../devices/devices.h"
+#include "power.h"
 #include "log.h"
 
 /*
@@ -101,7 +101,7 @@ static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn,
 	if (!dev)
 		return (uint32_t)all_ones(size);
 	if (!cfg_access_ok(offset, size)) {
-		dev_warn_ratelimited(pci_dev_name(dev), "%02x.%x: bad config read at 0x%x size %u",
+		dev_warn_rl(&dev->warn_rl, pci_dev_name(dev), "%02x.%x: bad config read at 0x%x size %u",
 				     PCI_SLOT(devfn), PCI_FUNC(devfn), offset, size);
 		return (uint32_t)all_ones(size);
 	}
@@ -133,7 +133,7 @@ static void cfg_write_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn, un
 	if (!dev)
 		return;
 	if (!cfg_access_ok(offset, size)) {
-		dev_warn_ratelimited(pci_dev_name(dev), "%02x.%x: bad config write at 0x%x size %u",
+		dev_warn_rl(&dev->warn_rl, pci_dev_name(dev), "%02x.%x: bad config write at 0x%x size %u",
 				     PCI_SLOT(devfn), PCI_FUNC(devfn), offset, size);
 		return;
 	}

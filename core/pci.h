@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "log.h" /* struct log_ratelimit */
 
 struct power_ctl;
 
@@ -134,6 +135,7 @@ struct pci_device {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
 	struct pci_bar bar[6];
+	struct log_ratelimit warn_rl; /* the guest's bad config accesses to this function */
 };
 
 /* The MCH's PCIEXBAR (Q35/ICH9 datasheets): where the ECAM window sits. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "../core/bus.h"
+#include "../core/power.h"
 
 /*
  * What a device may ask of the machine. Devices never touch a KVM fd:
@@ -22,22 +23,6 @@ static inline void irq_line_set(const struct irq_line *irq, int level)
 {
 	if (irq->set_level)
 		irq->set_level(irq->opaque, irq->gsi, level);
-}
-
-enum power_event {
-	POWER_OFF,   /* ACPI S5 */
-	POWER_RESET, /* 0xCF9, i8042 pulse, ACPI reset register */
-};
-
-struct power_ctl {
-	void (*request)(void *opaque, enum power_event ev);
-	void *opaque;
-};
-
-static inline void power_request(const struct power_ctl *p, enum power_event ev)
-{
-	if (p->request)
-		p->request(p->opaque, ev);
 }
 
 /*
