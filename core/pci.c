@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "power.h"
 #include "log.h"
 
 /*
@@ -19,14 +18,9 @@
 
 /* Window offsets from 0xCF8. */
 #define CONF_ADDR_OFF 0
-#define RCR_OFF       1 /* 0xCF9 */
+#define CF9_OFF       1 /* 0xCF9: the reset control register, not ours */
 #define CONF_DATA_OFF 4 /* 0xCFC */
 #define CONF_WINDOW   8
-
-/* ICH9 reset control register (0xCF9). */
-#define RCR_SYS_RST  0x02 /* hard rather than soft reset */
-#define RCR_RST_CPU  0x04 /* writing 1 resets */
-#define RCR_FULL_RST 0x08 /* power-cycle on hard reset */
 
 _Static_assert(sizeof(((struct pci_bus *)0)->dev) / sizeof(struct pci_device *) == 256,
 	       "one slot per devfn, so any uint8_t devfn is in range");
@@ -212,21 +206,6 @@ static void conf_data_write(struct pci_bus *pci, unsigned n, unsigned size, uint
 	pthread_mutex_unlock(&pci->lock);
 }
 
-/*
- * RST_CPU is self-clearing: it stands for the reset it starts, so it
- * never reads back as 1 and every write with it set asks for a reset.
- * (Linux writes SYS_RST first, then SYS_RST | RST_CPU.)
- */
-static void rcr_write(struct pci_bus *pci, uint8_t value)
-{
-	pthread_mutex_lock(&pci->lock);
-	pci->rcr = value & (RCR_SYS_RST | RCR_FULL_RST);
-	pthread_mutex_unlock(&pci->lock);
-	/* Outside the lock: the VMM's reset path may come back for it. */
-	if ((value & RCR_RST_CPU) && pci->power)
-		power_request(pci->power, POWER_RESET);
-}
-
 static uint64_t pci_conf_read(void *opaque, uint64_t offset, unsigned size)
 {
 	struct pci_bus *pci = opaque;
@@ -234,11 +213,11 @@ static uint64_t pci_conf_read(void *opaque, uint64_t offset, unsigned size)
 
 	if (offset >= CONF_DATA_OFF && offset < CONF_WINDOW)
 		return conf_data_read(pci, (unsigned)(offset - CONF_DATA_OFF), size);
+	if (offset == CF9_OFF && size == 1)
+		return pci->cf9.read ? pci->cf9.read(pci->cf9.opaque) : 0xff;
 	pthread_mutex_lock(&pci->lock);
 	if (offset == CONF_ADDR_OFF && size == 4)
 		v = pci->conf_addr;
-	else if (offset == RCR_OFF && size == 1)
-		v = pci->rcr;
 	pthread_mutex_unlock(&pci->lock);
 	return v;
 }
@@ -253,8 +232,9 @@ static void pci_conf_write(void *opaque, uint64_t offset, unsigned size, uint64_
 		pthread_mutex_lock(&pci->lock);
 		pci->conf_addr = (uint32_t)value & CONF_ADDR_WRITABLE;
 		pthread_mutex_unlock(&pci->lock);
-	} else if (offset == RCR_OFF && size == 1) {
-		rcr_write(pci, (uint8_t)value);
+	} else if (offset == CF9_OFF && size == 1) {
+		if (pci->cf9.write)
+			pci->cf9.write(pci->cf9.opaque, (uint8_t)value);
 	} else {
 		/* Not the address register: Linux's type-1 probe writes 0xCFB
 		 * on every boot, so this is no cause for a warning. */
@@ -269,10 +249,9 @@ const struct bus_ops pci_conf_ops = {
 	.write = pci_conf_write,
 };
 
-void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power)
+void pci_bus_init(struct pci_bus *pci)
 {
 	memset(pci, 0, sizeof(*pci));
-	pci->power = power;
 	pthread_mutex_init(&pci->lock, NULL);
 	pthread_mutex_init(&pci->apply_lock, NULL);
 }
@@ -345,79 +324,14 @@ void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint3
 	w->header_type = 0;
 }
 
-/* PCIEXBAR's size field, and the base bits each size leaves to the guest. */
-static uint64_t pciexbar_size(uint64_t bar)
+void pci_set_cf9_hook(struct pci_bus *pci, uint8_t (*read)(void *opaque),
+		      void (*write)(void *opaque, uint8_t value), void *opaque)
 {
-	switch ((bar & MCH_PCIEXBAR_LENGTH) >> 1) {
-	case 0: return 256 * 0x100000ULL;
-	case 1: return 128 * 0x100000ULL;
-	case 2: return 64 * 0x100000ULL;
-	default: return 0; /* reserved: decodes nothing */
-	}
-}
-
-static struct pci_ecam pciexbar_decode(const struct pci_device *dev)
-{
-	uint64_t bar = 0, size;
-
-	for (unsigned i = 0; i < 8; i++)
-		bar |= (uint64_t)dev->cfg[MCH_PCIEXBAR + i] << (8 * i);
-	size = pciexbar_size(bar);
-	if (!(bar & MCH_PCIEXBAR_EN) || !size)
-		return (struct pci_ecam){ 0 };
-	/* Base bits 35:26; those below the size are ignored (read back as set). */
-	return (struct pci_ecam){ .enabled = true, .base = bar & ((1ULL << 36) - 1) & ~(size - 1),
-				  .size = size };
-}
-
-/* Runs with pci->lock held (every config write does). */
-static void q35_mch_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
-			      uint32_t value)
-{
-	struct pci_bus *pci = dev->opaque;
-	struct pci_ecam now;
-
-	pci_default_cfg_write(dev, offset, size, value);
-	if (offset + size <= MCH_PCIEXBAR || offset >= MCH_PCIEXBAR + 8)
-		return;
-	now = pciexbar_decode(dev);
-	if (now.enabled == pci->ecam.enabled && now.base == pci->ecam.base &&
-	    now.size == pci->ecam.size)
-		return;
-	pci->ecam = now;
-	if (pci->ecam_changed)
-		pci->ecam_changed(pci->ecam_opaque);
-}
-
-static const struct pci_device_ops q35_mch_ops = {
-	.name = "q35-mch",
-	.cfg_write = q35_mch_cfg_write,
-};
-
-/*
- * The MCH's PCICMD: memory decode and bus mastering are hardwired on
- * (the host bridge always forwards CPU memory cycles and masters DMA
- * upstream); only the error-reporting enables are the guest's to set.
- */
-void pci_host_bridge_init(struct pci_device *dev, struct pci_bus *pci)
-{
-	struct pci_config_header *h;
-
-	pci_device_init(dev, &q35_mch_ops, pci, PCI_DEVFN(0, 0));
-	pci_set_ids(dev, PCI_VENDOR_INTEL, PCI_DEVICE_Q35_MCH, PCI_CLASS_HOST_BRIDGE,
-		    PCI_HEADER_TYPE_NORMAL);
-	h = pci_header(dev->cfg);
-	h->command = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	h->subsystem_vendor_id = PCI_VMM_SUBSYS_VENDOR;
-	h->subsystem_id = PCI_VMM_SUBSYS_ID;
-	pci_header(dev->wmask)->command = PCI_COMMAND_PARITY | PCI_COMMAND_SERR;
-	/* PCIEXBAR: base bits 35:26 (what the size leaves of them), size, enable. */
-	dev->wmask[MCH_PCIEXBAR] = 0x07;
-	dev->wmask[MCH_PCIEXBAR + 3] = 0xfc;
-	dev->wmask[MCH_PCIEXBAR + 4] = 0x0f;
-	memset(&dev->wmask[MCH_PAM0], 0xff, 7);
-	dev->wmask[MCH_SMRAM] = 0xff;
-	dev->wmask[MCH_ESMRAMC] = 0xff;
+	pthread_mutex_lock(&pci->lock);
+	pci->cf9.read = read;
+	pci->cf9.write = write;
+	pci->cf9.opaque = opaque;
+	pthread_mutex_unlock(&pci->lock);
 }
 
 void pci_set_ecam_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque)

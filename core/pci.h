@@ -11,7 +11,6 @@
 #include "bus.h"
 #include "log.h" /* struct log_ratelimit */
 
-struct power_ctl;
 
 /*
  * The PCI core: config space for every function, on bus 0 and behind
@@ -163,8 +162,16 @@ struct pci_bus {
 	struct pci_device *behind[PCI_MAX_BEHIND];
 	unsigned nr_behind;
 	uint32_t conf_addr;          /* last value written to 0xCF8 */
-	const struct power_ctl *power;
-	uint8_t rcr;                 /* reset control register value */
+	/*
+	 * 0xCF9, a byte inside the 0xCF8 window that is no PCI register (the
+	 * chipset's reset control): handed to whoever set it, with no lock
+	 * held; unset, it reads 0xff and ignores writes. Set once, at setup.
+	 */
+	struct {
+		uint8_t (*read)(void *opaque);
+		void (*write)(void *opaque, uint8_t value);
+		void *opaque;
+	} cf9;
 	struct pci_ecam ecam;        /* as PCIEXBAR last set it */
 	/*
 	 * Called with lock held each time the guest changes the ECAM
@@ -196,8 +203,9 @@ extern const struct bus_ops pci_conf_ops;
  */
 extern const struct bus_ops pci_ecam_ops;
 
-/* power may be NULL (no reset line wired). */
-void pci_bus_init(struct pci_bus *pci, const struct power_ctl *power);
+void pci_bus_init(struct pci_bus *pci);
+void pci_set_cf9_hook(struct pci_bus *pci, uint8_t (*read)(void *opaque),
+		      void (*write)(void *opaque, uint8_t value), void *opaque);
 /* -EEXIST if devfn is taken, -EINVAL for a NULL device. */
 int pci_bus_add(struct pci_bus *pci, struct pci_device *dev) __attribute__((warn_unused_result));
 /*
@@ -253,13 +261,6 @@ void pci_device_init(struct pci_device *dev, const struct pci_device_ops *ops, v
 void pci_set_ids(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,
 		 uint8_t header_type);
 
-/*
- * The Q35 host bridge (MCH) at 00:00.0: 8086:29c0, class 0600, with the
- * registers firmware programs: PCIEXBAR (the ECAM window, off at reset;
- * a change calls pci->ecam_changed), PAM0..6, SMRAM and ESMRAMC (plain
- * storage: guest RAM is always RAM here, and there is no SMM).
- */
-void pci_host_bridge_init(struct pci_device *dev, struct pci_bus *pci);
 
 void pci_set_ecam_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque);
 void pci_set_bars_hook(struct pci_bus *pci, void (*changed)(void *opaque), void *opaque);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /*
- * The PCI functions of the Q35-like platform other than the host bridge.
+ * The PCI functions of the Q35-like platform.
  * Each model owns a struct pci_device (core/pci.h) that the VMM adds to
  * the PCI bus with pci_bus_add(). Config-space hooks run with the bus
  * lock held; the callbacks below are called from those hooks, so they
@@ -17,7 +17,27 @@
  * pci_bus.lock held, or while no vCPU runs.
  */
 
-struct pci_device;
+#include "../core/pci.h"
+
+struct power_ctl;
+
+/*
+ * The Q35 host bridge (MCH) at 00:00.0: 8086:29c0, class 0600, with the
+ * registers firmware programs: PCIEXBAR (the ECAM window, off at reset;
+ * a change calls pci->ecam_changed), PAM0..6, SMRAM and ESMRAMC (plain
+ * storage: guest RAM is always RAM here, and there is no SMM). It also
+ * answers the ICH9 reset control register at 0xCF9 (a byte in the 0xCF8
+ * window the PCI core decodes): RST_CPU asks power for a reset. power may
+ * be NULL. The VMM adds &h->mch with pci_bus_add().
+ */
+struct q35_host {
+	struct pci_device mch;
+	struct pci_bus *pci;
+	const struct power_ctl *power;
+	uint8_t rcr; /* SYS_RST and FULL_RST as last written; atomic */
+};
+
+void q35_host_init(struct q35_host *h, struct pci_bus *pci, const struct power_ctl *power);
 
 /*
  * ICH9 LPC/ISA bridge at 00:1f.0: 8086:2918, class 0601, multifunction

@@ -520,9 +520,9 @@ static int create_devices(struct vm *vm)
 	vm->pm = acpi_pm_new(&vm->irq_sci, &vm->power);
 	if (!vm->com1 || !vm->rtc || !vm->kbd || !vm->pm)
 		return -ENOMEM;
-	pci_bus_init(&vm->pci, &vm->power);
-	pci_host_bridge_init(&vm->host_bridge, &vm->pci);
-	return pci_bus_add(&vm->pci, &vm->host_bridge);
+	pci_bus_init(&vm->pci);
+	q35_host_init(&vm->host_bridge, &vm->pci, &vm->power);
+	return pci_bus_add(&vm->pci, &vm->host_bridge.mch);
 }
 
 static void apply_bars(void *arg)

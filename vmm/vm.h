@@ -12,6 +12,7 @@
 #include "../core/memory.h"
 #include "../core/pci.h"
 #include "../devices/devices.h"
+#include "../devices/pci_devices.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
@@ -151,7 +152,7 @@ struct vm {
 	struct power_ctl power;
 	struct irq_line irq_com1, irq_rtc, irq_sci;
 	struct pci_bus pci;
-	struct pci_device host_bridge;
+	struct q35_host host_bridge;
 	struct uart *com1;
 	struct rtc *rtc;
 	struct i8042 *kbd;

@@ -45,7 +45,7 @@ static void record_pm(void *opaque, bool enabled, uint16_t base)
 static void setup(void)
 {
 	memset(&rec, 0, sizeof(rec));
-	pci_bus_init(&bus, NULL);
+	pci_bus_init(&bus);
 	lpc = lpc_ich9_new(DEVFN, record_pm, &rec);
 	cr_assert_not_null(lpc);
 	cr_assert_eq(pci_bus_add(&bus, lpc_ich9_pci(lpc)), 0);
@@ -325,7 +325,7 @@ Test(lpc_ich9, no_callback_and_free_null)
 	uint16_t base = 0;
 
 	cr_assert_not_null(quiet);
-	pci_bus_init(&b, NULL);
+	pci_bus_init(&b);
 	cr_assert_eq(pci_bus_add(&b, lpc_ich9_pci(quiet)), 0);
 	pci_cfg_write(&b, DEVFN, PMBASE, 4, 0x0601);
 	pci_cfg_write(&b, DEVFN, ACPI_CNTL, 1, ACPI_EN);

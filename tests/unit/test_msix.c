@@ -58,7 +58,7 @@ static void setup(void)
 	memset(fired, 0, sizeof(fired));
 	memset(mask_state, 0, sizeof(mask_state));
 	routes = mask_calls = 0;
-	pci_bus_init(&pci, NULL);
+	pci_bus_init(&pci);
 	pci_device_init(&dev, &dev_ops, NULL, PCI_DEVFN(3, 0));
 	cr_assert_eq(msix_init(&m, &dev, 0x40, 0, 4, 4, 0x1000, 0x1800, &ops, NULL), 0);
 	cr_assert_eq(pci_bus_add(&pci, &dev), 0);

@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "devices/devices.h"
+#include "devices/pci_devices.h"
 #include "core/pci.h"
 
 static struct pci_bus pci;
-static struct pci_device mch;
+static struct q35_host host;
+static struct pci_device *const mch = &host.mch;
 static unsigned resets, poweroffs;
 
 static void record_power(void *opaque, enum power_event ev)
@@ -30,9 +32,9 @@ static const struct power_ctl power = { .request = record_power };
 static void setup(void)
 {
 	resets = poweroffs = 0;
-	pci_bus_init(&pci, &power);
-	pci_host_bridge_init(&mch, &pci);
-	cr_assert_eq(pci_bus_add(&pci, &mch), 0);
+	pci_bus_init(&pci);
+	q35_host_init(&host, &pci, &power);
+	cr_assert_eq(pci_bus_add(&pci, mch), 0);
 }
 
 TestSuite(pci, .init = setup);
@@ -238,7 +240,7 @@ Test(pci, duplicate_devfn_rejected)
 
 	pci_device_init(other, NULL, NULL, PCI_DEVFN(0, 0));
 	cr_assert_eq(pci_bus_add(&pci, other), -EEXIST);
-	cr_assert_eq(pci_bus_add(&pci, &mch), -EEXIST);
+	cr_assert_eq(pci_bus_add(&pci, mch), -EEXIST);
 	cr_assert_eq(pci_bus_add(&pci, NULL), -EINVAL);
 	/* the bridge is still the one answering */
 	cr_assert_eq(cfg_in(0, 0, 4), 0x29c08086);
@@ -325,7 +327,7 @@ Test(pci, wmask_limits_default_writes)
 
 Test(pci, amd_extended_register_bits_do_not_alias)
 {
-	mch.cfg[0x100] = 0x5a;
+	mch->cfg[0x100] = 0x5a;
 	/* bits 27:24 are register bits 11:8: register 0x100, not 0x00 */
 	out(0xcf8, 4, conf1(0, 0, 0) | 1u << 24);
 	cr_assert_eq(in(0xcfc, 4), 0x0000005a);
@@ -343,7 +345,7 @@ Test(pci, cfg_bounds)
 	cr_assert_eq(pci_cfg_read(&pci, 0, 2, 4), 0xffffffff);
 	cr_assert_eq(pci_cfg_read(&pci, 0, 0, 3), 0xffffff);
 	cr_assert_eq(pci_cfg_read(&pci, 0, 0, 0), 0);
-	cr_assert_eq(pci_default_cfg_read(&mch, PCI_CFG_SIZE - 1, 2), 0xffff);
+	cr_assert_eq(pci_default_cfg_read(mch, PCI_CFG_SIZE - 1, 2), 0xffff);
 }
 
 Test(pci, hostile_port_accesses)
@@ -405,9 +407,18 @@ Test(pci, hostile_config_offsets)
 
 Test(pci, no_power_ctl_is_safe)
 {
-	pci_bus_init(&pci, NULL);
+	pci_bus_init(&pci);
+	q35_host_init(&host, &pci, NULL);
 	out(0xcf9, 1, 0x06);
 	cr_assert_eq(in(0xcf9, 1), 0x02);
+}
+
+Test(pci, cf9_without_a_chipset_is_no_register)
+{
+	pci_bus_init(&pci);
+	out(0xcf9, 1, 0x06);
+	cr_assert_eq(in(0xcf9, 1), 0xff, "nothing answers 0xCF9");
+	cr_assert_eq(resets, 0);
 }
 
 static unsigned ecam_changes;
@@ -692,7 +703,7 @@ Test(pci, bad_placements_behind_a_bridge_are_refused)
 	other.devfn = PCI_DEVFN(0, 1);
 	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), -EEXIST);
 	other.devfn = PCI_DEVFN(0, 0);
-	cr_assert_eq(pci_bus_add_behind(&pci, &mch, &other), -EINVAL, "the MCH is no bridge");
+	cr_assert_eq(pci_bus_add_behind(&pci, mch, &other), -EINVAL, "the MCH is no bridge");
 	pci_device_init(&stray, NULL, NULL, PCI_DEVFN(2, 0));
 	pci_set_ids(&stray, 0x1b36, 0x000c, 0x060400, PCI_HEADER_TYPE_BRIDGE);
 	cr_assert_eq(pci_bus_add_behind(&pci, &stray, &other), -EINVAL,

@@ -27,7 +27,7 @@ static void record_bus_reset(void *opaque)
 static void setup(void)
 {
 	bus_resets = 0;
-	pci_bus_init(&bus, NULL);
+	pci_bus_init(&bus);
 	rp = pcie_root_port_new(DEVFN, PORT, false, record_bus_reset, &bus_resets);
 	cr_assert_not_null(rp);
 	cr_assert_eq(pci_bus_add(&bus, pcie_root_port_pci(rp)), 0);
@@ -544,7 +544,7 @@ Test(pcie_root_port, secondary_bus_reset_without_callback)
 	struct pcie_root_port *quiet = pcie_root_port_new(DEVFN, 1, false, NULL, NULL);
 
 	cr_assert_not_null(quiet);
-	pci_bus_init(&b, NULL);
+	pci_bus_init(&b);
 	cr_assert_eq(pci_bus_add(&b, pcie_root_port_pci(quiet)), 0);
 	pci_cfg_write(&b, DEVFN, PCI_BRIDGE_CONTROL, 2, PCI_BRIDGE_CTL_BUS_RESET);
 	cr_assert_eq(pci_cfg_read(&b, DEVFN, PCI_BRIDGE_CONTROL, 2), PCI_BRIDGE_CTL_BUS_RESET);

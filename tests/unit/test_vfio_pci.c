@@ -233,7 +233,7 @@ static struct vfio_pci *try_make_device(bool multifunction, char *why, size_t le
 	slot_calls = 0;
 	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
 	cr_assert_eq(bus_init(&pio, "pio"), 0);
-	pci_bus_init(&pci, NULL);
+	pci_bus_init(&pci);
 	return vfio_pci_new(&dev, PCI_DEVFN(3, 0), multifunction, &plat, &opts, why, len);
 }
 

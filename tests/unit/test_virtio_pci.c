@@ -126,7 +126,7 @@ static void setup(void)
 	mem = (struct guest_mem){ .fd = -1, .nr = 1, .total = 4 * SZ_1M, .page_size = 4096 };
 	mem.region[0] = (struct guest_region){ .size = 4 * SZ_1M, .hva = calloc(1, 4 * SZ_1M) };
 	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
-	pci_bus_init(&pci, NULL);
+	pci_bus_init(&pci);
 	struct virtio_pci_platform plat = {
 		.ioeventfd = plat_ioeventfd, .irqfd = plat_irqfd, .msi_route = plat_route,
 		.mmio = &mmio, .intx = { .set_level = plat_intx, .gsi = 17 },
