@@ -33,5 +33,8 @@ scenario_check() {
 	expect agent cpus_online -eq 2
 	expect agent memtotal_kb -ge $((440 * 1024))
 	expect agent acpi_errors -eq 0
+	# No kernel warning at all, and none of the lab CPU's XSAVE kind.
+	expect agent xsave_problems -eq 0
+	expect agent kernel_warnings -eq 0
 	expect lab vmm_exit -eq 0
 }
