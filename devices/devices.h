@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "../core/bus.h"
+#include "../core/platform.h"
 #include "../core/power.h"
 
 /*
@@ -13,18 +14,6 @@
  * the VMM fills these in (KVM_IRQ_LINE, a shutdown request), and unit
  * tests fill them with recorders.
  */
-struct irq_line {
-	void (*set_level)(void *opaque, unsigned gsi, int level);
-	void *opaque;
-	unsigned gsi;
-};
-
-static inline void irq_line_set(const struct irq_line *irq, int level)
-{
-	if (irq->set_level)
-		irq->set_level(irq->opaque, irq->gsi, level);
-}
-
 /*
  * 16550A UART. Transmitted bytes go to out_fd. Received bytes come from
  * uart_input() (called from the VMM's console thread), and raise the

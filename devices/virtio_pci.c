@@ -83,7 +83,7 @@ struct vp_queue {
 struct virtio_pci {
 	struct pci_device pci;
 	struct virtio_device *vdev;
-	struct virtio_pci_platform plat;
+	struct pci_platform plat;
 	char name[40];
 	pthread_mutex_t lock;
 
@@ -631,7 +631,7 @@ static int setup_config_space(struct virtio_pci *vp, uint8_t devfn)
 }
 
 struct virtio_pci *virtio_pci_new(struct virtio_device *vdev, uint8_t devfn,
-				  const struct virtio_pci_platform *plat)
+				  const struct pci_platform *plat)
 {
 	struct virtio_pci *vp = calloc(1, sizeof(*vp));
 	int ret = -ENOMEM;

@@ -41,19 +41,7 @@ struct bus;
 #define VIRTIO_PCI_MSIX_PBA   0x6000
 #define VIRTIO_PCI_NO_VECTOR  0xffff
 
-/* What the transport needs of the VMM: KVM's eventfd plumbing, and the buses. */
-struct virtio_pci_platform {
-	/* KVM_IOEVENTFD: fd signalled on a len-byte MMIO write at addr; assign or remove. */
-	int (*ioeventfd)(void *opaque, uint64_t addr, unsigned len, int fd, bool assign);
-	/* A fresh GSI with an irqfd on it: *efd is written to inject. */
-	int (*irqfd)(void *opaque, unsigned *gsi, int *efd);
-	/* Points GSI gsi at an MSI address and data (KVM GSI routing). */
-	int (*msi_route)(void *opaque, unsigned gsi, uint64_t addr, uint32_t data);
-	void *opaque;
-	struct bus *mmio;    /* where BAR 4 decodes */
-	struct irq_line intx; /* INTA, level */
-};
-
+/* What the transport needs of the VMM (ioeventfd, irqfd, msi_route, mmio, intx) is a pci_platform. */
 struct virtio_pci;
 
 /*
@@ -61,7 +49,7 @@ struct virtio_pci;
  * virtio_pci_free(), which frees it too. NULL with errno set on failure.
  */
 struct virtio_pci *virtio_pci_new(struct virtio_device *vdev, uint8_t devfn,
-				  const struct virtio_pci_platform *plat);
+				  const struct pci_platform *plat);
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
 /* Stops the device (a VMM reset or exit): no I/O after it returns. */
 void virtio_pci_stop(struct virtio_pci *vp);

@@ -108,7 +108,7 @@ struct vfio_intx {
 struct vfio_pci {
 	struct pci_device pci;
 	struct vfio_device *d;
-	struct vfio_pci_platform plat;
+	struct pci_platform plat;
 	char name[24];
 	uint32_t cfg_size;            /* the device's config space: 256 or 4096 */
 	uint8_t emu[PCI_CFG_SIZE];    /* 1: the byte is served from pci.cfg */
@@ -1180,7 +1180,7 @@ static const struct pci_device_ops vfio_pci_ops = {
 };
 
 struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
-			      const struct vfio_pci_platform *plat,
+			      const struct pci_platform *plat,
 			      const struct vfio_pci_opts *opts, char *why, size_t len)
 {
 	const struct vfio_region *cr = &d->region[VFIO_PCI_CONFIG_REGION_INDEX];

@@ -46,32 +46,11 @@
 #include <stdint.h>
 
 #include "vfio.h"
+#include "../core/platform.h"
 
 struct bus;
 struct pci_device;
 struct vfio_pci;
-
-/* What the machine offers the device (vmm/vm.c in the vmm, fakes in tests). */
-struct vfio_pci_platform {
-	/*
-	 * Maps [gpa, gpa + size) of guest physical memory to hva as a KVM
-	 * memslot; size 0 removes *slot. *slot is -1 until the first map,
-	 * which picks one. 0 or -errno.
-	 */
-	int (*memslot)(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva);
-	/* A new GSI with an irqfd (eventfd) on it, and pointing a GSI at an MSI. */
-	int (*irqfd)(void *opaque, unsigned *gsi, int *efd);
-	int (*msi_route)(void *opaque, unsigned gsi, uint64_t addr, uint32_t data);
-	/*
-	 * INTx, optional: assign (or remove) a KVM irqfd on gsi that trigger
-	 * asserts and the guest's EOI (signalled on resample) deasserts.
-	 * intx_gsi[p]: the GSI pin p (0 = INTA) of the device reaches.
-	 */
-	int (*intx_irqfd)(void *opaque, unsigned gsi, int trigger, int resample, bool assign);
-	unsigned intx_gsi[4];
-	void *opaque;
-	struct bus *mmio, *pio;
-};
 
 /* What the user chose for the device; all zero: its own ROM. */
 struct vfio_pci_opts {
@@ -89,7 +68,7 @@ struct vfio_pci_opts {
  * device.
  */
 struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
-			      const struct vfio_pci_platform *plat,
+			      const struct pci_platform *plat,
 			      const struct vfio_pci_opts *opts, char *why, size_t len);
 struct pci_device *vfio_pci_dev(struct vfio_pci *vp);
 /*

@@ -58,26 +58,6 @@ _Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bdf) >= HOST_BDF_LEN, "a BD
 _Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bar_size) ==
 	       HOST_ROM_RESOURCE * sizeof(uint64_t), "a size per BAR");
 
-static int plat_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva)
-{
-	return vm_memslot(opaque, slot, gpa, size, hva);
-}
-
-static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
-{
-	return vm_irqfd_new(opaque, gsi, efd);
-}
-
-static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
-{
-	return vm_msi_route(opaque, gsi, addr, data);
-}
-
-static int plat_intx_irqfd(void *opaque, unsigned gsi, int trigger, int resample, bool assign)
-{
-	return vm_intx_irqfd(opaque, gsi, trigger, resample, assign);
-}
-
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -525,10 +505,12 @@ static bool slot_linked(const struct vm_vfio *v, const struct vm_vfio_fn *f)
 static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction)
 {
 	const struct vm_vfio_fn_plan *p = f->p;
-	struct vfio_pci_platform plat = {
-		.memslot = plat_memslot, .irqfd = plat_irqfd, .msi_route = plat_msi_route,
-		.opaque = vm, .mmio = &vm->mmio, .pio = &vm->pio,
-	};
+	/*
+	 * INTx: device 0 behind the root port in slot port + 1 of bus 0, so
+	 * the bridge swizzle leaves the pin as it is, and PCI0._PRT gives the
+	 * root port's slot and that pin its line.
+	 */
+	struct pci_platform plat = vm_pci_platform(vm, p->port + 1);
 	struct pcie_root_port *rp = q35_root_port(vm, p->port);
 	char why[1024];
 	unsigned speed, width;
@@ -538,15 +520,6 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 		.rom_off = p->cfg->rom_off, .rom = p->rom, .rom_len = p->rom_len,
 		.no_mmap = p->cfg->no_mmap,
 	};
-
-	/*
-	 * INTx: device 0 behind the root port in slot port + 1 of bus 0, so
-	 * the bridge swizzle leaves the pin as it is, and PCI0._PRT gives the
-	 * root port's slot and that pin its line.
-	 */
-	plat.intx_irqfd = plat_intx_irqfd;
-	for (unsigned pin = 0; pin < 4; pin++)
-		plat.intx_gsi[pin] = acpi_prt_gsi(p->port + 1, pin);
 
 	f->g = group_of(v, p->group, why, sizeof(why), &ret);
 	if (ret || (ret = vfio_device_open(f->g, p->bdf, &f->dev, why, sizeof(why)))) {

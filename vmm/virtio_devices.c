@@ -28,35 +28,12 @@ struct vm_virtio {
 	unsigned nr;
 };
 
-static int plat_ioeventfd(void *opaque, uint64_t addr, unsigned len, int fd, bool assign)
-{
-	return vm_ioeventfd(opaque, addr, len, fd, assign);
-}
-
-static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
-{
-	return vm_irqfd_new(opaque, gsi, efd);
-}
-
-static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
-{
-	return vm_msi_route(opaque, gsi, addr, data);
-}
-
-
 /* Wraps vdev in a transport at the next slot; frees vdev on failure. */
 static int add_function(struct vm *vm, struct vm_virtio *v, struct virtio_device *vdev,
 			const char *opt, const char *what)
 {
 	unsigned slot = VM_VIRTIO_SLOT0 + v->nr;
-	struct virtio_pci_platform plat = {
-		.ioeventfd = plat_ioeventfd,
-		.irqfd = plat_irqfd,
-		.msi_route = plat_msi_route,
-		.opaque = vm,
-		.mmio = &vm->mmio,
-		.intx = vm_irq_line(vm, acpi_prt_gsi(slot, 0)),
-	};
+	struct pci_platform plat = vm_pci_platform(vm, slot);
 	struct virtio_pci *vp = virtio_pci_new(vdev, PCI_DEVFN(slot, 0), &plat);
 	int ret;
 

@@ -459,6 +459,45 @@ struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
 	return (struct irq_line){ .set_level = kvm_irq_line, .opaque = vm, .gsi = gsi };
 }
 
+static int plat_memslot(void *opaque, int *slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	return vm_memslot(opaque, slot, gpa, size, hva);
+}
+
+static int plat_ioeventfd(void *opaque, uint64_t addr, unsigned len, int fd, bool assign)
+{
+	return vm_ioeventfd(opaque, addr, len, fd, assign);
+}
+
+static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
+{
+	return vm_irqfd_new(opaque, gsi, efd);
+}
+
+static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	return vm_msi_route(opaque, gsi, addr, data);
+}
+
+static int plat_intx_irqfd(void *opaque, unsigned gsi, int trigger, int resample, bool assign)
+{
+	return vm_intx_irqfd(opaque, gsi, trigger, resample, assign);
+}
+
+struct pci_platform vm_pci_platform(struct vm *vm, unsigned slot)
+{
+	struct pci_platform plat = {
+		.memslot = plat_memslot, .ioeventfd = plat_ioeventfd, .irqfd = plat_irqfd,
+		.msi_route = plat_msi_route, .intx_irqfd = plat_intx_irqfd,
+		.opaque = vm, .mmio = &vm->mmio, .pio = &vm->pio,
+		.intx = vm_irq_line(vm, acpi_prt_gsi(slot, 0)),
+	};
+
+	for (unsigned pin = 0; pin < 4; pin++)
+		plat.intx_gsi[pin] = acpi_prt_gsi(slot, pin);
+	return plat;
+}
+
 static void vm_power(void *opaque, enum power_event ev)
 {
 	struct vm *vm = opaque;

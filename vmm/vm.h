@@ -218,6 +218,12 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *acpi);
 
 /* A level-triggered line into the in-kernel IOAPIC (KVM_IRQ_LINE). */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
+/*
+ * The machine's services for a PCI function in bus 0's slot (for one
+ * behind a root port: the port's slot, whose _PRT lines its INTx reach
+ * unswizzled), wrapping vm_memslot() and its kin with vm as opaque.
+ */
+struct pci_platform vm_pci_platform(struct vm *vm, unsigned slot);
 
 /*
  * Maps [gpa, gpa + size) to hva as a memslot (*slot -1: a new one), or

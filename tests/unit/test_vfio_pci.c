@@ -164,7 +164,7 @@ static struct vfio_pci *try_make_device(bool multifunction, char *why, size_t le
 {
 	char path[] = "/tmp/test_vfio_pci.XXXXXX";
 	uint8_t cfg[4096] = { 0 };
-	struct vfio_pci_platform plat = { .memslot = fake_memslot, .irqfd = fake_irqfd,
+	struct pci_platform plat = { .memslot = fake_memslot, .irqfd = fake_irqfd,
 					  .msi_route = fake_route, .mmio = &mmio, .pio = &pio,
 					  .intx_irqfd = fake_intx_irqfd,
 					  .intx_gsi = { 20, 21, 22, 23 } };

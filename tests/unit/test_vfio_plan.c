@@ -30,22 +30,10 @@ int vm_memslot(struct vm *vm, int *slot, uint64_t gpa, uint64_t size, void *hva)
 	return -1;
 }
 
-int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd)
+struct pci_platform vm_pci_platform(struct vm *vm, unsigned slot)
 {
-	cr_assert_fail("a plan made an irqfd");
-	return -1;
-}
-
-int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data)
-{
-	cr_assert_fail("a plan routed an MSI");
-	return -1;
-}
-
-int vm_intx_irqfd(struct vm *vm, unsigned gsi, int trigger, int resample, bool assign)
-{
-	cr_assert_fail("a plan made an INTx irqfd");
-	return -1;
+	cr_assert_fail("a plan asked for the machine's services");
+	return (struct pci_platform){ 0 };
 }
 
 struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i)

@@ -127,7 +127,7 @@ static void setup(void)
 	mem.region[0] = (struct guest_region){ .size = 4 * SZ_1M, .hva = calloc(1, 4 * SZ_1M) };
 	cr_assert_eq(bus_init(&mmio, "mmio"), 0);
 	pci_bus_init(&pci);
-	struct virtio_pci_platform plat = {
+	struct pci_platform plat = {
 		.ioeventfd = plat_ioeventfd, .irqfd = plat_irqfd, .msi_route = plat_route,
 		.mmio = &mmio, .intx = { .set_level = plat_intx, .gsi = 17 },
 	};
