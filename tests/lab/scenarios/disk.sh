@@ -25,10 +25,12 @@ lab_timed run1 guest write
 END=wait guest fsync </dev/null >/tmp/run2.log 2>&1 &
 pid=$!
 wait_line /tmp/run2.log "VMM-AGENT: fsync_done=" $pid
-# While run 2 holds the image, a second VMM must be refused.
-"$VMM" run --memory 64M --disk path=/tmp/disk.img --kernel "$GUEST_KERNEL" \
+# While run 2 holds the image, a second VMM must be refused. (With RAM
+# enough for the kernel: vmm run refuses too little before it opens a disk.)
+"$VMM" run --memory 256M --disk path=/tmp/disk.img --kernel "$GUEST_KERNEL" \
 	</dev/null >/tmp/second.log 2>&1
 lab "second_exit=$?"
+cat /tmp/second.log
 grep -q "in use by another" /tmp/second.log && lab second_refused=1
 kill -9 $pid
 wait $pid
