@@ -50,7 +50,9 @@ if [ "${VMM_SKIP_LAB:-0}" = 1 ]; then
 	skipped=$((skipped + 1))
 else
 	echo "== lab scenarios (Linux guests under vmm, inside an emulated host) =="
-	meson test -C build --suite lab --print-errorlogs
+	# Two lab hosts at once: each is one emulated CPU, about one core busy
+	# (tests/lab/README.md, How long). VMM_LAB_JOBS=1 runs one at a time.
+	meson test -C build --suite lab --num-processes "${VMM_LAB_JOBS:-2}" --print-errorlogs
 	# meson rewrote testlog.json with just the lab suite, so this counts only those.
 	tally build
 fi
