@@ -2,13 +2,13 @@
 /*
  * The first layer of passthrough: checks that say beforehand why the kernel
  * would refuse a device, and the container/group/device API, by type1 or by
- * iommufd (vfio.h). The kernel's errors here are terse (EBUSY, EPERM,
+ * iommufd (vfio.h); what differs between those two is in the backends
+ * (vfio_iommu.h). The kernel's errors here are terse (EBUSY, EPERM,
  * ENOMEM), so each failure is turned into one line that names the cause and
  * the command that fixes it.
  */
 #include "vfio.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "vfio/host_sysfs.h"
-#include "vfio/iommufd_abi.h"
+#include "vfio/vfio_iommu.h"
 #include "core/log.h"
 #include "core/memory.h"
 
@@ -85,9 +85,8 @@ static void append(char *why, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Says why in why and returns -err. */
-__attribute__((format(printf, 4, 5)))
-static int fail(char *why, size_t len, int err, const char *fmt, ...)
+/* Says why in why and returns -err (vfio_iommu.h). */
+int vfio_fail(char *why, size_t len, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -98,6 +97,9 @@ static int fail(char *why, size_t len, int err, const char *fmt, ...)
 	va_end(ap);
 	return -err;
 }
+
+/* This file's short name for it. */
+#define fail vfio_fail
 
 /* ---- Viability: what the kernel checks when the group is opened, said with names. ---- */
 
@@ -226,7 +228,7 @@ int vfio_memlock_check(uint64_t guest_bytes, char *why, size_t len)
 
 /* ---- Container and groups. ---- */
 
-static int open_fail(char *why, size_t len, int err, const char *path)
+int vfio_open_fail(char *why, size_t len, int err, const char *path)
 {
 	if (err == -EACCES || err == -EPERM)
 		return fail(why, len, -err, "%s: permission denied: run the vmm as root, or give "
@@ -237,23 +239,22 @@ static int open_fail(char *why, size_t len, int err, const char *path)
 	return fail(why, len, -err, "%s: %s", path, strerror(-err));
 }
 
-static int check_api(const struct vfio_sys *sys, int fd, const char *path, char *why, size_t len)
+int vfio_node_open(const struct vfio_sys *sys, const char *path, const char *missing,
+		   char *why, size_t len)
 {
-	int ver = sys->ioctl(fd, VFIO_GET_API_VERSION, NULL);
+	int fd = sys->open(path, O_RDWR | O_CLOEXEC);
 
-	if (ver == -ENOTTY || ver == -EINVAL)
-		return fail(why, len, ENOTTY, "%s: not a VFIO device (it does not answer "
-			    "VFIO_GET_API_VERSION)", path);
-	if (ver < 0)
-		return fail(why, len, -ver, "%s: VFIO_GET_API_VERSION: %s", path, strerror(-ver));
-	if (ver != VFIO_API_VERSION)
-		return fail(why, len, EPROTO, "%s: the kernel speaks VFIO API version %d, this vmm "
-			    "speaks version %d", path, ver, VFIO_API_VERSION);
-	return 0;
+	if (fd == -ENOENT)
+		return fail(why, len, ENOENT, "%s: missing: %s", path, missing);
+	return fd < 0 ? vfio_open_fail(why, len, fd, path) : fd;
 }
 
-static int set_root(struct vfio_container *c, const char *root, char *why, size_t len)
+/* Opens c on the backend iommu: everything but the node is the same for both. */
+static int container_open(struct vfio_container *c, const struct vfio_sys *sys, const char *root,
+			  const struct vfio_iommu_ops *iommu, char *why, size_t len)
 {
+	int ret;
+
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	if (!strcmp(root, "/"))
@@ -261,51 +262,20 @@ static int set_root(struct vfio_container *c, const char *root, char *why, size_
 	if (strlen(root) >= sizeof(c->root))
 		return fail(why, len, ENAMETOOLONG, "%s: path too long", root);
 	strcpy(c->root, root);
-	return 0;
-}
-
-/* The best type1 flavour the kernel offers: v2 unmaps whole mappings only, as this file does. */
-static int pick_iommu(const struct vfio_sys *sys, int fd)
-{
-	if (sys->ioctl(fd, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) > 0)
-		return VFIO_TYPE1v2_IOMMU;
-	if (sys->ioctl(fd, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1_IOMMU) > 0)
-		return VFIO_TYPE1_IOMMU;
+	c->sys = sys;
+	ret = iommu->open(c, why, len);
+	if (ret) {
+		c->sys = NULL;
+		return ret;
+	}
+	c->iommu = iommu;
 	return 0;
 }
 
 int vfio_container_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
 			    const char *root, char *why, size_t len)
 {
-	char path[300];
-	int fd, ret;
-
-	ret = set_root(c, root, why, len);
-	if (ret)
-		return ret;
-	snprintf(path, sizeof(path), "%s/dev/vfio/vfio", c->root);
-	fd = sys->open(path, O_RDWR | O_CLOEXEC);
-	if (fd == -ENOENT)
-		return fail(why, len, ENOENT, "%s: missing: the VFIO modules are not loaded "
-			    "(load vfio-pci: modprobe vfio-pci)", path);
-	if (fd < 0)
-		return open_fail(why, len, fd, path);
-	ret = check_api(sys, fd, path, why, len);
-	if (ret)
-		goto err_close;
-	c->want_type = pick_iommu(sys, fd);
-	if (!c->want_type) {
-		ret = fail(why, len, ENOTSUP, "%s: no type1 IOMMU backend in the kernel "
-			   "(modprobe vfio_iommu_type1)", path);
-		goto err_close;
-	}
-	c->sys = sys;
-	c->fd = fd;
-	return 0;
-
-err_close:
-	sys->close(fd);
-	return ret;
+	return container_open(c, sys, root, &vfio_iommu_type1, why, len);
 }
 
 int vfio_container_open(struct vfio_container *c, const char *root, char *why, size_t len)
@@ -313,46 +283,10 @@ int vfio_container_open(struct vfio_container *c, const char *root, char *why, s
 	return vfio_container_open_sys(c, &vfio_sys_linux, root, why, len);
 }
 
-bool vfio_iommufd_present(const char *root)
-{
-	char path[300];
-
-	snprintf(path, sizeof(path), "%s/dev/iommu", strcmp(root, "/") ? root : "");
-	return access(path, F_OK) == 0;
-}
-
 int vfio_iommufd_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
 			  const char *root, char *why, size_t len)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	char path[300];
-	int fd, ret;
-
-	ret = set_root(c, root, why, len);
-	if (ret)
-		return ret;
-	snprintf(path, sizeof(path), "%s/dev/iommu", c->root);
-	fd = sys->open(path, O_RDWR | O_CLOEXEC);
-	if (fd == -ENOENT)
-		return fail(why, len, ENOENT, "%s: missing: this kernel has no iommufd "
-			    "(it needs CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV, Linux 6.6 or "
-			    "later, and modprobe iommufd; Debian builds neither): use "
-			    "--vfio-iommu type1", path);
-	if (fd < 0)
-		return open_fail(why, len, fd, path);
-	ret = sys->ioctl(fd, IOMMU_IOAS_ALLOC, &alloc);
-	if (ret < 0) {
-		sys->close(fd);
-		if (ret == -ENOTTY)
-			return fail(why, len, ENOTTY, "%s: not iommufd (it does not answer "
-				    "IOMMU_IOAS_ALLOC)", path);
-		return fail(why, len, -ret, "%s: IOMMU_IOAS_ALLOC: %s", path, strerror(-ret));
-	}
-	c->sys = sys;
-	c->fd = fd;
-	c->iommufd = true;
-	c->ioas = alloc.out_ioas_id;
-	return 0;
+	return container_open(c, sys, root, &vfio_iommu_iommufd, why, len);
 }
 
 int vfio_iommufd_open(struct vfio_container *c, const char *root, char *why, size_t len)
@@ -360,50 +294,9 @@ int vfio_iommufd_open(struct vfio_container *c, const char *root, char *why, siz
 	return vfio_iommufd_open_sys(c, &vfio_sys_linux, root, why, len);
 }
 
-/* The group's node: the kernel lets one opener at a time hold it. */
-static int group_node_open(struct vfio_container *c, int group, char *why, size_t len)
+const char *vfio_iommu_name(const struct vfio_container *c)
 {
-	char path[300];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/dev/vfio/%d", c->root, group);
-	fd = c->sys->open(path, O_RDWR | O_CLOEXEC);
-	if (fd == -EBUSY)
-		return fail(why, len, EBUSY, "IOMMU group %d is in use by another process "
-			    "(another VM?): `fuser -v %s` shows which", group, path);
-	if (fd == -ENOENT)
-		return fail(why, len, ENOENT, "%s: missing: no device of IOMMU group %d is bound "
-			    "to vfio-pci (vmm host bind BDF)", path, group);
-	return fd < 0 ? open_fail(why, len, fd, path) : fd;
-}
-
-static int group_attach(struct vfio_container *c, struct vfio_group *g, char *why, size_t len)
-{
-	const struct vfio_sys *sys = c->sys;
-	struct vfio_group_status st = { .argsz = sizeof(st) };
-	int ret = sys->ioctl(g->fd, VFIO_GROUP_GET_STATUS, &st);
-
-	if (ret < 0)
-		return fail(why, len, -ret, "IOMMU group %d: VFIO_GROUP_GET_STATUS: %s", g->group,
-			    strerror(-ret));
-	g->viable = st.flags & VFIO_GROUP_FLAGS_VIABLE;
-	if (!g->viable)
-		return fail(why, len, EBUSY, "IOMMU group %d is not viable: some of its devices are "
-			    "bound to host drivers (vmm host groups shows them; vmm host bind moves "
-			    "them to vfio-pci)", g->group);
-	ret = sys->ioctl(g->fd, VFIO_GROUP_SET_CONTAINER, &c->fd);
-	if (ret < 0)
-		return fail(why, len, -ret, "IOMMU group %d: cannot join the container: %s", g->group,
-			    strerror(-ret));
-	if (c->iommu_type)
-		return 0;
-	/* The container takes its IOMMU type once it has a group, and keeps it while it has one. */
-	ret = sys->ioctl(c->fd, VFIO_SET_IOMMU, (void *)(uintptr_t)c->want_type);
-	if (ret < 0)
-		return fail(why, len, -ret, "IOMMU group %d: VFIO_SET_IOMMU (type1%s): %s", g->group,
-			    c->want_type == VFIO_TYPE1v2_IOMMU ? "v2" : "", strerror(-ret));
-	c->iommu_type = c->want_type;
-	return 0;
+	return c->iommu ? c->iommu->name : "closed";
 }
 
 int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
@@ -418,27 +311,12 @@ int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
 		return fail(why, len, EBADF, "IOMMU group %d: the container is not open", group);
 	if (group < 0)
 		return fail(why, len, EINVAL, "no IOMMU group: the IOMMU is off (vmm host check)");
-	if (c->iommufd) {
-		/* Nothing to open: each device binds on its own cdev, and the kernel claims the group then. */
-		g->viable = true;
-		g->c = c;
-		g->sys = c->sys;
-		c->groups++;
-		return 0;
-	}
-	ret = group_node_open(c, group, why, len);
-	if (ret < 0)
+	ret = c->iommu->group_open(c, g, why, len);
+	if (ret)
 		return ret;
-	g->fd = ret;
-	ret = group_attach(c, g, why, len);
-	if (ret) {
-		/* Closing the group's fd also takes it out of the container. */
-		c->sys->close(g->fd);
-		g->fd = -1;
-		return ret;
-	}
 	g->c = c;
 	g->sys = c->sys;
+	g->iommu = c->iommu;
 	c->groups++;
 	return 0;
 }
@@ -568,78 +446,6 @@ static int device_infos(struct vfio_device *d, char *why, size_t len)
 	return 0;
 }
 
-int vfio_cdev_name(const char *root, const char *bdf, char *name, size_t len)
-{
-	char path[400];
-	struct dirent *e;
-	DIR *dir;
-	int ret = -ENOENT;
-
-	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/vfio-dev",
-		 strcmp(root, "/") ? root : "", bdf);
-	dir = opendir(path);
-	if (!dir)
-		return -ENOENT;
-	while ((e = readdir(dir))) {
-		unsigned n;
-		char end;
-
-		if (sscanf(e->d_name, "vfio%u%c", &n, &end) != 1 || strlen(e->d_name) >= len)
-			continue;
-		strcpy(name, e->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(dir);
-	return ret;
-}
-
-/* Binds the cdev's fd to the iommufd and attaches it to the IOAS: after this it is usable. */
-static int cdev_attach(struct vfio_group *g, struct vfio_device *d, int fd, const char *path,
-		       char *why, size_t len)
-{
-	struct vfio_container *c = g->c;
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = c->fd };
-	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = c->ioas };
-	int ret = g->sys->ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
-
-	/* One user at a time: a second bind of an open device is EINVAL, a claimed group EBUSY. */
-	if (ret == -EINVAL || ret == -EBUSY)
-		return fail(why, len, EBUSY, "%s (IOMMU group %d) is in use by another process "
-			    "(another VM?): `fuser -v %s /dev/vfio/%d` shows which", d->bdf, g->group,
-			    path, g->group);
-	if (ret < 0)
-		return fail(why, len, -ret, "%s: VFIO_DEVICE_BIND_IOMMUFD: %s", d->bdf,
-			    strerror(-ret));
-	ret = g->sys->ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
-	if (ret < 0)
-		return fail(why, len, -ret, "%s: attaching it to the IOMMU address space "
-			    "(VFIO_DEVICE_ATTACH_IOMMUFD_PT): %s", d->bdf, strerror(-ret));
-	return 0;
-}
-
-static int cdev_open(struct vfio_group *g, struct vfio_device *d, char *why, size_t len)
-{
-	char path[320];
-	int fd, ret;
-
-	if (vfio_cdev_name(g->c->root, d->bdf, d->cdev, sizeof(d->cdev)))
-		return fail(why, len, ENOENT, "%s: no VFIO device cdev (no %s/sys/bus/pci/devices/"
-			    "%s/vfio-dev/): it is not on vfio-pci (vmm host bind %s), or the kernel "
-			    "lacks CONFIG_VFIO_DEVICE_CDEV (use --vfio-iommu type1)", d->bdf,
-			    g->c->root, d->bdf, d->bdf);
-	snprintf(path, sizeof(path), "%s/dev/vfio/devices/%s", g->c->root, d->cdev);
-	fd = g->sys->open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return open_fail(why, len, fd, path);
-	ret = cdev_attach(g, d, fd, path, why, len);
-	if (ret) {
-		g->sys->close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
 		     char *why, size_t len)
 {
@@ -652,20 +458,9 @@ int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *
 	/* The kernel knows the device by its full name: "0000:01:00.0", lower case. */
 	if (host_parse_bdf(bdf, d->bdf))
 		return fail(why, len, EINVAL, "%s: not a PCI address (DDDD:BB:DD.F)", bdf);
-	if (g->c->iommufd) {
-		fd = cdev_open(g, d, why, len);
-		if (fd < 0)
-			return fd;
-		goto opened;
-	}
-	fd = g->sys->ioctl(g->fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
-	if (fd == -ENODEV || fd == -EINVAL)
-		return fail(why, len, -fd, "%s: not a vfio-pci device of IOMMU group %d "
-			    "(vmm host bind %s)", d->bdf, g->group, d->bdf);
+	fd = g->iommu->device_open(g, d, why, len);
 	if (fd < 0)
-		return fail(why, len, -fd, "%s: VFIO_GROUP_GET_DEVICE_FD: %s", d->bdf,
-			    strerror(-fd));
-opened:
+		return fd;
 	d->fd = fd;
 	d->g = g;
 	d->sys = g->sys;
@@ -675,6 +470,11 @@ opened:
 		return ret;
 	}
 	return 0;
+}
+
+int vfio_device_owner_fd(const struct vfio_device *d)
+{
+	return d->g ? d->g->iommu->owner_fd(d) : -1;
 }
 
 void vfio_device_close(struct vfio_device *d)
@@ -692,30 +492,9 @@ void vfio_device_close(struct vfio_device *d)
 
 /* ---- DMA mappings: recorded, so that unmapping undoes exactly what was done. ---- */
 
-/* type1 maps once a group has set the IOMMU type; an IOAS maps from the start. */
 static bool can_map(const struct vfio_container *c)
 {
-	return c->sys && (c->iommufd || c->iommu_type);
-}
-
-static int map_ioctl(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
-{
-	if (c->iommufd) {
-		struct iommu_ioas_map map = {
-			.size = sizeof(map), .ioas_id = c->ioas, .user_va = (uintptr_t)hva,
-			.length = size, .iova = iova,
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-				 IOMMU_IOAS_MAP_WRITEABLE,
-		};
-
-		return c->sys->ioctl(c->fd, IOMMU_IOAS_MAP, &map);
-	}
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)hva, .iova = iova, .size = size,
-	};
-
-	return c->sys->ioctl(c->fd, VFIO_IOMMU_MAP_DMA, &map);
+	return c->sys && c->iommu->can_map(c);
 }
 
 int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)
@@ -734,38 +513,16 @@ int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t si
 		c->dma = dma;
 		c->cap_dma = cap;
 	}
-	ret = map_ioctl(c, iova, hva, size);
+	ret = c->iommu->map(c, iova, hva, size);
 	if (ret < 0)
 		return ret;
 	c->dma[c->n_dma++] = (struct vfio_dma){ .iova = iova, .size = size, .hva = hva };
 	return 0;
 }
 
-/* What the kernel unmapped, in bytes, or -errno. */
-static int64_t unmap_ioctl(struct vfio_container *c, const struct vfio_dma *m)
-{
-	int ret;
-
-	if (c->iommufd) {
-		struct iommu_ioas_unmap unmap = {
-			.size = sizeof(unmap), .ioas_id = c->ioas, .iova = m->iova,
-			.length = m->size,
-		};
-
-		ret = c->sys->ioctl(c->fd, IOMMU_IOAS_UNMAP, &unmap);
-		return ret < 0 ? ret : (int64_t)unmap.length;
-	}
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap), .iova = m->iova, .size = m->size,
-	};
-
-	ret = c->sys->ioctl(c->fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
-	return ret < 0 ? ret : (int64_t)unmap.size;
-}
-
 static int unmap_one(struct vfio_container *c, const struct vfio_dma *m)
 {
-	int64_t done = unmap_ioctl(c, m);
+	int64_t done = c->iommu->unmap(c, m->iova, m->size);
 
 	if (done < 0)
 		return (int)done;
@@ -892,23 +649,9 @@ void vfio_group_close(struct vfio_group *g)
 
 	if (!c)
 		return;
-	if (c->iommufd) {
-		/* No node was opened; the IOAS and its mappings live until /dev/iommu closes. */
-		if (c->groups)
-			c->groups--;
-		g->c = NULL;
-		return;
-	}
-	/*
-	 * The last group to leave takes the container's IOMMU, and the
-	 * kernel's mappings, with it: unmap them first so the record and the
-	 * kernel agree, and the next group sets the type again.
-	 */
-	if (c->sys && c->groups == 1)
-		vfio_unmap_all(c);
-	g->sys->close(g->fd);
-	if (c->groups && --c->groups == 0)
-		c->iommu_type = 0;
+	g->iommu->group_close(c, g);
+	if (c->groups)
+		c->groups--;
 	g->fd = -1;
 	g->c = NULL;
 }
@@ -926,4 +669,5 @@ void vfio_container_close(struct vfio_container *c)
 	c->n_dma = c->cap_dma = 0;
 	c->fd = -1;
 	c->sys = NULL;
+	c->iommu = NULL;
 }

@@ -31,6 +31,7 @@
 
 struct host;
 struct guest_mem;
+struct vfio_iommu_ops;
 
 /*
  * The kernel as VFIO sees it, so tests can put a fake one in its place.
@@ -54,11 +55,11 @@ struct vfio_dma {
 
 struct vfio_container {
 	const struct vfio_sys *sys; /* NULL while closed */
+	const struct vfio_iommu_ops *iommu; /* the backend (vfio_iommu.h); NULL while closed */
 	int fd;                     /* /dev/vfio/vfio, or /dev/iommu */
-	bool iommufd;               /* fd is /dev/iommu, the devices its cdevs */
 	uint32_t ioas;              /* iommufd: the IOAS all devices attach to and DMA maps go to */
-	int iommu_type;             /* VFIO_TYPE1v2_IOMMU or VFIO_TYPE1_IOMMU once a group set it */
-	int want_type;              /* the best one the kernel offers */
+	int iommu_type;             /* type1: VFIO_TYPE1v2_IOMMU or VFIO_TYPE1_IOMMU once a group set it */
+	int want_type;              /* type1: the best one the kernel offers */
 	unsigned groups;            /* groups attached */
 	char root[256];             /* where dev/vfio lives: "" for the real / */
 	struct vfio_dma *dma;
@@ -69,6 +70,7 @@ struct vfio_container {
 struct vfio_group {
 	struct vfio_container *c;   /* NULL while closed */
 	const struct vfio_sys *sys; /* the container's, kept should it close first */
+	const struct vfio_iommu_ops *iommu; /* the container's, kept likewise */
 	int fd;                     /* /dev/vfio/N; -1 under iommufd, which opens no group node */
 	int group;
 	bool viable;
@@ -140,6 +142,8 @@ int vfio_iommufd_open(struct vfio_container *c, const char *root, char *why, siz
 int vfio_iommufd_open_sys(struct vfio_container *c, const struct vfio_sys *sys,
 			  const char *root, char *why, size_t len)
 	__attribute__((warn_unused_result));
+/* The backend c was opened with: "type1" or "iommufd" ("closed" when it is not open). */
+const char *vfio_iommu_name(const struct vfio_container *c);
 /* Whether root/dev/iommu exists: the kernel has iommufd (CONFIG_IOMMUFD, loaded). */
 bool vfio_iommufd_present(const char *root);
 /*
@@ -157,6 +161,12 @@ int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
 		    char *why, size_t len) __attribute__((warn_unused_result));
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
 		     char *why, size_t len) __attribute__((warn_unused_result));
+/*
+ * The fd that proves to KVM's VFIO device (and to a hot reset) that this
+ * process owns d: its group's node under type1, its own cdev under
+ * iommufd. Functions of one group share it under type1. -1 when closed.
+ */
+int vfio_device_owner_fd(const struct vfio_device *d);
 
 /* Maps [iova, iova + size) to hva for the devices' DMA, pinning it; recorded in c. */
 int vfio_dma_map(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size)

@@ -570,29 +570,35 @@ static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
 		pr_err("--vfio: %s", why);
 		return ret;
 	}
-	pr_info("vfio: %s", iommufd ? "iommufd: /dev/iommu and the devices' cdevs" :
-		"type1: the container /dev/vfio/vfio and the group nodes");
+	pr_info("vfio: %s: %s", vfio_iommu_name(&v->c), iommufd ?
+		"/dev/iommu and the devices' cdevs" : "the container /dev/vfio/vfio and the group nodes");
 	return 0;
 }
 
-/* KVM told of each group (type1) or device cdev (iommufd) that the guest's DMA goes through. */
+/*
+ * KVM told of what proves each function is ours (its group's node under
+ * type1, its cdev under iommufd), once each: functions of one group share
+ * the node, and KVM refuses a second add.
+ */
 static int kvm_vfio_add_all(struct vm *vm, struct vm_vfio *v)
 {
-	int ret = 0;
+	for (unsigned i = 0; i < v->nr; i++) {
+		int fd = vfio_device_owner_fd(&v->fn[i].dev), ret;
+		bool added = false;
 
-	for (unsigned i = 0; i < v->nr_groups && !ret && !v->c.iommufd; i++) {
-		ret = kvm_vfio_add(vm, v, &v->groups[i].fd);
-		if (ret)
-			pr_err("--vfio: the KVM-VFIO device refused group %d: %s", v->groups[i].group,
+		for (unsigned j = 0; j < i && !added; j++)
+			added = vfio_device_owner_fd(&v->fn[j].dev) == fd;
+		if (added)
+			continue;
+		ret = kvm_vfio_add(vm, v, &fd);
+		if (ret) {
+			pr_err("--vfio %s: the KVM-VFIO device refused it (IOMMU group %d, %s): %s",
+			       v->fn[i].p->bdf, v->fn[i].p->group, vfio_iommu_name(&v->c),
 			       strerror(-ret));
+			return ret;
+		}
 	}
-	for (unsigned i = 0; i < v->nr && !ret && v->c.iommufd; i++) {
-		ret = kvm_vfio_add(vm, v, &v->fn[i].dev.fd);
-		if (ret)
-			pr_err("--vfio %s: the KVM-VFIO device refused its cdev: %s", v->fn[i].p->bdf,
-			       strerror(-ret));
-	}
-	return ret;
+	return 0;
 }
 
 int vm_add_vfio_devices(struct vm *vm)

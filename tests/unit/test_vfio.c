@@ -632,6 +632,9 @@ Test(vfio, device_infos)
 	cr_assert_eq(vfio_device_open(&g, "0000:01:00.0", &d, why, sizeof(why)), 0, "%s", why);
 	cr_assert_eq(fk.iommu_type, VFIO_TYPE1v2_IOMMU);
 	cr_assert_eq(d.fd, DEVICE_FD);
+	cr_assert_str_eq(vfio_iommu_name(&c), "type1");
+	/* KVM and a hot reset are shown the group's node, which the device came from. */
+	cr_assert_eq(vfio_device_owner_fd(&d), GROUP_FD + 7);
 
 	const struct vfio_region *bar0 = &d.region[VFIO_PCI_BAR0_REGION_INDEX];
 

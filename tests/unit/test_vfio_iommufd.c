@@ -260,7 +260,7 @@ Test(iommufd, device_and_guest_ram)
 	mem.region[1] = (struct guest_region){ .gpa = 4 * GiB, .size = GiB / 2,
 					       .hva = (uint8_t *)0x7f0080000000 };
 	open_all();
-	cr_assert(c.iommufd);
+	cr_assert_str_eq(vfio_iommu_name(&c), "iommufd");
 	cr_assert_eq(c.ioas, IOAS_ID);
 	cr_assert_eq(vfio_device_open(&g, "01:00.0", &d, why, sizeof(why)), 0, "%s", why);
 	cr_assert_str_eq(d.cdev, "vfio3");
@@ -269,6 +269,8 @@ Test(iommufd, device_and_guest_ram)
 	cr_assert(fk.attached);
 	cr_assert_eq(fk.attached_to, IOAS_ID);
 	cr_assert_eq(d.fd, CDEV_FD);
+	/* KVM and a hot reset are shown the device's own cdev: there is no group node. */
+	cr_assert_eq(vfio_device_owner_fd(&d), CDEV_FD);
 	cr_assert_eq(vfio_map_guest_ram(&c, &mem, why, sizeof(why)), 0, "%s", why);
 	cr_assert_eq(fk.n_live, 3);
 	cr_assert_eq(fk.live[2].iova, 4 * GiB);
