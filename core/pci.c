@@ -106,17 +106,18 @@ static uint32_t cfg_read_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn,
 
 static bool has_bars(const struct pci_device *dev)
 {
-	for (unsigned i = 0; i < 6; i++)
+	for (unsigned i = 0; i <= PCI_ROM_BAR; i++)
 		if (dev->bar[i].kind != PCI_BAR_UNUSED)
 			return true;
 	return false;
 }
 
-/* A write that may change what a BAR decodes: the command register or a BAR register. */
+/* A write that may change what a BAR decodes: the command register, a BAR or the ROM register. */
 static bool touches_bars(unsigned offset, unsigned size)
 {
 	return (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
-	       (offset < PCI_BASE_ADDRESS_5 + 4 && offset + size > PCI_BASE_ADDRESS_0);
+	       (offset < PCI_BASE_ADDRESS_5 + 4 && offset + size > PCI_BASE_ADDRESS_0) ||
+	       (offset < PCI_ROM_ADDRESS + 4 && offset + size > PCI_ROM_ADDRESS);
 }
 
 static void cfg_write_locked(struct pci_bus *pci, uint8_t bus, uint8_t devfn, unsigned offset,
@@ -456,6 +457,21 @@ int pci_device_add_bar(struct pci_device *dev, unsigned idx, enum pci_bar_kind k
 	return 0;
 }
 
+int pci_device_add_rom(struct pci_device *dev, uint64_t size)
+{
+	uint32_t mask = (uint32_t)~(size - 1) & PCI_ROM_ADDRESS_MASK, zero = 0;
+
+	if (size < 2048 || size > (16u << 20) || size & (size - 1) ||
+	    (dev->cfg[PCI_HEADER_TYPE] & 0x7f) != PCI_HEADER_TYPE_NORMAL ||
+	    dev->bar[PCI_ROM_BAR].kind != PCI_BAR_UNUSED)
+		return -EINVAL;
+	dev->bar[PCI_ROM_BAR] = (struct pci_bar){ .kind = PCI_BAR_ROM, .size = size };
+	memcpy(&dev->cfg[PCI_ROM_ADDRESS], &zero, 4);
+	mask |= PCI_ROM_ADDRESS_ENABLE;
+	memcpy(&dev->wmask[PCI_ROM_ADDRESS], &mask, 4);
+	return 0;
+}
+
 void pci_device_set_bar_addr(struct pci_device *dev, unsigned idx, uint64_t addr)
 {
 	unsigned off = PCI_BASE_ADDRESS_0 + 4 * idx;
@@ -484,6 +500,12 @@ static bool bar_decode(const struct pci_device *dev, unsigned idx, uint64_t *add
 
 	memcpy(&cmd, &dev->cfg[PCI_COMMAND], 2);
 	switch (b->kind) {
+	case PCI_BAR_ROM:
+		a = cfg_dword(dev, PCI_ROM_ADDRESS) & PCI_ROM_ADDRESS_MASK;
+		*addr = a;
+		return (cmd & PCI_COMMAND_MEMORY) &&
+		       (cfg_dword(dev, PCI_ROM_ADDRESS) & PCI_ROM_ADDRESS_ENABLE) && a &&
+		       a + b->size - 1 <= 0xffffffffULL;
 	case PCI_BAR_IO:
 		a = cfg_dword(dev, off) & ~3u & 0xffffu;
 		*addr = a;
@@ -536,7 +558,7 @@ void pci_bus_apply_bars(struct pci_bus *pci)
 {
 	pthread_mutex_lock(&pci->apply_lock);
 	for (unsigned n = 0; n < 256 + PCI_MAX_BEHIND; n++) {
-		for (unsigned i = 0; i < 6; i++) {
+		for (unsigned i = 0; i <= PCI_ROM_BAR; i++) {
 			struct pci_device *dev;
 			struct pci_bar *b;
 			uint64_t addr, old_addr;

@@ -85,7 +85,11 @@ enum pci_bar_kind {
 	PCI_BAR_IO,
 	PCI_BAR_MEM32,
 	PCI_BAR_MEM64, /* takes this BAR register and the next */
+	PCI_BAR_ROM,   /* the expansion ROM (PCI_ROM_ADDRESS), always bar[PCI_ROM_BAR] */
 };
+
+/* The expansion ROM's index in pci_device.bar and in ops->bar_remap, after BAR0-5. */
+#define PCI_ROM_BAR 6
 
 struct pci_bar {
 	enum pci_bar_kind kind;
@@ -111,8 +115,8 @@ struct pci_device_ops {
 	uint32_t (*cfg_read)(struct pci_device *dev, unsigned offset, unsigned size);
 	void (*cfg_write)(struct pci_device *dev, unsigned offset, unsigned size, uint32_t value);
 	/*
-	 * BAR bar started or stopped decoding, or moved (on: whether it
-	 * decodes now, at addr). Called by pci_bus_apply_bars() with no PCI
+	 * BAR bar (0-5, or PCI_ROM_BAR) started or stopped decoding, or
+	 * moved (on: whether it decodes now, at addr). Called by pci_bus_apply_bars() with no PCI
 	 * or bus lock held, one call at a time per bus: the place to
 	 * register, move or remove bus ranges, memslots and ioeventfds.
 	 */
@@ -133,7 +137,7 @@ struct pci_device {
 	struct pci_device *parent; /* the bridge it sits behind; NULL on bus 0 */
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
-	struct pci_bar bar[6];
+	struct pci_bar bar[7]; /* BAR0-5, then the ROM (PCI_ROM_BAR) */
 	struct log_ratelimit warn_rl; /* the guest's bad config accesses to this function */
 };
 
@@ -276,6 +280,16 @@ void pci_set_bars_hook(struct pci_bus *pci, void (*changed)(void *opaque), void 
  */
 int pci_device_add_bar(struct pci_device *dev, unsigned idx, enum pci_bar_kind kind,
 		       uint64_t size, bool prefetchable) __attribute__((warn_unused_result));
+/*
+ * Declares the expansion ROM of a type 0 function: size a power of two
+ * from 2 KiB to 16 MiB (bits 31:11 of the register). The address bits
+ * above the size and the enable bit become guest-writable; it decodes,
+ * read-only memory below 4 GiB, while the enable bit and the command
+ * register's memory decode are both on (PCI 3.0, 6.2.5.2), and reaches
+ * the device as ops->bar_remap(dev, PCI_ROM_BAR, ...) like any BAR.
+ * -EINVAL for another size, a bridge's header, or a second ROM.
+ */
+int pci_device_add_rom(struct pci_device *dev, uint64_t size) __attribute__((warn_unused_result));
 /* Sets a BAR's address as firmware would (the VMM's own BAR assignment). */
 void pci_device_set_bar_addr(struct pci_device *dev, unsigned idx, uint64_t addr);
 /*

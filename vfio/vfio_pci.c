@@ -113,11 +113,7 @@ struct vfio_pci {
 	uint32_t cfg_size;            /* the device's config space: 256 or 4096 */
 	uint8_t emu[PCI_CFG_SIZE];    /* 1: the byte is served from pci.cfg */
 	struct vfio_bar bar[6];
-	struct vfio_bar rom;
-	/* The ROM's decoding as config space last said (under the PCI lock), and as applied. */
-	bool rom_want_on;
-	uint64_t rom_want_addr;
-	bool rom_on;
+	struct vfio_bar rom;          /* the core decodes its register (PCI_ROM_BAR) */
 	struct vfio_msi msi;
 	struct vfio_msix msix;
 	struct vfio_intx intx;
@@ -201,8 +197,6 @@ static uint32_t vp_cfg_read(struct pci_device *dev, unsigned offset, unsigned si
 	return v;
 }
 
-/* ROM: where it should decode now; applied after the access (rom_apply). */
-static void rom_update(struct vfio_pci *vp);
 static void msi_update(struct vfio_pci *vp);
 static void msix_ctrl_written(struct vfio_pci *vp);
 
@@ -235,9 +229,6 @@ static void vp_cfg_write(struct pci_device *dev, unsigned offset, unsigned size,
 		memcpy(&cmd, &dev->cfg[PCI_COMMAND], 2);
 		dev_cfg_write(vp, PCI_COMMAND, 2, cmd & CMD_GUEST);
 	}
-	if ((offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) ||
-	    (offset < PCI_ROM_ADDRESS + 4 && offset + size > PCI_ROM_ADDRESS))
-		rom_update(vp);
 	if (vp->msi.cap && offset < (vp->msi.mask_off ? vp->msi.mask_off + 4 : vp->msi.data_off + 2) &&
 	    offset + size > vp->msi.cap + 2)
 		msi_update(vp);
@@ -962,45 +953,14 @@ static void bar_map(struct vfio_bar *b, uint64_t addr, const struct bus_ops *ops
 static void vp_bar_remap(struct pci_device *dev, unsigned bar, bool was_on, uint64_t old_addr,
 			 bool on, uint64_t addr)
 {
-	struct vfio_bar *b = &to_vp(dev)->bar[bar];
+	struct vfio_pci *vp = to_vp(dev);
+	struct vfio_bar *b = bar == PCI_ROM_BAR ? &vp->rom : &vp->bar[bar];
 
 	(void)old_addr;
 	if (was_on)
 		bar_unmap(b);
 	if (on)
-		bar_map(b, addr, &bar_ops);
-}
-
-/* With the PCI lock held: note where the ROM should decode, and queue the change. */
-static void rom_apply(void *arg)
-{
-	struct vfio_pci *vp = arg;
-	bool on = __atomic_load_n(&vp->rom_want_on, __ATOMIC_ACQUIRE);
-	uint64_t addr = vp->rom_want_addr;
-
-	if (on == vp->rom_on && (!on || addr == vp->rom.addr))
-		return;
-	if (vp->rom_on)
-		bar_unmap(&vp->rom);
-	if (on)
-		bar_map(&vp->rom, addr, &rom_ops);
-	vp->rom_on = on && vp->rom.trapped;
-}
-
-static void rom_update(struct vfio_pci *vp)
-{
-	uint32_t reg;
-	uint16_t cmd;
-
-	if (!vp->rom.size)
-		return;
-	memcpy(&reg, &vp->pci.cfg[PCI_ROM_ADDRESS], 4);
-	memcpy(&cmd, &vp->pci.cfg[PCI_COMMAND], 2);
-	vp->rom_want_addr = reg & PCI_ROM_ADDRESS_MASK;
-	__atomic_store_n(&vp->rom_want_on, (cmd & PCI_COMMAND_MEMORY) &&
-			 (reg & PCI_ROM_ADDRESS_ENABLE) && vp->rom_want_addr, __ATOMIC_RELEASE);
-	if (bus_defer(vp->plat.mmio, rom_apply, vp))
-		vp_warn_rl(vp, "cannot queue the ROM's remap");
+		bar_map(b, addr, bar == PCI_ROM_BAR ? &rom_ops : &bar_ops);
 }
 
 static uint64_t page_down(uint64_t v)
@@ -1149,27 +1109,28 @@ static int bar_init(struct vfio_pci *vp, unsigned idx, unsigned *next)
 }
 
 /* The ROM BAR: the device's ROM region, the user's file instead, or none. */
-static void rom_init(struct vfio_pci *vp)
+static int rom_init(struct vfio_pci *vp)
 {
 	const struct vfio_region *r = &vp->d->region[ROM_IDX];
 	uint64_t size = vp->opts.rom ? vp->opts.rom_len : r->size;
-	uint32_t mask;
+	int ret;
 
 	memset(&vp->pci.cfg[PCI_ROM_ADDRESS], 0, 4);
 	vp->rom = (struct vfio_bar){ .vp = vp, .idx = ROM_IDX };
 	if (vp->opts.rom_off || !size) {
 		if (r->size)
 			dev_info(vp->name, "ROM: hidden from the guest (rom=off)");
-		return;
+		return 0;
 	}
 	vp->rom.size = pow2_at_least(size, 2048);
 	vp->rom.region_size = size;
 	vp->rom.offset = r->offset;
+	ret = pci_device_add_rom(&vp->pci, vp->rom.size);
+	if (ret)
+		return ret;
 	dev_info(vp->name, "ROM: 0x%llx bytes%s, trapped", (unsigned long long)vp->rom.size,
 		 vp->opts.rom ? " from rom=FILE" : "");
-	mask = (uint32_t)~(vp->rom.size - 1) & PCI_ROM_ADDRESS_MASK;
-	mask |= PCI_ROM_ADDRESS_ENABLE;
-	memcpy(&vp->pci.wmask[PCI_ROM_ADDRESS], &mask, 4);
+	return 0;
 }
 
 static const struct pci_device_ops vfio_pci_ops = {
@@ -1229,7 +1190,14 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 			return NULL;
 		}
 	}
-	rom_init(vp);
+	ret = rom_init(vp);
+	if (ret) {
+		snprintf(why, len, "%s: its ROM of %llu bytes cannot be given to the guest: a ROM "
+			 "BAR holds 16 MiB at most (rom=off hides it)", d->bdf,
+			 (unsigned long long)vp->rom.region_size);
+		vfio_pci_free(vp);
+		return NULL;
+	}
 	/* Decoding starts off, as after reset: firmware and the guest turn it on. */
 	cmd = 0;
 	memcpy(&vp->pci.cfg[PCI_COMMAND], &cmd, 2);
@@ -1275,7 +1243,7 @@ void vfio_pci_free(struct vfio_pci *vp)
 		for (unsigned k = 0; k < b->nr_direct; k++)
 			munmap(b->direct[k].map, b->direct[k].size);
 	}
-	if (vp->rom_on)
+	if (vp->rom.on)
 		bar_unmap(&vp->rom);
 	free(vp);
 }

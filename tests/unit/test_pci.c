@@ -642,6 +642,57 @@ Test(pci, a_bar_at_zero_or_being_sized_does_not_decode)
 	cr_assert_eq(cfg_in(d, PCI_BASE_ADDRESS_0, 4), 0x1221, "aligned down to 32, I/O bit kept");
 }
 
+/* The expansion ROM: sized, enabled and placed like a BAR, but only with its own enable bit. */
+Test(pci, a_rom_decodes_with_its_enable_bit_and_memory_decode_both_on)
+{
+	unsigned d = PCI_DEVFN(5, 0);
+
+	add_bar_dev();
+	cr_assert_eq(pci_device_add_rom(&bar_dev, 0x8000), 0);
+	cfg_out(d, PCI_ROM_ADDRESS, 4, 0xffffffff);
+	cr_assert_eq(cfg_in(d, PCI_ROM_ADDRESS, 4), 0xffff8001, "32 KiB, and the enable bit");
+	cfg_out(d, PCI_ROM_ADDRESS, 4, 0xfffffffe);
+	cr_assert_eq(cfg_in(d, PCI_ROM_ADDRESS, 4), 0xffff8000, "sized with enable off");
+	bars_hooks = 0;
+	cfg_out(d, PCI_ROM_ADDRESS, 4, 0xd0000000);
+	cr_assert_gt(bars_hooks, 0, "a ROM register write asks for an apply");
+	cfg_out(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 0, "memory decode alone leaves the ROM off");
+	cfg_out(d, PCI_ROM_ADDRESS, 4, 0xd0000000 | PCI_ROM_ADDRESS_ENABLE);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 1);
+	cr_assert_eq(remaps[0].bar, PCI_ROM_BAR);
+	cr_assert(remaps[0].on && !remaps[0].was_on);
+	cr_assert_eq(remaps[0].addr, 0xd0000000);
+	cfg_out(d, PCI_ROM_ADDRESS, 4, 0xd0010000 | PCI_ROM_ADDRESS_ENABLE);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 2);
+	cr_assert(remaps[1].was_on && remaps[1].on, "moved");
+	cr_assert_eq(remaps[1].old_addr, 0xd0000000);
+	cr_assert_eq(remaps[1].addr, 0xd0010000);
+	cfg_out(d, PCI_COMMAND, 2, 0);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 3);
+	cr_assert(remaps[2].was_on && !remaps[2].on, "memory decode off takes the ROM too");
+	cr_assert_eq(remaps[2].bar, PCI_ROM_BAR);
+}
+
+Test(pci, bad_rom_declarations_are_refused)
+{
+	struct pci_device d;
+
+	pci_device_init(&d, &bar_dev_ops, NULL, PCI_DEVFN(6, 0));
+	cr_assert_eq(pci_device_add_rom(&d, 1024), -EINVAL, "under 2 KiB");
+	cr_assert_eq(pci_device_add_rom(&d, 3000), -EINVAL, "not a power of two");
+	cr_assert_eq(pci_device_add_rom(&d, 32u << 20), -EINVAL, "over 16 MiB");
+	cr_assert_eq(pci_device_add_rom(&d, 2048), 0);
+	cr_assert_eq(pci_device_add_rom(&d, 2048), -EINVAL, "a second ROM");
+	pci_device_init(&d, &bar_dev_ops, NULL, PCI_DEVFN(6, 0));
+	pci_set_ids(&d, 0x1b36, 0x000c, 0x060400, PCI_HEADER_TYPE_BRIDGE);
+	cr_assert_eq(pci_device_add_rom(&d, 2048), -EINVAL, "a bridge's ROM register is at 0x38");
+}
+
 /* ---- functions behind a bridge (a root port and what sits below it) ---- */
 
 static struct pci_device bridge, child;

@@ -424,14 +424,14 @@ Test(vfio_pci, the_rom_reads_while_its_bar_decodes)
 
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000 | PCI_ROM_ADDRESS_ENABLE);
 	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
-	bus_run_deferred(&mmio);
+	pci_bus_apply_bars(&pci);
 	cr_assert(bus_read(&mmio, 0xd0000000, &sig, 2));
 	cr_assert_eq(sig, 0xaa55);
 	cr_assert(bus_write(&mmio, 0xd0000000, &junk, 1));
 	cr_assert_eq(get32(OFF_ROM) & 0xffff, 0xaa55, "a ROM takes no writes");
 	/* the enable bit off: gone */
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000);
-	bus_run_deferred(&mmio);
+	pci_bus_apply_bars(&pci);
 	cr_assert(!bus_read(&mmio, 0xd0000000, &sig, 2));
 }
 
@@ -688,7 +688,7 @@ Test(vfio_pci, rom_off_leaves_no_rom_bar)
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xffffffff);
 	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0, "no ROM BAR to size");
 	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
-	bus_run_deferred(&mmio);
+	pci_bus_apply_bars(&pci);
 	cr_assert(!bus_read(&mmio, 0xfffff800, &v, 4));
 }
 
@@ -705,7 +705,7 @@ Test(vfio_pci, rom_from_a_file_replaces_the_devices)
 	cr_assert_eq(cfg(PCI_ROM_ADDRESS, 4), 0xfffff001, "sized from the file: 4 KiB");
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000 | PCI_ROM_ADDRESS_ENABLE);
 	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
-	bus_run_deferred(&mmio);
+	pci_bus_apply_bars(&pci);
 	cr_assert(bus_read(&mmio, 0xd0000000, &v, 4));
 	cr_assert_eq(v & 0xffffff, 0x06aa55, "the file's bytes, not the device's 55 aa 00");
 	cr_assert(bus_read(&mmio, 0xd0000000 + 2996, &v, 4));
