@@ -60,6 +60,21 @@ const char *log_fmt_size(char *buf, size_t len, uint64_t bytes)
 		snprintf(buf, len, "%llu %s", (unsigned long long)(bytes >> (10 * u)), unit[u]);
 		return buf;
 	}
+	/*
+	 * Just over a whole number of units, where one decimal would read as
+	 * equal to it ("128.0 GiB" for a window that needs 48 MiB more):
+	 * "128 GiB + 48 MiB", the remainder rounded up so that it never
+	 * reads as less than it is.
+	 */
+	uint64_t unit_bytes = 1ull << (10 * u), rem = bytes % unit_bytes;
+
+	if (u > 0 && rem * 20 < unit_bytes) {
+		uint64_t below = unit_bytes >> 10;
+
+		snprintf(buf, len, "%llu %s + %llu %s", (unsigned long long)(bytes >> (10 * u)),
+			 unit[u], (unsigned long long)((rem + below - 1) / below), unit[u - 1]);
+		return buf;
+	}
 	/* Just below a unit, "1.0 MiB" rather than "1024.0 KiB". */
 	if (u < 4 && (double)bytes / (double)(1ull << (10 * u)) >= 1023.95)
 		u++;

@@ -38,7 +38,9 @@ int log_why(const char **why, int err, const char *fmt, ...) __attribute__((form
 /*
  * A size for a message, into buf, which it returns: in the largest unit
  * up to TiB that it reaches, whole when it is a multiple of it ("128 B",
- * "512 KiB", "4 GiB"), else to one decimal ("4.1 GiB").
+ * "512 KiB", "4 GiB"), else to one decimal ("4.1 GiB"); just over a whole
+ * number, where a decimal would read as equal, with the rest in the unit
+ * below, rounded up ("128 GiB + 1 MiB").
  */
 const char *log_fmt_size(char *buf, size_t len, uint64_t bytes);
 

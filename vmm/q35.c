@@ -358,19 +358,6 @@ static bool mmio64_fits(const struct q35 *q, uint64_t need, uint64_t align)
 	return !need || start + need <= q->mmio64_base + q->mmio64_size;
 }
 
-/* "128 GiB", "128 GiB + 49 MiB" */
-static const char *gib(uint64_t v, char *buf, size_t len)
-{
-	uint64_t mib = ((v % SZ_1G) + SZ_1M - 1) >> 20;
-
-	if (mib)
-		snprintf(buf, len, "%llu GiB + %llu MiB", (unsigned long long)(v >> 30),
-			 (unsigned long long)mib);
-	else
-		snprintf(buf, len, "%llu GiB", (unsigned long long)(v >> 30));
-	return buf;
-}
-
 /*
  * The default request is a quarter of the guest's physical address space,
  * at most 1 TiB and at least OVMF's own 32 GiB: room for several 16-64
@@ -409,14 +396,14 @@ static int place_mmio64(struct q35 *q)
 			ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
 		}
 		pr_info("64-bit PCI window: %s, to hold the passed-through devices' BARs (%s of it "
-			"as the firmware lays them out)", gib(q->mmio64_size, b1, sizeof(b1)),
-			gib(need, b2, sizeof(b2)));
+			"as the firmware lays them out)", log_fmt_size(b1, sizeof(b1), q->mmio64_size),
+			log_fmt_size(b2, sizeof(b2), need));
 	}
 	limit = cpu_bits >= 64 ? UINT64_MAX : 1ULL << cpu_bits;
 	if (q->mmio64_base + q->mmio64_size > limit && !vm->cfg->pci_mmio64_size) {
 		pr_err("--vfio: the 64-bit BARs need %s of the 64-bit PCI window as the firmware lays "
 		       "them out (the largest: %s), more than the guest's %u-bit physical addresses "
-		       "leave room for", gib(need, b1, sizeof(b1)), largest[0] ? largest : "on bus 0",
+		       "leave room for", log_fmt_size(b1, sizeof(b1), need), largest[0] ? largest : "on bus 0",
 		       cpu_bits);
 		return -ERANGE;
 	}
@@ -434,7 +421,7 @@ static int place_mmio64(struct q35 *q)
 		want = want < align ? align : want < SZ_1G ? SZ_1G : want;
 		pr_err("--pci-mmio64: the 64-bit PCI window is %s, but the 64-bit BARs need %s of it as "
 		       "the firmware lays them out (the largest: %s): give --pci-mmio64 %lluG or more",
-		       gib(q->mmio64_size, b1, sizeof(b1)), gib(need, b2, sizeof(b2)),
+		       log_fmt_size(b1, sizeof(b1), q->mmio64_size), log_fmt_size(b2, sizeof(b2), need),
 		       largest[0] ? largest : "on bus 0",
 		       (unsigned long long)(want >> 30));
 		return -ENOSPC;

@@ -32,6 +32,17 @@ Test(log, a_size_between_units_gets_one_decimal)
 	cr_assert_str_eq(size((1ull << 30) - 1), "1.0 GiB", "not 1024.0 MiB");
 }
 
+/* A BAR window that needs a little more than 128 GiB must not read as needing 128 GiB. */
+Test(log, just_over_a_whole_unit_says_what_is_over)
+{
+	cr_assert_str_eq(size((128ull << 30) + (48ull << 20)), "128 GiB + 48 MiB");
+	cr_assert_str_eq(size((128ull << 30) + (48ull << 20) + 1), "128 GiB + 49 MiB",
+			 "the rest rounded up");
+	cr_assert_str_eq(size((2ull << 20) + 1), "2 MiB + 1 KiB");
+	cr_assert_str_eq(size((1ull << 30) + (51ull << 20)), "1 GiB + 51 MiB", "under a twentieth");
+	cr_assert_str_eq(size((1ull << 30) + (52ull << 20)), "1.1 GiB", "a twentieth or more");
+}
+
 Test(log, a_short_buffer_is_cut_not_overrun)
 {
 	char buf[4] = "xxx";
