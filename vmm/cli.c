@@ -107,6 +107,10 @@ static void usage_run(FILE *f)
 "                        terminal, input goes to the guest; Ctrl-A x quits.\n"
 "  --no-reboot           end the run when the guest resets, instead of\n"
 "                        booting it again\n"
+"  --shutdown-timeout SECONDS\n"
+"                        how long SIGTERM waits for the guest to power off\n"
+"                        after pressing its ACPI power button, before it\n"
+"                        stops the guest hard (default 60; 0: at once)\n"
 "  -v, --verbose         more messages (repeat for debug)\n"
 "  -h, --help            this text\n"
 "\n"
@@ -117,7 +121,11 @@ static void usage_run(FILE *f)
 "  vmm run --cpus 2 --memory 2G --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \\\n"
 "          --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img\n"
 "\n"
-"SIGINT, SIGTERM and SIGHUP stop the guest at once and end the run.\n"
+"SIGTERM presses the guest's ACPI power button, as virsh shutdown does: a\n"
+"guest that handles it (systemd-logind, acpid) shuts down cleanly, and the\n"
+"run ends when it powers off, or after --shutdown-timeout with a hard stop.\n"
+"One line says which, and how long it took; a second SIGTERM stops it at\n"
+"once. SIGINT and SIGHUP stop the guest at once. Each ends the run with 0.\n"
 "SIGUSR2 prints each virtio device's queues and interrupts to stderr and\n"
 "runs on: where to look when a guest's disk or network I/O stops.\n",
 	f);
@@ -450,9 +458,22 @@ static int parse_hv_vendor(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static int parse_shutdown_timeout(const char *arg, struct vm_config *cfg)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (!*arg || *end || errno || arg[0] == '-' || v > 86400)
+		return bad("--shutdown-timeout", arg, "takes whole seconds, 0 to 86400");
+	cfg->shutdown_timeout_s = (unsigned)v;
+	return 0;
+}
+
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
-       OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR };
+       OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -462,6 +483,7 @@ static const struct option run_opts[] = {
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 	{ "vars", required_argument, NULL, OPT_VARS },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -487,6 +509,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_SERIAL: return parse_serial(arg, cfg);
 	case OPT_NO_REBOOT: cfg->no_reboot = true; return 0;
+	case OPT_SHUTDOWN_TIMEOUT: return parse_shutdown_timeout(arg, cfg);
 	case OPT_FIRMWARE: cfg->firmware = arg; return 0;
 	case OPT_VARS: cfg->vars = arg; return 0;
 	case OPT_NAME: return parse_name(arg, cfg);
@@ -509,7 +532,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 
 	*done = 0;
 	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
-				   .name = "guest" };
+				   .name = "guest", .shutdown_timeout_s = 60 };
 	optind = 1;
 	opterr = 0; /* our own message, in the same form as every other */
 	while ((c = getopt_long(argc, argv, ":vh", run_opts, NULL)) != -1) {

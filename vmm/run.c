@@ -15,7 +15,9 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/layout.h"
@@ -227,6 +229,45 @@ static void console_read(struct console *con, struct vm *vm)
 	console_feed(con, vm);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A line about the run's own course, shown at every verbosity: what a supervisor's log keeps. */
+__attribute__((format(printf, 1, 2)))
+static void say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: %s\n", line);
+}
+
+/*
+ * SIGTERM asks the guest to shut down as a person at the machine would:
+ * the ACPI power button, then --shutdown-timeout for its S5. A second
+ * SIGTERM, or any other stop signal, stops it at once.
+ */
+static bool press_power_button(struct vm *vm, int signo)
+{
+	if (signo != SIGTERM || !vm->cfg->shutdown_timeout_s || vm->button_ns || !vm->pm)
+		return false;
+	acpi_pm_power_button(vm->pm);
+	vm->button_ns = now_ns();
+	/* A reset from here on ends the run: the guest was asked to stop. */
+	vm->stop_signal = signo;
+	say("SIGTERM: pressed the guest's power button; waiting up to %u s for it to power off "
+	    "(--shutdown-timeout; another SIGTERM stops it at once)", vm->cfg->shutdown_timeout_s);
+	return true;
+}
+
 static void handle_signal(struct vm *vm, int sfd)
 {
 	struct signalfd_siginfo si;
@@ -239,9 +280,28 @@ static void handle_signal(struct vm *vm, int sfd)
 		vm_virtio_dump(vm, stderr);
 		return;
 	}
+	if (press_power_button(vm, (int)si.ssi_signo))
+		return;
 	vm->stop_signal = (int)si.ssi_signo;
-	vm_request_stop(vm, VM_STOP_SIGNAL, "terminating on signal %d (%s)",
-			(int)si.ssi_signo, strsignal((int)si.ssi_signo));
+	vm_request_stop(vm, VM_STOP_SIGNAL, "terminating on signal %d (%s)%s",
+			(int)si.ssi_signo, strsignal((int)si.ssi_signo),
+			vm->button_ns ? ", without waiting for the guest" : "");
+}
+
+/* Milliseconds until the power button's wait runs out (-1: no wait); stops the guest when it has. */
+static int button_wait_ms(struct vm *vm)
+{
+	uint64_t deadline, now;
+
+	if (!vm->button_ns)
+		return -1;
+	deadline = vm->button_ns + (uint64_t)vm->cfg->shutdown_timeout_s * 1000000000ull;
+	now = now_ns();
+	if (now < deadline)
+		return (int)((deadline - now + 999999) / 1000000);
+	vm_request_stop(vm, VM_STOP_SIGNAL, "the guest did not power off within %u s of the power "
+			"button (SIGTERM): stopped it hard", vm->cfg->shutdown_timeout_s);
+	return 0;
 }
 
 /* The main thread's loop: console input, signals, and the stop event. */
@@ -257,9 +317,14 @@ static void main_loop(struct vm *vm, int sfd)
 			{ .fd = con.stdin_open && con.npending == 0 ? STDIN_FILENO : -1,
 			  .events = POLLIN },
 		};
-		/* A full receive buffer is retried shortly; nothing else needs a timer. */
-		int n = poll(p, 3, con.npending ? 10 : -1);
+		/* A full receive buffer is retried shortly, and the power button's wait runs out. */
+		int wait = button_wait_ms(vm), n;
 
+		if (con.npending && (wait < 0 || wait > 10))
+			wait = 10;
+		if (atomic_load(&vm->stop) != VM_RUNNING)
+			break;
+		n = poll(p, 3, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
@@ -293,13 +358,18 @@ static int report_stop(struct vm *vm)
 {
 	switch (atomic_load(&vm->stop)) {
 	case VM_STOP_POWEROFF:
-		pr_info("guest powered off");
+		if (vm->button_ns)
+			say("guest powered off %.1f s after the power button (SIGTERM)",
+			    (double)(now_ns() - vm->button_ns) / 1e9);
+		else
+			pr_info("guest powered off");
 		return 0;
 	case VM_STOP_RESET:
 		if (vm->stop_signal) {
-			/* The signal came as the guest reset: it still ends the run. */
-			log_msg(LOG_WARN, NULL, "terminating on signal %d (%s)", vm->stop_signal,
-				strsignal(vm->stop_signal));
+			/* The signal came as the guest reset, or it reset after the button: it still ends the run. */
+			log_msg(LOG_WARN, NULL, "terminating on signal %d (%s)%s", vm->stop_signal,
+				strsignal(vm->stop_signal),
+				vm->button_ns ? ": the guest reset after the power button" : "");
 			return 0;
 		}
 		if (vm->cfg->no_reboot)

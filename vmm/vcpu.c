@@ -337,10 +337,14 @@ static void *vcpu_thread(void *arg)
 int vcpu_start(struct vcpu *vcpu)
 {
 	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	char name[16];
 
 	if (ret)
 		return -ret;
 	vcpu->started = true;
+	/* "vcpu0" in ps -T, top -H and /proc/PID/task/TID/comm: what a supervisor pins. */
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+	pthread_setname_np(vcpu->thread, name);
 	return 0;
 }
 

@@ -81,6 +81,12 @@ struct vm_config {
 	const char *serial_path;
 	const char *kvm_path; /* /dev/kvm unless overridden (tests) */
 	bool no_reboot;       /* a guest reset ends the run instead of booting again */
+	/*
+	 * --shutdown-timeout: SIGTERM presses the ACPI power button and waits
+	 * this long for the guest to power off before stopping it hard;
+	 * 0: SIGTERM stops it at once.
+	 */
+	unsigned shutdown_timeout_s;
 	bool hide_kvm;        /* --hide-kvm: no KVM CPUID signature */
 	const char *hv_vendor; /* --hv-vendor-id: CPUID 0x4000_0000's vendor */
 	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */
@@ -148,6 +154,7 @@ struct vm {
 	int stop_efd;              /* written once when stop is set */
 	int stop_signal;
 	char stop_why[160];        /* for VM_STOP_ERROR */
+	uint64_t button_ns;        /* when SIGTERM pressed the power button (monotonic); 0: not */
 
 	struct power_ctl power;
 	struct irq_line irq_com1, irq_rtc, irq_sci;

@@ -134,6 +134,12 @@ case_ "hv vendor too long" "--hv-vendor-id 1234567890abc: takes 1 to 12" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --hv-vendor-id 1234567890abc
 case_ "hv vendor empty" "--hv-vendor-id : takes 1 to 12" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --hv-vendor-id ""
+case_ "shutdown timeout not a number" "--shutdown-timeout 1m: takes whole seconds" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --shutdown-timeout 1m
+case_ "shutdown timeout negative" "--shutdown-timeout -1: takes whole seconds" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --shutdown-timeout -1
+case_ "shutdown timeout over a day" "--shutdown-timeout 86401: takes whole seconds, 0 to 86400" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --shutdown-timeout 86401
 case_ "vfio unknown reset" "reset= takes auto, flr, pm, bus or none" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,reset=warm
 case_ "vfio unknown option" "romfile=x: expected BDF" -- \

@@ -1,6 +1,7 @@
 # A guest reset is a power cycle: vmm makes the machine anew and boots the
 # guest again, every boot with all its vCPUs, until it is told to stop
-# (SIGTERM ends the run with 0 and one line saying so). With --no-reboot
+# (SIGTERM ends the run with 0 and one line saying so: the guest reset or
+# powered off after the power button). With --no-reboot
 # the first reset ends the run instead. Boots are counted from what the
 # guest itself printed: the agent's userspace-start and done lines.
 
@@ -31,7 +32,7 @@ wait "$pid"
 lab "reboot_exit=$?"
 lab "boots=$(grep -c "VMM-AGENT: userspace-start" /tmp/serial.log)"
 lab "cpus_each_boot=$(grep "VMM-AGENT: cpus_online=" /tmp/serial.log | sed "s/.*=//" | sort -u | tr "\n" " " | sed "s/ $//")"
-lab "signal_line=$(grep -c "terminating on signal 15" /tmp/vmm.err)"
+lab "signal_line=$(grep -c "terminating on signal 15\\|after the power button (SIGTERM)" /tmp/vmm.err)"
 sed "s/^/LAB: note: vmm: /" /tmp/vmm.err
 
 lab_timed noreboot run_guest --no-reboot --serial file=/tmp/serial2.log 2>/tmp/vmm2.err

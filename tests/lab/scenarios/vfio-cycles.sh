@@ -63,7 +63,7 @@ lab "msix_irq_boots=$(grep -c "VMM-AGENT: nvme_irqs=[1-9]" /tmp/serial.log)"
 lab "flr_at_start=$(grep -c "vfio $bdf: reset at start (flr) in [0-9.]* ms" /tmp/vmm.err)"
 lab "flr_at_exit=$(grep -c "vfio $bdf: reset at exit (flr) in [0-9.]* ms" /tmp/vmm.err)"
 lab "flr_ms=$(sed -n "s/.*reset at start (flr) in \([0-9.]*\) ms/\1/p" /tmp/vmm.err | tr "\n" " ")"
-lab "signal_line=$(grep -c "terminating on signal 15" /tmp/vmm.err)"
+lab "signal_line=$(grep -c "terminating on signal 15\\|after the power button (SIGTERM)" /tmp/vmm.err)"
 holders=0
 for p in /proc/[0-9]*; do
 	ls -l "$p/fd" 2>/dev/null | grep -q "/dev/vfio/$group\$" && holders=$((holders + 1))
