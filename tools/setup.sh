@@ -25,6 +25,10 @@ packages=(
 	# vmm bench vfio times both VMMs' VFIO ioctls with strace (bench-vfio
 	# copies it into the lab host)
 	strace
+	# tests/api/check_schema.py: API responses against Cloud Hypervisor's OpenAPI spec
+	python3-yaml python3-jsonschema
+	# the lab drives the API socket with curl (reboot), as a user would
+	curl
 )
 
 missing=()

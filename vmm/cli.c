@@ -107,6 +107,12 @@ static void usage_run(FILE *f)
 "                        terminal, input goes to the guest; Ctrl-A x quits.\n"
 "  --no-reboot           end the run when the guest resets, instead of\n"
 "                        booting it again\n"
+"  --api-socket PATH|fd=N\n"
+"                        serve Cloud Hypervisor's REST API (the subset in\n"
+"                        docs/api.md) on a UNIX socket: made at PATH with\n"
+"                        mode 0600, or fd N, a listening socket a supervisor\n"
+"                        made. Only this user's processes are served.\n"
+"                        vmm ctl is its client; so is curl --unix-socket\n"
 "  --shutdown-timeout SECONDS\n"
 "                        how long SIGTERM waits for the guest to power off\n"
 "                        after pressing its ACPI power button, before it\n"
@@ -142,6 +148,7 @@ void cli_usage_main(void)
 "  run      boot a guest (vmm run --help)\n"
 "  bench    measure against QEMU in the same run (vmm bench --help)\n"
 "  host     prepare this host for passthrough (vmm host --help)\n"
+"  ctl      drive a running vmm through its API socket (vmm ctl --help)\n"
 "  version  print the version\n"
 "\n"
 "vmm COMMAND --help tells more.\n",
@@ -473,7 +480,8 @@ static int parse_shutdown_timeout(const char *arg, struct vm_config *cfg)
 
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
-       OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT };
+       OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT,
+       OPT_API_SOCKET };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -484,6 +492,7 @@ static const struct option run_opts[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 	{ "vars", required_argument, NULL, OPT_VARS },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -510,6 +519,11 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_SERIAL: return parse_serial(arg, cfg);
 	case OPT_NO_REBOOT: cfg->no_reboot = true; return 0;
 	case OPT_SHUTDOWN_TIMEOUT: return parse_shutdown_timeout(arg, cfg);
+	case OPT_API_SOCKET:
+		if (!*arg)
+			return bad("--api-socket", "\"\"", "takes a path, or fd=N");
+		cfg->api_socket = arg;
+		return 0;
 	case OPT_FIRMWARE: cfg->firmware = arg; return 0;
 	case OPT_VARS: cfg->vars = arg; return 0;
 	case OPT_NAME: return parse_name(arg, cfg);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../api/ctl.h"
 #include "../bench/bench.h"
 #include "cli.h"
 #include "../core/log.h"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		return bench_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "host"))
 		return host_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	pr_err("unknown command '%s' (vmm --help lists them)", argv[1]);
 	return 2;
 }

@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../api/api.h"
 #include "../core/layout.h"
 #include "../core/log.h"
+#include "api_vm.h"
 #include "q35.h"
 #include "run.h"
 #include "vcpu.h"
@@ -257,7 +259,9 @@ static void say(const char *fmt, ...)
  */
 static bool press_power_button(struct vm *vm, int signo)
 {
-	if (signo != SIGTERM || !vm->cfg->shutdown_timeout_s || vm->button_ns || !vm->pm)
+	/* A paused guest cannot answer the button: it is stopped at once. */
+	if (signo != SIGTERM || !vm->cfg->shutdown_timeout_s || vm->button_ns || !vm->pm ||
+	    vm_paused(vm))
 		return false;
 	acpi_pm_power_button(vm->pm);
 	vm->button_ns = now_ns();
@@ -304,27 +308,34 @@ static int button_wait_ms(struct vm *vm)
 	return 0;
 }
 
-/* The main thread's loop: console input, signals, and the stop event. */
-static void main_loop(struct vm *vm, int sfd)
+/* The shortest of two poll timeouts, -1 being none. */
+static int sooner(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* The main thread's loop: console input, signals, the API, and the stop event. */
+static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx *ctx)
 {
 	struct console con;
 
 	console_init(&con, vm->cfg->serial);
 	while (atomic_load(&vm->stop) == VM_RUNNING) {
-		struct pollfd p[3] = {
+		struct pollfd p[3 + 1 + API_MAX_CLIENTS] = {
 			{ .fd = vm->stop_efd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = con.stdin_open && con.npending == 0 ? STDIN_FILENO : -1,
 			  .events = POLLIN },
 		};
+		unsigned nr_api = api_pollfds(api, p + 3, 1 + API_MAX_CLIENTS);
 		/* A full receive buffer is retried shortly, and the power button's wait runs out. */
-		int wait = button_wait_ms(vm), n;
+		int wait = sooner(button_wait_ms(vm), api ? api_timeout_ms(api) : -1), n;
 
-		if (con.npending && (wait < 0 || wait > 10))
-			wait = 10;
+		if (con.npending)
+			wait = sooner(wait, 10);
 		if (atomic_load(&vm->stop) != VM_RUNNING)
 			break;
-		n = poll(p, 3, wait);
+		n = poll(p, 3 + nr_api, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
@@ -335,6 +346,8 @@ static void main_loop(struct vm *vm, int sfd)
 			con.stdin_open = false;
 		if (con.npending)
 			console_feed(&con, vm);
+		if (api && n >= 0)
+			api_serve(api, p + 3, nr_api, vm_api_handle, ctx);
 	}
 	console_restore(&con);
 }
@@ -354,7 +367,7 @@ static int start_vcpus(struct vm *vm)
 }
 
 /* Exit status and the one line that says why the run ended. */
-static int report_stop(struct vm *vm)
+static int report_stop(struct vm *vm, const struct vm_api_ctx *ctx)
 {
 	switch (atomic_load(&vm->stop)) {
 	case VM_STOP_POWEROFF:
@@ -380,7 +393,12 @@ static int report_stop(struct vm *vm)
 				vm->stop_why);
 		return 0;
 	case VM_STOP_SIGNAL:
-		log_msg(LOG_WARN, NULL, "%s", vm->stop_why);
+		if (ctx->exit)
+			say("%s: the guest is stopped and the vmm ends", vm->stop_why);
+		else if (ctx->shutdown)
+			say("%s: the guest is stopped; vm.boot starts it again", vm->stop_why);
+		else
+			log_msg(LOG_WARN, NULL, "%s", vm->stop_why);
 		return 0;
 	default:
 		pr_err("%s", vm->stop_why[0] ? vm->stop_why : "the machine stopped on an error");
@@ -388,7 +406,8 @@ static int report_stop(struct vm *vm)
 	}
 }
 
-static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_files *bf, int sfd)
+static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_files *bf, int sfd,
+		       struct api *api, struct vm_api_ctx *ctx)
 {
 	int ret = vm_open(vm, cfg);
 
@@ -406,11 +425,13 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 		ret = start_vcpus(vm);
 	if (ret)
 		return 1;
-	main_loop(vm, sfd);
+	ctx->vm = vm;
+	ctx->state = VM_API_RUNNING;
+	main_loop(vm, sfd, api, ctx);
 	/* Join the vCPU threads before reporting, so the last guest output is out first. */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
-	return report_stop(vm);
+	return report_stop(vm, ctx);
 }
 
 static int block_signals(void)
@@ -712,10 +733,43 @@ static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *v
 	return ret;
 }
 
+/*
+ * Shut down through the API (vm.shutdown): no machine, only the API and
+ * the signals, until vm.boot (true) or vmm.shutdown or a signal (false).
+ */
+static bool wait_for_boot(int sfd, struct api *api, struct vm_api_ctx *ctx)
+{
+	ctx->state = VM_API_SHUTDOWN;
+	ctx->vm = NULL;
+	ctx->boot = false;
+	while (!ctx->boot && !ctx->exit) {
+		struct pollfd p[1 + 1 + API_MAX_CLIENTS] = { { .fd = sfd, .events = POLLIN } };
+		unsigned nr_api = api_pollfds(api, p + 1, 1 + API_MAX_CLIENTS);
+		struct signalfd_siginfo si;
+		int n = poll(p, 1 + nr_api, api_timeout_ms(api));
+
+		if (n < 0 && errno != EINTR)
+			return false;
+		if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si) &&
+		    si.ssi_signo != SIGUSR2) {
+			say("terminating on signal %d (%s); the guest was shut down already",
+			    (int)si.ssi_signo, strsignal((int)si.ssi_signo));
+			return false;
+		}
+		if (n >= 0)
+			api_serve(api, p + 1, nr_api, vm_api_handle, ctx);
+	}
+	if (ctx->exit)
+		say("vmm.shutdown through the API: the vmm ends");
+	return ctx->boot;
+}
+
 int vm_run_linux(const struct vm_config *cfg)
 {
 	struct boot_files bf = { .kernel.fd = -1, .initrd.fd = -1 };
 	static char vars_path[PATH_MAX], vars_tmpl[PATH_MAX];
+	struct vm_api_ctx ctx = { 0 };
+	struct api *api = NULL;
 	struct vm vm;
 	int status = 1, sfd = -1;
 
@@ -726,7 +780,17 @@ int vm_run_linux(const struct vm_config *cfg)
 	struct vm_config boot = *cfg;
 
 	boot.vfio_plan = bf.vfio_plan;
+	ctx.cfg = &boot;
 
+	if (cfg->api_socket) {
+		char why[512];
+
+		if (api_open(&api, cfg->api_socket, why, sizeof(why))) {
+			pr_err("%s", why);
+			goto out;
+		}
+		pr_info("api: listening on %s", api_path(api));
+	}
 	if (cfg->firmware && !cfg->vars) {
 		if (private_vars_make(vars_path, vars_tmpl))
 			goto out;
@@ -744,18 +808,26 @@ int vm_run_linux(const struct vm_config *cfg)
 	 * boot can leak into the new one. The serial file keeps every boot.
 	 */
 	for (;;) {
-		status = run_machine(&vm, &boot, &bf, sfd);
-		/* A SIGTERM read in the same moment as the guest's reset is not lost to it. */
+		ctx.shutdown = ctx.reboot = false;
+		status = run_machine(&vm, &boot, &bf, sfd, api, &ctx);
+		/*
+		 * A SIGTERM read in the same moment as the guest's reset is not
+		 * lost to it; vm.reboot boots again even with --no-reboot.
+		 */
 		bool again = status == 0 && atomic_load(&vm.stop) == VM_STOP_RESET &&
-			     !cfg->no_reboot && !vm.stop_signal;
+			     (!cfg->no_reboot || ctx.reboot) && !vm.stop_signal;
+		bool parked = status == 0 && ctx.shutdown && !ctx.exit;
 
 		vm_close(&vm);
+		if (parked)
+			again = wait_for_boot(sfd, api, &ctx);
 		if (!again)
 			break;
 		boot.serial_append = true;
 	}
 out:
 	vm_close(&vm);
+	api_close(api);
 	if (sfd >= 0)
 		close(sfd);
 	if (bf.kernel.fd >= 0)

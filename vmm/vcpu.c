@@ -308,6 +308,10 @@ void vcpu_loop(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 
 	while (atomic_load(&vm->stop) == VM_RUNNING) {
+		if (atomic_load(&vm->pause_req)) {
+			vm_vcpu_park(vm);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -330,6 +334,7 @@ static void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	atomic_store(&((struct vcpu *)arg)->tid, (int)gettid());
 	vcpu_loop(arg);
 	return NULL;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/layout.h"
@@ -355,6 +356,8 @@ int vm_open(struct vm *vm, const struct vm_config *cfg)
 	vm->next_gsi = 24;
 	pthread_mutex_init(&vm->route_lock, NULL);
 	pthread_mutex_init(&vm->slot_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	ret = bus_init(&vm->pio, "pio");
 	if (ret == 0)
 		ret = bus_init(&vm->mmio, "mmio");
@@ -422,10 +425,62 @@ void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
 		vsnprintf(vm->stop_why, sizeof(vm->stop_why), fmt, ap);
 		va_end(ap);
 	}
+	/* Parked vCPUs wake to see the stop; running ones are kicked out of KVM_RUN. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
 		pr_debug("stop eventfd: %s", strerror(errno));
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && atomic_load(&vm->stop) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+	unsigned running = 0;
+	struct timespec until;
+	int ret = 0;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		running += vm->vcpus[i].started;
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < running && atomic_load(&vm->stop) == VM_RUNNING && !ret)
+		ret = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (ret) {
+		vm_resume(vm);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_paused(struct vm *vm)
+{
+	return atomic_load(&vm->pause_req);
 }
 
 /* ---- what devices get instead of KVM fds ---- */

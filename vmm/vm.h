@@ -87,6 +87,7 @@ struct vm_config {
 	 * 0: SIGTERM stops it at once.
 	 */
 	unsigned shutdown_timeout_s;
+	const char *api_socket; /* --api-socket PATH or fd=N; NULL: no API */
 	bool hide_kvm;        /* --hide-kvm: no KVM CPUID signature */
 	const char *hv_vendor; /* --hv-vendor-id: CPUID 0x4000_0000's vendor */
 	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */
@@ -136,6 +137,7 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool started;
+	_Atomic int tid;           /* the thread's ID once it runs (vm.info: what to pin) */
 };
 
 struct vm {
@@ -155,6 +157,12 @@ struct vm {
 	int stop_signal;
 	char stop_why[160];        /* for VM_STOP_ERROR */
 	uint64_t button_ns;        /* when SIGTERM pressed the power button (monotonic); 0: not */
+
+	/* vm_pause(): vCPUs wait in vm_vcpu_park() while pause_req is set. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	_Atomic bool pause_req;
+	unsigned parked;           /* under pause_lock */
 
 	struct power_ctl power;
 	struct irq_line irq_com1, irq_rtc, irq_sci;
@@ -190,6 +198,18 @@ struct vm_msi_route {
 	uint64_t addr;
 	uint32_t data;
 };
+
+/*
+ * Stops every vCPU outside KVM_RUN (the API's vm.pause) and returns once
+ * all are parked: 0, or -ETIMEDOUT if one did not come within 5 s. Device
+ * threads and passed-through devices run on; with no vCPU running, no new
+ * request reaches them. vm_resume() lets the vCPUs go on. Main thread only.
+ */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+/* A vCPU thread's side of vm_pause(): waits while the pause lasts and the machine runs. */
+void vm_vcpu_park(struct vm *vm);
 
 /* The pieces, in the order vm_boot_linux() uses them; tests use a subset. */
 /* /dev/kvm (or cfg->kvm_path) can be opened and speaks our API; one line on why not. */

@@ -5,7 +5,22 @@
 # the first reset ends the run instead. Boots are counted from what the
 # guest itself printed: the agent's userspace-start and done lines.
 
+#
+# Then the API (issue 17), driven with curl as a client nobody here wrote:
+# vmm.ping and vm.info (checked against Cloud Hypervisor's schemas when
+# ../shared/ref has them), the vCPU threads vm.info names (this vmm's,
+# called vcpu0 and vcpu1), vm.pause (the agent's 10 ticks a second stop)
+# and vm.resume, the errors (wrong state 405, wrong method 405, unknown
+# 404, not answered yet 501, a head too large 431), the socket's mode and
+# a peer of another uid refused, vm.shutdown then vm.boot (a second boot),
+# and `vmm ctl shutdown`: the power button, and the guest powers off.
+
 guest_cmdline='agent.end=reboot'
+lab_host_files() {
+	lab_install_program "$(command -v curl)" "$1" /usr/bin/curl &&
+		lab_install_program "$(command -v setpriv)" "$1" /usr/bin/setpriv ||
+		{ lab_fail "no curl or setpriv to copy into the lab host (tools/setup.sh installs them)"; return 1; }
+}
 lab_timeout=600
 lab_script='
 # exec: backgrounded, the function runs in a subshell, and the SIGTERM
@@ -39,6 +54,65 @@ lab_timed noreboot run_guest --no-reboot --serial file=/tmp/serial2.log 2>/tmp/v
 lab "noreboot_boots=$(grep -c "VMM-AGENT: userspace-start" /tmp/serial2.log)"
 lab "noreboot_line=$(grep -c "no-reboot ends the run" /tmp/vmm2.err)"
 sed "s/^/LAB: note: vmm: /" /tmp/vmm2.err
+
+api=/tmp/api.sock
+run_guest --serial file=/tmp/serial3.log --api-socket $api \
+	--cmdline "${GUEST_CMDLINE/agent.end=reboot/agent.end=wait} agent.ticker=1" 2>/tmp/vmm3.err &
+pid=$!
+# call NAME METHOD ENDPOINT: LAB NAME_status, and NAME_body (on one line)
+call() {
+	lab "${1}_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket $api -X "$2" \
+		"http://localhost/api/v1/$3")"
+	lab "${1}_body=$(tr -d "\n" </tmp/body)"
+}
+if wait_line /tmp/serial3.log "VMM-AGENT: done" $pid 240; then
+	call ping GET vmm.ping
+	call info GET vm.info
+	names=
+	for t in $(sed -n "s/.*\"vmm_vcpu_threads\":\[\([0-9,]*\)\].*/\1/p" /tmp/body | tr , " "); do
+		names="$names $(cat /proc/$pid/task/$t/comm 2>/dev/null)"
+	done
+	lab "vcpu_thread_names=${names# }"
+	call pause PUT vm.pause
+	t1=$(count "VMM-AGENT: tick=" /tmp/serial3.log)
+	sleep 2
+	t2=$(count "VMM-AGENT: tick=" /tmp/serial3.log)
+	lab "ticks_while_paused=$((t2 - t1))"
+	call info_paused GET vm.info
+	call pause_again PUT vm.pause
+	call resume PUT vm.resume
+	sleep 2
+	lab "ticks_after_resume=$(($(count "VMM-AGENT: tick=" /tmp/serial3.log) - t2))"
+	call wrong_method GET vm.pause
+	call unknown GET vm.nothing
+	call not_yet GET vm.counters
+	lab "big_head_status=$(curl -s -o /dev/null -w "%{http_code}" --unix-socket $api \
+		-H "X-Big: $(head -c 9000 /dev/zero | tr "\0" a)" http://localhost/api/v1/vmm.ping)"
+	lab "socket_mode=$(stat -c %a $api)"
+	# util-linux'"'"'s setpriv, by path: busybox has an applet of that name without --reuid.
+	other() {
+		/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/null \
+			-w "%{http_code}" --unix-socket $api http://localhost/api/v1/vmm.ping
+	}
+	other
+	lab "other_uid_curl_exit=$?"
+	chmod 666 $api
+	lab "other_uid_status=$(other)"
+	chmod 600 $api
+	call shutdown PUT vm.shutdown
+	call info_shut GET vm.info
+	call boot PUT vm.boot
+	if wait_count /tmp/serial3.log "VMM-AGENT: done" 2 $pid 240; then
+		"$VMM" ctl --api-socket $api shutdown >/tmp/ctl.out 2>&1
+		lab "ctl_exit=$?"
+		cat /tmp/ctl.out
+		lab "ctl_line=$(grep -c "^the guest powered off [0-9.]* s after the power button$" /tmp/ctl.out)"
+	fi
+fi
+wait_exit $pid api_vmm 60
+lab "api_boots=$(count "VMM-AGENT: userspace-start" /tmp/serial3.log)"
+lab "socket_left=$(ls $api 2>/dev/null | wc -l)"
+sed "s/^/LAB: note: vmm: /" /tmp/vmm3.err
 '
 
 scenario_check() {
@@ -49,4 +123,50 @@ scenario_check() {
 	expect lab noreboot_exit -eq 0
 	expect lab noreboot_boots -eq 1
 	expect lab noreboot_line -eq 1
+	expect lab ping_status -eq 200
+	schema_check ping VmmPingResponse
+	expect lab info_status -eq 200
+	schema_check info VmInfo
+	expect lab info_body =~ '"state":"Running"'
+	expect lab vcpu_thread_names = "vcpu0 vcpu1"
+	expect lab pause_status -eq 204
+	expect lab ticks_while_paused -eq 0
+	expect lab info_paused_body =~ '"state":"Paused"'
+	expect lab pause_again_status -eq 405
+	expect lab resume_status -eq 204
+	expect lab ticks_after_resume -ge 5
+	expect lab wrong_method_status -eq 405
+	expect lab wrong_method_body =~ 'vm.pause takes PUT, not GET'
+	expect lab unknown_status -eq 404
+	expect lab not_yet_status -eq 501
+	expect lab big_head_status -eq 431
+	expect lab socket_mode = 600
+	expect lab other_uid_curl_exit -eq 7
+	expect lab other_uid_status -eq 403
+	expect lab shutdown_status -eq 204
+	expect lab info_shut_body =~ '"state":"Shutdown"'
+	schema_check info_shut VmInfo
+	expect lab boot_status -eq 204
+	expect lab ctl_exit -eq 0
+	expect lab ctl_line -eq 1
+	expect lab api_vmm_exit -eq 0
+	expect lab api_boots -eq 2
+	expect lab socket_left -eq 0
+}
+
+# schema_check NAME SCHEMA: the body the lab reported as NAME_body against
+# that schema of Cloud Hypervisor's OpenAPI description, read where it lies
+# beside this checkout (../shared/ref; VMM_CH_API_SPEC elsewhere). Without
+# it, a note says the check was not made.
+schema_check() {
+	local spec=${VMM_CH_API_SPEC:-$lab_dir/../../../shared/ref/cloud-hypervisor-api.yaml} out
+	if [ ! -f "$spec" ]; then
+		printf 'note: %s not checked against %s: no %s\n' "$1" "$2" "$spec"
+		return
+	fi
+	if out=$(printf '%s' "${lab[${1}_body]:-}" | "$lab_dir/../api/check_schema.py" "$spec" "$2" - 2>&1); then
+		printf 'ok: lab %s_body matches %s\n' "$1" "$2"
+	else
+		fail "lab ${1}_body does not match $2: $out"
+	fi
 }

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The API's endpoints (api_vm.h). Names, methods and bodies are Cloud
+ * Hypervisor's (its OpenAPI description), so that a client written for it
+ * works unchanged on the subset answered here; the status codes for a VM
+ * in the wrong state are its too: 405 when the state forbids, 404 for a
+ * VM that is not there. Our own additions to a body start with "vmm_".
+ */
+#include "api_vm.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../api/api.h"
+#include "../api/http.h"
+#include "../core/log.h"
+#include "../devices/devices.h"
+#include "vm.h"
+
+#define API_PREFIX "/api/v1/"
+
+static void reply_json(struct api_reply *reply, json_t *o)
+{
+	reply->status = 200;
+	reply->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (!reply->body)
+		api_reply_error(reply, 500, "out of memory");
+	json_decref(o);
+}
+
+static const char *state_name(enum vm_api_state s)
+{
+	return s == VM_API_RUNNING ? "Running" : s == VM_API_PAUSED ? "Paused" : "Shutdown";
+}
+
+static json_t *payload_json(const struct vm_config *cfg)
+{
+	json_t *p = json_object();
+
+	if (cfg->firmware)
+		json_object_set_new(p, "firmware", json_string(cfg->firmware));
+	if (cfg->kernel)
+		json_object_set_new(p, "kernel", json_string(cfg->kernel));
+	if (cfg->kernel && cfg->cmdline)
+		json_object_set_new(p, "cmdline", json_string(cfg->cmdline));
+	if (cfg->initrd)
+		json_object_set_new(p, "initramfs", json_string(cfg->initrd));
+	return p;
+}
+
+static json_t *disks_json(const struct vm_config *cfg)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct vm_disk *d = &cfg->disk[i];
+		json_t *o = json_pack("{ss sb sb si}", "path", d->path, "readonly", d->readonly,
+				      "direct", d->direct, "num_queues", (int)(d->queues ? d->queues : 1));
+
+		if (o && d->serial)
+			json_object_set_new(o, "serial", json_string(d->serial));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *net_json(const struct vm_config *cfg)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < cfg->nr_nics; i++) {
+		const struct vm_nic *n = &cfg->nic[i];
+		/* Cloud Hypervisor counts a NIC's queues both ways: a pair is two. */
+		json_t *o = json_pack("{ss si}", "tap", n->tap, "num_queues",
+				      (int)(2 * (n->queues ? n->queues : 1)));
+		char mac[18];
+
+		if (o && n->has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
+				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+			json_object_set_new(o, "mac", json_string(mac));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *devices_json(const struct vm_config *cfg)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < cfg->nr_vfio; i++) {
+		const struct vm_vfio_fn_cfg *f = &cfg->vfio[i];
+		char path[64], id[16];
+
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%04x:%02x:%02x.%x", f->domain,
+			 f->bus, f->dev, f->fn);
+		snprintf(id, sizeof(id), "vfio%u", i);
+		json_array_append_new(a, json_pack("{ss ss}", "path", path, "id", id));
+	}
+	return a;
+}
+
+static json_t *config_json(const struct vm_config *cfg)
+{
+	static const char *const mode[] = { "Tty", "File", "Off" };
+	json_t *serial = json_pack("{ss}", "mode", mode[cfg->serial]);
+	json_t *c = json_object();
+
+	if (serial && cfg->serial == SERIAL_FILE)
+		json_object_set_new(serial, "file", json_string(cfg->serial_path));
+	json_object_set_new(c, "cpus", json_pack("{si si}", "boot_vcpus", (int)cfg->cpus,
+						 "max_vcpus", (int)cfg->cpus));
+	json_object_set_new(c, "memory", json_pack("{sI sb sI sb}", "size", (json_int_t)cfg->mem.size,
+						   "hugepages", cfg->mem.hugepage_size != 0,
+						   "hugepage_size",
+						   (json_int_t)cfg->mem.hugepage_size,
+						   "prefault", cfg->mem.prefault != 0));
+	json_object_set_new(c, "payload", payload_json(cfg));
+	json_object_set_new(c, "disks", disks_json(cfg));
+	json_object_set_new(c, "net", net_json(cfg));
+	json_object_set_new(c, "devices", devices_json(cfg));
+	json_object_set_new(c, "serial", serial);
+	return c;
+}
+
+static void vm_info(struct vm_api_ctx *ctx, struct api_reply *reply)
+{
+	json_t *o = json_object(), *tids = json_array();
+
+	json_object_set_new(o, "config", config_json(ctx->cfg));
+	json_object_set_new(o, "state", json_string(state_name(ctx->state)));
+	json_object_set_new(o, "memory_actual_size", json_integer((json_int_t)ctx->cfg->mem.size));
+	/* The vCPU threads' IDs, in vCPU order: what a supervisor pins (taskset -p). */
+	for (unsigned i = 0; ctx->state != VM_API_SHUTDOWN && i < ctx->vm->nr_vcpus; i++)
+		json_array_append_new(tids, json_integer(atomic_load(&ctx->vm->vcpus[i].tid)));
+	json_object_set_new(o, "vmm_vcpu_threads", tids);
+	reply_json(reply, o);
+}
+
+static void vmm_ping(struct api_reply *reply)
+{
+	reply_json(reply, json_pack("{ss ss sI s[]}", "build_version", VMM_VERSION, "version",
+				    VMM_VERSION, "pid", (json_int_t)getpid(), "features"));
+}
+
+/* 405 unless the VM is in one of the states allowed (a bit per enum vm_api_state). */
+static bool state_ok(struct vm_api_ctx *ctx, unsigned allowed, const char *what,
+		     struct api_reply *reply)
+{
+	if (allowed & (1u << ctx->state))
+		return true;
+	api_reply_error(reply, 405, "%s: the VM is %s", what, state_name(ctx->state));
+	return false;
+}
+
+#define RUNNING (1u << VM_API_RUNNING)
+#define PAUSED (1u << VM_API_PAUSED)
+#define SHUTDOWN (1u << VM_API_SHUTDOWN)
+
+static void vm_pause_req(struct vm_api_ctx *ctx, struct api_reply *reply)
+{
+	if (!state_ok(ctx, RUNNING, "vm.pause", reply))
+		return;
+	if (vm_pause(ctx->vm)) {
+		api_reply_error(reply, 500, "vm.pause: a vCPU did not stop within 5 s; the VM runs on");
+		return;
+	}
+	ctx->state = VM_API_PAUSED;
+	pr_info("api: vm.pause: the vCPUs are stopped");
+	reply->status = 204;
+}
+
+static void vm_resume_req(struct vm_api_ctx *ctx, struct api_reply *reply)
+{
+	if (!state_ok(ctx, PAUSED, "vm.resume", reply))
+		return;
+	vm_resume(ctx->vm);
+	ctx->state = VM_API_RUNNING;
+	pr_info("api: vm.resume: the vCPUs run again");
+	reply->status = 204;
+}
+
+static void vm_stop_req(struct vm_api_ctx *ctx, const char *what, bool reboot,
+			struct api_reply *reply)
+{
+	if (!state_ok(ctx, RUNNING | PAUSED, what, reply))
+		return;
+	if (reboot)
+		ctx->reboot = true;
+	else
+		ctx->shutdown = true;
+	vm_request_stop(ctx->vm, reboot ? VM_STOP_RESET : VM_STOP_SIGNAL, "%s through the API",
+			what);
+	reply->status = 204;
+}
+
+static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, struct api_reply *reply)
+{
+	if (!strcmp(ep, "vmm.shutdown")) {
+		ctx->exit = true;
+		if (ctx->state != VM_API_SHUTDOWN)
+			vm_request_stop(ctx->vm, VM_STOP_SIGNAL, "vmm.shutdown through the API");
+		reply->status = 204;
+	} else if (!strcmp(ep, "vm.pause")) {
+		vm_pause_req(ctx, reply);
+	} else if (!strcmp(ep, "vm.resume")) {
+		vm_resume_req(ctx, reply);
+	} else if (!strcmp(ep, "vm.shutdown")) {
+		vm_stop_req(ctx, "vm.shutdown", false, reply);
+	} else if (!strcmp(ep, "vm.reboot")) {
+		vm_stop_req(ctx, "vm.reboot", true, reply);
+	} else if (!strcmp(ep, "vm.boot")) {
+		if (!state_ok(ctx, SHUTDOWN, "vm.boot", reply))
+			return;
+		ctx->boot = true;
+		reply->status = 204;
+	} else if (!strcmp(ep, "vm.power-button")) {
+		if (!state_ok(ctx, RUNNING | PAUSED, "vm.power-button", reply))
+			return;
+		acpi_pm_power_button(ctx->vm->pm);
+		pr_info("api: vm.power-button: pressed");
+		reply->status = 204;
+	}
+}
+
+/* [name, method]: what is answered here. */
+static const char *const answered[][2] = {
+	{ "vmm.ping", "GET" }, { "vmm.shutdown", "PUT" }, { "vm.info", "GET" },
+	{ "vm.pause", "PUT" }, { "vm.resume", "PUT" }, { "vm.shutdown", "PUT" },
+	{ "vm.reboot", "PUT" }, { "vm.boot", "PUT" }, { "vm.power-button", "PUT" },
+};
+
+/* Cloud Hypervisor's other endpoints: known, and not answered (yet). */
+static const char *const not_yet[] = {
+	"vm.counters", "vm.create", "vm.delete", "vm.add-device", "vm.remove-device",
+	"vm.add-disk", "vm.add-net", "vm.add-fs", "vm.add-pmem", "vm.add-vsock", "vm.add-vdpa",
+	"vm.add-user-device", "vm.add-generic-vhost-user", "vm.resize", "vm.resize-disk",
+	"vm.resize-zone", "vm.snapshot", "vm.restore", "vm.coredump", "vm.send-migration",
+	"vm.receive-migration", "vm.nmi",
+};
+
+void vm_api_handle(void *opaque, const struct http_request *req, struct api_reply *reply)
+{
+	struct vm_api_ctx *ctx = opaque;
+	const char *ep = req->path + strlen(API_PREFIX);
+
+	if (strncmp(req->path, API_PREFIX, strlen(API_PREFIX))) {
+		api_reply_error(reply, 404, "%s: no such endpoint (the API is under %s)", req->path,
+				API_PREFIX);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(answered) / sizeof(answered[0]); i++) {
+		if (strcmp(ep, answered[i][0]))
+			continue;
+		if (strcmp(req->method, answered[i][1])) {
+			api_reply_error(reply, 405, "%s takes %s, not %s", ep, answered[i][1],
+					req->method);
+			return;
+		}
+		if (!strcmp(ep, "vmm.ping"))
+			vmm_ping(reply);
+		else if (!strcmp(ep, "vm.info"))
+			vm_info(ctx, reply);
+		else
+			dispatch_put(ctx, ep, reply);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
+		if (!strcmp(ep, not_yet[i])) {
+			api_reply_error(reply, 501, "%s: a Cloud Hypervisor endpoint this vmm does not "
+					"answer yet (docs/api.md lists what it answers)", ep);
+			return;
+		}
+	api_reply_error(reply, 404, "%s: no such endpoint (docs/api.md lists them)", ep);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VMM_API_VM_H
+#define VMM_API_VM_H
+
+/*
+ * What the API's requests do to the VM (api_vm.c): Cloud Hypervisor's
+ * endpoint names and body shapes, for the subset docs/api.md lists. The
+ * handler runs on the main thread, from its poll loop (api/api.h), so it
+ * acts on the machine directly; what needs the run loop (a shutdown, a
+ * boot, the vmm's exit) it records in the context for run.c to do.
+ */
+
+#include <stdbool.h>
+
+struct vm;
+struct vm_config;
+struct http_request;
+struct api_reply;
+
+enum vm_api_state {
+	VM_API_RUNNING,
+	VM_API_PAUSED,
+	VM_API_SHUTDOWN,   /* no machine: vm.shutdown stopped it; vm.boot makes it again */
+};
+
+struct vm_api_ctx {
+	const struct vm_config *cfg;
+	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
+	enum vm_api_state state;
+	bool shutdown;          /* vm.shutdown: stop the machine, keep the vmm */
+	bool reboot;            /* vm.reboot: a reset that boots again even with --no-reboot */
+	bool boot;              /* vm.boot while shut down */
+	bool exit;              /* vmm.shutdown: the vmm ends */
+};
+
+/* api_handler_fn for api_serve(): opaque is a struct vm_api_ctx. */
+void vm_api_handle(void *opaque, const struct http_request *req, struct api_reply *reply);
+
+#endif
