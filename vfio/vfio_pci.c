@@ -623,6 +623,8 @@ static void msix_ctrl_written(struct vfio_pci *vp)
 	}
 }
 
+static void msix_free(struct vfio_pci *vp);
+
 static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
 {
 	struct vfio_msix *x = &vp->msix;
@@ -635,28 +637,42 @@ static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
 	x->table_off = table & PCI_MSIX_TABLE_OFFSET;
 	x->pba_bar = pba & PCI_MSIX_PBA_BIR;
 	x->pba_off = pba & PCI_MSIX_PBA_OFFSET;
+	/* A BAR that cannot be is refused before up to 2048 eventfds are made for it. */
+	if (x->table_bar > 5 || x->pba_bar > 5) {
+		ret = -EINVAL;
+		goto fail;
+	}
 	x->gsi = calloc(x->nr, sizeof(*x->gsi));
 	x->irqfd = malloc(x->nr * sizeof(int));
 	x->pendfd = malloc(x->nr * sizeof(int));
-	if (!x->gsi || !x->irqfd || !x->pendfd)
-		return -ENOMEM;
+	if (!x->gsi || !x->irqfd || !x->pendfd) {
+		x->nr = 0; /* the arrays hold no fds to close yet */
+		ret = -ENOMEM;
+		goto fail;
+	}
 	/* All -1 first: a failure halfway leaves msix_free() only real fds to close. */
 	for (unsigned v = 0; v < x->nr; v++)
 		x->irqfd[v] = x->pendfd[v] = -1;
 	for (unsigned v = 0; v < x->nr; v++) {
 		x->pendfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (x->pendfd[v] < 0)
-			return -errno;
+		if (x->pendfd[v] < 0) {
+			ret = -errno;
+			goto fail;
+		}
 	}
 	ret = msix_init(&x->m, &vp->pci, pos, vp->pci.cfg[pos + 1], x->nr, x->table_bar,
 			(uint32_t)x->table_off, (uint32_t)x->pba_off, &vfio_msix_ops, vp);
 	if (ret)
-		return ret;
+		goto fail;
 	/* msix_init puts the PBA in the table's BAR; the device's may be elsewhere. */
 	memcpy(&vp->pci.cfg[pos + PCI_MSIX_PBA], &pba, 4);
 	emulate(vp, pos + 2, MSIX_CAP_SIZE - 2);
 	x->cap = pos;
 	return 0;
+fail:
+	/* Nothing held for a capability the guest will not see (x->cap is still 0). */
+	msix_free(vp);
+	return ret;
 }
 
 static void msix_free(struct vfio_pci *vp)
@@ -773,6 +789,30 @@ static void exp_init(struct vfio_pci *vp, unsigned pos)
 	vp->link_speed = vp->link_width = 1;
 }
 
+/* Sets up the capability at pos for the guest; false: the guest is not to see it. */
+static bool cap_take(struct vfio_pci *vp, uint8_t id, unsigned pos)
+{
+	int ret;
+
+	if (!cap_kept(id)) {
+		dev_info(vp->name, "capability 0x%02x at 0x%02x is hidden from the guest", id, pos);
+		return false;
+	}
+	if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
+		msi_init(vp, pos);
+	if (id == PCI_CAP_ID_EXP && !vp->link_speed)
+		exp_init(vp, pos);
+	if (id == PCI_CAP_ID_MSIX && !vp->msix.cap) {
+		ret = msix_init_vfio(vp, pos);
+		if (ret) {
+			dev_warn(vp->name, "cannot emulate MSI-X at 0x%02x (%s); the guest gets none",
+				 pos, strerror(-ret));
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Relinks the standard list over the kept capabilities; the links become ours. */
 static void caps_filter(struct vfio_pci *vp)
 {
@@ -788,18 +828,10 @@ static void caps_filter(struct vfio_pci *vp)
 	while (pos >= 0x40 && pos < 0x100 && steps++ < 48) {
 		uint8_t id = cfg[pos], next = cfg[pos + 1] & ~3u;
 
-		if (cap_kept(id)) {
-			if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
-				msi_init(vp, pos);
-			if (id == PCI_CAP_ID_EXP && !vp->link_speed)
-				exp_init(vp, pos);
-			if (id == PCI_CAP_ID_MSIX && !vp->msix.cap && msix_init_vfio(vp, pos))
-				dev_warn(vp->name, "cannot emulate MSI-X; the guest gets none");
+		if (cap_take(vp, id, pos)) {
 			cfg[prev_link] = (uint8_t)pos;
 			emulate(vp, pos + 1, 1);
 			prev_link = pos + 1;
-		} else {
-			dev_info(vp->name, "capability 0x%02x at 0x%02x is hidden from the guest", id, pos);
 		}
 		pos = next;
 	}

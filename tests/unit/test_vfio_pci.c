@@ -6,16 +6,20 @@
  * mmap reach exactly as they reach the real one.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/pci_regs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "vfio/vfio_pci.h"
 #include "core/bus.h"
+#include "core/log.h"
 #include "core/pci.h"
 
 #define OFF_BAR0 0x10000
@@ -158,6 +162,7 @@ static bool with_pvm;           /* MSI per-vector masking */
 static uint16_t exp_flags;      /* the PCIe capability's flags register */
 static uint16_t exp_lnksta;     /* and its link status */
 static struct vfio_pci_opts opts;
+static void (*edit_cfg)(uint8_t *cfg); /* a test's changes to the config space above */
 
 /* The device as the regions above describe it, or NULL and why not. */
 static struct vfio_pci *try_make_device(bool multifunction, char *why, size_t len)
@@ -202,6 +207,8 @@ static struct vfio_pci *try_make_device(bool multifunction, char *why, size_t le
 	cfg[PCI_INTERRUPT_PIN] = with_intx ? 2 : 0;
 	memcpy(&cfg[0x100], "\x01\x00\x02\x14", 4);
 	memcpy(&cfg[0x140], "\x0d\x00\x01\x00", 4);
+	if (edit_cfg)
+		edit_cfg(cfg);
 	put(0, cfg, sizeof(cfg));
 	put32(OFF_BAR0, 0x010000ed);
 	put32(OFF_BAR2, 0xb2b2b2b2);
@@ -257,6 +264,7 @@ static void setup(void)
 	with_pvm = false;
 	exp_flags = exp_lnksta = 0;
 	opts = (struct vfio_pci_opts){ 0 };
+	edit_cfg = NULL;
 	make_device(false);
 }
 
@@ -783,4 +791,111 @@ Test(vfio_pci, an_endpoint_keeps_its_link_and_tells_the_root_port)
 	cr_assert(speed == 4 && width == 16, "16 GT/s x16, as the host trained it");
 	cr_assert_eq(cfg(0x72, 2), 2 | PCI_EXP_TYPE_ENDPOINT << 4);
 	cr_assert_eq(cfg(0x70 + PCI_EXP_LNKSTA, 2), exp_lnksta, "the live register");
+}
+
+/* ---- capability lists that a broken or hostile device may have ---- */
+
+/*
+ * Counted without opening anything, so that it still counts when the fds
+ * have run out; none can be made at or above the soft limit.
+ */
+static unsigned open_fds(void)
+{
+	struct rlimit lim;
+	unsigned n = 0;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &lim), 0);
+	for (int i = 0; (rlim_t)i < lim.rlim_cur && i < 1 << 20; i++)
+		n += fcntl(i, F_GETFD) >= 0;
+	return n;
+}
+
+static unsigned fds_before;
+static int real_stderr = -1;
+
+/* Runs after the suite's setup: what the device logs is the test's to read. */
+static void redirect(void)
+{
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert(real_stderr >= 0);
+	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void unredirect(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+}
+
+/* The device made from the edited config space (the default one gone), its log at info. */
+static void make_edited_device(void (*edit)(uint8_t *cfg))
+{
+	log_threshold = LOG_INFO;
+	edit_cfg = edit;
+	fds_before = open_fds();
+	make_device(false);
+}
+
+/* Freed, with the fake device's file: every fd vfio_pci_new made must be closed. */
+static void free_device(void)
+{
+	vfio_pci_free(vp);
+	vp = NULL;
+	close(fd);
+	fd = -1;
+	cr_assert_eq(open_fds(), fds_before, "fds open after vfio_pci_free: %u, before: %u",
+		     open_fds(), fds_before);
+}
+
+/* How many lines of what was logged so far contain what (reads the log once). */
+static unsigned logged(const char *what)
+{
+	static char buf[1 << 16];
+	static bool read_in;
+	unsigned n = 0;
+
+	if (!read_in) {
+		FILE *err;
+		size_t len;
+
+		fflush(stderr);
+		err = cr_get_redirected_stderr();
+		len = fread(buf, 1, sizeof(buf) - 1, err);
+		buf[len] = 0;
+		read_in = true;
+	}
+	for (const char *p = strstr(buf, what); p; p = strstr(p + 1, what))
+		n++;
+	return n;
+}
+
+/* 2048 MSI-X vectors, nothing wrong with them: the host's fds run out. */
+static void msix_2048(uint8_t *cfg)
+{
+	cfg[0x92] = 0xff;
+	cfg[0x93] = 0x07;
+}
+
+Test(vfio_pci, a_failed_msix_init_closes_the_eventfds_it_made, .init = redirect,
+     .fini = unredirect)
+{
+	struct rlimit old, lim;
+
+	teardown();
+	bar1_size = 0x10000;
+	bar1_pba = 0x8001; /* the table's 32 KiB at 0, the PBA after it */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = open_fds() + 64; /* room for a few dozen of the 2048 eventfds */
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	make_edited_device(msix_2048);
+	cr_assert_eq(open_fds(), fds_before + 1,
+		     "%u fds open beside the device's file: a failed MSI-X keeps none",
+		     open_fds() - fds_before - 1);
+	cr_assert_eq(cfg(0x71, 1), 0, "PCIe -> nothing: MSI-X, which could not be set up, is hidden");
+	cr_assert_eq(logged("cannot emulate MSI-X"), 1, "said once, not %u times",
+		     logged("cannot emulate MSI-X"));
+	free_device();
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
