@@ -813,11 +813,16 @@ static bool cap_take(struct vfio_pci *vp, uint8_t id, unsigned pos)
 	return true;
 }
 
-/* Relinks the standard list over the kept capabilities; the links become ours. */
+/*
+ * Relinks the standard list over the kept capabilities; the links become
+ * ours. Each capability is visited once: a list that loops back (a broken
+ * or hostile device) ends where it loops, for the walk and for the guest.
+ */
 static void caps_filter(struct vfio_pci *vp)
 {
 	uint8_t *cfg = vp->pci.cfg;
-	unsigned prev_link = PCI_CAPABILITY_LIST, pos, steps = 0;
+	unsigned prev_link = PCI_CAPABILITY_LIST, pos, last = 0;
+	uint64_t seen = 0; /* a bit per dword from 0x40 to 0xfc */
 
 	emulate(vp, PCI_CAPABILITY_LIST, 1);
 	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
@@ -825,34 +830,55 @@ static void caps_filter(struct vfio_pci *vp)
 		return;
 	}
 	pos = cfg[PCI_CAPABILITY_LIST] & ~3u;
-	while (pos >= 0x40 && pos < 0x100 && steps++ < 48) {
+	while (pos >= 0x40 && pos < 0x100) {
 		uint8_t id = cfg[pos], next = cfg[pos + 1] & ~3u;
+		uint64_t bit = 1ull << ((pos - 0x40) / 4);
 
+		if (seen & bit) {
+			dev_warn(vp->name, "the capability list loops back from 0x%02x to 0x%02x; "
+				 "the guest's ends there", last, pos);
+			break;
+		}
+		seen |= bit;
 		if (cap_take(vp, id, pos)) {
 			cfg[prev_link] = (uint8_t)pos;
 			emulate(vp, pos + 1, 1);
 			prev_link = pos + 1;
 		}
+		last = pos;
 		pos = next;
 	}
 	cfg[prev_link] = 0;
 }
 
-/* Extended capabilities (AER, ACS, SR-IOV, resizable BAR, ...): none reach the guest for now. */
+/*
+ * Extended capabilities (AER, ACS, SR-IOV, resizable BAR, ...): none reach
+ * the guest for now; they are only named, each once, even in a list that
+ * loops back.
+ */
 static void ext_caps_hide(struct vfio_pci *vp)
 {
 	uint8_t *cfg = vp->pci.cfg;
-	unsigned pos = 0x100, steps = 0;
+	unsigned pos = 0x100, last = 0;
+	uint64_t seen[(PCI_CFG_SIZE - 0x100) / 4 / 64] = { 0 }; /* a bit per dword from 0x100 */
 
-	while (vp->cfg_size > 0x100 && pos >= 0x100 && pos < vp->cfg_size - 4 && steps++ < 128) {
+	while (vp->cfg_size > 0x100 && pos >= 0x100 && pos + 4 <= vp->cfg_size) {
+		unsigned d = (pos - 0x100) / 4;
 		uint32_t h;
 
 		memcpy(&h, &cfg[pos], 4);
 		if (!h || h == 0xffffffffu)
 			break;
+		if (seen[d / 64] >> (d % 64) & 1) {
+			dev_info(vp->name, "the extended capability list loops back from 0x%03x to "
+				 "0x%03x", last, pos);
+			break;
+		}
+		seen[d / 64] |= 1ull << (d % 64);
 		dev_info(vp->name, "extended capability 0x%04x at 0x%03x is hidden from the guest",
 			 h & 0xffff, pos);
-		pos = h >> 20;
+		last = pos;
+		pos = h >> 20 & ~3u; /* the low two bits are reserved */
 	}
 	memset(&cfg[0x100], 0, 4);
 }

@@ -870,6 +870,82 @@ static unsigned logged(const char *what)
 	return n;
 }
 
+/*
+ * The fuzzer's find: MSI-X (at 0x90) with its table in BAR 7, which
+ * cannot be, and 2048 vectors, linked on to a vendor capability at 0xfc
+ * that links back to MSI at 0x50.
+ */
+static void loop_through_bad_msix(uint8_t *cfg)
+{
+	cfg[0x91] = 0xfc;
+	cfg[0x92] = 0xff;
+	cfg[0x93] = 0x07;                          /* 2048 vectors */
+	memcpy(&cfg[0x94], "\x07\x00\x00\x00", 4); /* the table at 0 in BAR 7 */
+	memcpy(&cfg[0x98], "\x07\x08\x00\x00", 4); /* the PBA at 0x800 in BAR 7 */
+	cfg[0xfc] = PCI_CAP_ID_VNDR;
+	cfg[0xfd] = 0x50;
+	cfg[0xfe] = 4;
+}
+
+Test(vfio_pci, a_capability_list_that_loops_back_ends_there_and_leaks_nothing, .init = redirect,
+     .fini = unredirect)
+{
+	teardown();
+	make_edited_device(loop_through_bad_msix);
+	cr_assert_eq(open_fds(), fds_before + 1,
+		     "%u fds open beside the device's file: a failed MSI-X keeps none",
+		     open_fds() - fds_before - 1);
+	cr_assert_eq(cfg(0x51, 1), 0x70, "MSI -> PCIe: AF is hidden");
+	cr_assert_eq(cfg(0x71, 1), 0xfc, "PCIe -> the vendor capability: MSI-X, which cannot "
+		     "work, is hidden");
+	cr_assert_eq(cfg(0xfd, 1), 0, "the link back to 0x50 is cut");
+	cr_assert_eq(logged("loops back"), 1, "the loop is said once, not %u times",
+		     logged("loops back"));
+	cr_assert_eq(logged("cannot emulate MSI-X"), 1, "MSI-X is tried once, not %u times",
+		     logged("cannot emulate MSI-X"));
+	free_device();
+}
+
+/* PM at 0x40 -> AF at 0x68 (hidden) -> PM again. */
+static void two_element_loop(uint8_t *cfg)
+{
+	cfg[0x41] = 0x68;
+	cfg[0x69] = 0x40;
+}
+
+Test(vfio_pci, a_two_capability_loop_is_walked_once, .init = redirect,
+     .fini = unredirect)
+{
+	teardown();
+	make_edited_device(two_element_loop);
+	cr_assert_eq(cfg(PCI_CAPABILITY_LIST, 1), 0x40);
+	cr_assert_eq(cfg(0x41, 1), 0, "PM is all the guest sees");
+	cr_assert_eq(logged("capability 0x13 at 0x68 is hidden"), 1, "AF is said once, not %u times",
+		     logged("capability 0x13 at 0x68 is hidden"));
+	cr_assert_eq(logged("loops back"), 1, "the loop is said once, not %u times",
+		     logged("loops back"));
+	free_device();
+}
+
+/* AER at 0x100 -> ACS at 0x140 -> AER again. */
+static void extended_loop(uint8_t *cfg)
+{
+	memcpy(&cfg[0x140], "\x0d\x00\x01\x10", 4);
+}
+
+Test(vfio_pci, an_extended_capability_loop_is_walked_once, .init = redirect,
+     .fini = unredirect)
+{
+	teardown();
+	make_edited_device(extended_loop);
+	cr_assert_eq(cfg(0x100, 4), 0, "no extended capabilities reach the guest");
+	cr_assert_eq(logged("extended capability 0x"), 2, "AER and ACS, each said once: not %u lines",
+		     logged("extended capability 0x"));
+	cr_assert_eq(logged("loops back"), 1, "the loop is said once, not %u times",
+		     logged("loops back"));
+	free_device();
+}
+
 /* 2048 MSI-X vectors, nothing wrong with them: the host's fds run out. */
 static void msix_2048(uint8_t *cfg)
 {
