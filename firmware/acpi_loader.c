@@ -426,6 +426,15 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
+/* v rounded up to a multiple of a (a power of two) in *out; false where that passes 2^64. */
+static bool round_up(uint64_t v, uint64_t a, uint64_t *out)
+{
+	if (v > UINT64_MAX - (a - 1))
+		return false;
+	*out = align_up(v, a);
+	return true;
+}
+
 static unsigned log2_ceil(uint64_t v)
 {
 	unsigned n = 0;
@@ -446,16 +455,17 @@ static bool ovmf_trusts(const struct ovmf_cpu *cpu, unsigned phys)
 	return false;
 }
 
-void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
-			uint64_t *base, uint64_t *out_size, unsigned *phys_bits)
+int ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
+		       uint64_t *base, uint64_t *out_size, unsigned *phys_bits)
 {
 	unsigned phys = cpu->phys_bits ? cpu->phys_bits : 36;
 	uint64_t top = ram_top < SZ_4G ? SZ_4G : ram_top, b = 0;
 
+	/* Each step checked: near 2^64 a size rounds up to 0, and 2^63 at 2^63 ends at 0. */
 	if (size) {
-		b = align_up(top, SZ_1G);
-		size = align_up(size, SZ_1G);
-		b = align_up(b, 1ULL << (63 - __builtin_clzll(size)));
+		if (!round_up(size, SZ_1G, &size) || !round_up(top, SZ_1G, &b) ||
+		    !round_up(b, 1ULL << (63 - __builtin_clzll(size)), &b) || size > UINT64_MAX - b)
+			return -ERANGE;
 		top = b + size;
 	}
 	if (ovmf_trusts(cpu, phys)) {
@@ -466,7 +476,7 @@ void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *
 		if (!cpu->page_1g && phys > 40)
 			phys = 40;
 		eighth = 1ULL << (phys - 3);
-		if (size < eighth && b + eighth < 1ULL << phys) {
+		if (size < eighth && b < (1ULL << phys) - eighth) {
 			b = (1ULL << phys) - eighth;
 			size = eighth;
 		}
@@ -478,6 +488,7 @@ void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *
 	*base = b;
 	*out_size = size;
 	*phys_bits = phys;
+	return 0;
 }
 
 struct span {

@@ -381,10 +381,13 @@ struct ovmf_cpu {
  * (40 without 1 GiB pages), a window smaller than an eighth of that
  * space is replaced by that eighth, at its top. Also returns the address
  * width OVMF then assumes, in *phys_bits (the CPU's, or what the window
- * needs when OVMF does not trust the CPU).
+ * needs when OVMF does not trust the CPU). Returns 0, or -ERANGE, setting
+ * nothing, when the window would not end below 2^64 (a size over 2^63
+ * does not, nor does 2^63 itself), so that *base + *out_size never wraps.
  */
-void ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
-			uint64_t *base, uint64_t *out_size, unsigned *phys_bits);
+int ovmf_mmio64_window(uint64_t ram_top, uint64_t size, const struct ovmf_cpu *cpu,
+		       uint64_t *base, uint64_t *out_size, unsigned *phys_bits)
+	__attribute__((warn_unused_result));
 
 /*
  * A 64-bit memory BAR that OVMF places in the 64-bit PCI window: one on

@@ -350,12 +350,35 @@ static uint64_t mmio64_need(const struct q35 *q, uint64_t *align, char *largest,
 	return ovmf_mmio64_need(bars, n, align);
 }
 
-/* Whether need bytes, from a start aligned to align, fit in the window placed. */
+/*
+ * Whether need bytes, from a start aligned to align (a power of two), fit
+ * in the window placed; its end does not wrap (ovmf_mmio64_window), and
+ * neither the start nor start + need may.
+ */
 static bool mmio64_fits(const struct q35 *q, uint64_t need, uint64_t align)
 {
-	uint64_t start = (q->mmio64_base + align - 1) & ~(align - 1);
+	uint64_t end = q->mmio64_base + q->mmio64_size, start;
 
-	return !need || start + need <= q->mmio64_base + q->mmio64_size;
+	if (!need)
+		return true;
+	if (q->mmio64_base > UINT64_MAX - (align - 1))
+		return false;
+	start = (q->mmio64_base + align - 1) & ~(align - 1);
+	return start <= end && need <= end - start;
+}
+
+/* Whether the window placed ends within limit (2^bits of the guest's physical addresses). */
+static bool mmio64_within(const struct q35 *q, uint64_t limit)
+{
+	return q->mmio64_size <= limit && q->mmio64_base <= limit - q->mmio64_size;
+}
+
+/* The power of two at least need (not 0), at most 2^63. */
+static uint64_t pow2_ceil(uint64_t need)
+{
+	uint64_t p = 1ULL << (63 - __builtin_clzll(need));
+
+	return p < need && p < 1ULL << 63 ? p << 1 : p;
 }
 
 /*
@@ -377,6 +400,7 @@ static int place_mmio64(struct q35 *q)
 	struct ovmf_cpu cpu;
 	unsigned bits, cpu_bits;
 	char largest[64] = "", b1[32], b2[32];
+	int ret;
 
 	ovmf_cpu_of(vm, &cpu);
 	cpu_bits = cpu.phys_bits ? cpu.phys_bits : 36;
@@ -389,25 +413,33 @@ static int place_mmio64(struct q35 *q)
 		if (size < 32 * SZ_1G)
 			size = 32 * SZ_1G;
 	}
-	ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
-	if (!vm->cfg->pci_mmio64_size && !mmio64_fits(q, need, align)) {
-		while (!mmio64_fits(q, need, align) && size < 1ULL << 52) {
+	ret = ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
+	if (!ret && !vm->cfg->pci_mmio64_size && !mmio64_fits(q, need, align)) {
+		while (!ret && !mmio64_fits(q, need, align) && size < 1ULL << 52) {
 			size <<= 1;
-			ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size, &bits);
+			ret = ovmf_mmio64_window(top, size, &cpu, &q->mmio64_base, &q->mmio64_size,
+						 &bits);
 		}
-		pr_info("64-bit PCI window: %s, to hold the passed-through devices' BARs (%s of it "
-			"as the firmware lays them out)", log_fmt_size(b1, sizeof(b1), q->mmio64_size),
-			log_fmt_size(b2, sizeof(b2), need));
+		if (!ret)
+			pr_info("64-bit PCI window: %s, to hold the passed-through devices' BARs (%s of "
+				"it as the firmware lays them out)",
+				log_fmt_size(b1, sizeof(b1), q->mmio64_size),
+				log_fmt_size(b2, sizeof(b2), need));
 	}
 	limit = cpu_bits >= 64 ? UINT64_MAX : 1ULL << cpu_bits;
-	if (q->mmio64_base + q->mmio64_size > limit && !vm->cfg->pci_mmio64_size) {
+	if ((ret || !mmio64_within(q, limit)) && !vm->cfg->pci_mmio64_size) {
 		pr_err("--vfio: the 64-bit BARs need %s of the 64-bit PCI window as the firmware lays "
 		       "them out (the largest: %s), more than the guest's %u-bit physical addresses "
 		       "leave room for", log_fmt_size(b1, sizeof(b1), need), largest[0] ? largest : "on bus 0",
 		       cpu_bits);
 		return -ERANGE;
 	}
-	if (q->mmio64_base + q->mmio64_size > limit) {
+	if (ret) {
+		pr_err("--pci-mmio64 %llu MiB: no window that large fits below 2^64, let alone the "
+		       "guest's %u-bit physical addresses", (unsigned long long)(size >> 20), cpu_bits);
+		return -ERANGE;
+	}
+	if (!mmio64_within(q, limit)) {
 		pr_err("--pci-mmio64 %llu MiB: the firmware would put the window at 0x%llx-0x%llx, "
 		       "beyond the guest's %u-bit physical addresses", (unsigned long long)(size >> 20),
 		       (unsigned long long)q->mmio64_base,
@@ -415,9 +447,8 @@ static int place_mmio64(struct q35 *q)
 		return -ERANGE;
 	}
 	if (!mmio64_fits(q, need, align)) {
-		uint64_t want = 1ULL << (63 - __builtin_clzll(need));
+		uint64_t want = pow2_ceil(need); /* need is not 0: an empty need always fits */
 
-		want = want < need ? want << 1 : want;
 		want = want < align ? align : want < SZ_1G ? SZ_1G : want;
 		pr_err("--pci-mmio64: the 64-bit PCI window is %s, but the 64-bit BARs need %s of it as "
 		       "the firmware lays them out (the largest: %s): give --pci-mmio64 %lluG or more",

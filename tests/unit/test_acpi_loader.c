@@ -656,7 +656,8 @@ Test(ovmf, mmio64_window_matches_what_ovmf_did)
 		uint64_t base, size;
 		unsigned bits;
 
-		ovmf_mmio64_window(128 << 20, seen[i].size, &seen[i].cpu, &base, &size, &bits);
+		cr_assert_eq(ovmf_mmio64_window(128 << 20, seen[i].size, &seen[i].cpu, &base, &size,
+						&bits), 0);
 		cr_assert_eq(base, seen[i].want_base, "case %u: base 0x%llx", i,
 			     (unsigned long long)base);
 		cr_assert_eq(size, seen[i].want_size, "case %u: size", i);
@@ -672,22 +673,63 @@ Test(ovmf, mmio64_window_edges)
 	unsigned bits;
 
 	/* 52 bits is capped at 47: the top eighth of 128 TiB */
-	ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &wide, &base, &size, &bits);
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &wide, &base, &size, &bits), 0);
 	cr_assert_eq(bits, 47);
 	cr_assert_eq(base, (1ULL << 47) - (1ULL << 44));
 	/* without 1 GiB pages, at most 40 bits */
-	ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &no1g, &base, &size, &bits);
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, 32 * SZ_1G, &no1g, &base, &size, &bits), 0);
 	cr_assert_eq(bits, 40);
 	cr_assert_eq(base, 0xe000000000ULL);
 	/* RAM above 4 GiB pushes the window up to the next multiple of its size */
-	ovmf_mmio64_window(SZ_4G + 40 * SZ_1G, 32 * SZ_1G, &none, &base, &size, &bits);
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G + 40 * SZ_1G, 32 * SZ_1G, &none, &base, &size, &bits), 0);
 	cr_assert_eq(base, 64 * SZ_1G);
 	cr_assert_eq(size, 32 * SZ_1G);
 	cr_assert_eq(bits, 37, "no leaf: as wide as the window needs");
 	/* a size that is not a power of two aligns to the power below it */
-	ovmf_mmio64_window(SZ_4G, 48 * SZ_1G, &none, &base, &size, &bits);
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, 48 * SZ_1G, &none, &base, &size, &bits), 0);
 	cr_assert_eq(base, 32 * SZ_1G);
 	cr_assert_eq(size, 48 * SZ_1G);
+}
+
+/*
+ * Any size is answered without wrapping: 0 (no window asked for), 2^63
+ * (aligned to 2^63, it would end at 2^64: base + size was 0) and sizes
+ * near 2^64 (rounded up to 1 GiB they were 0, and clz(0) followed).
+ */
+Test(ovmf, mmio64_window_of_any_size_never_wraps)
+{
+	static const uint64_t too_large[] = {
+		UINT64_MAX - SZ_1M + 1 /* 17592186044415M */, UINT64_MAX - SZ_1G + 2, UINT64_MAX,
+		1ULL << 63, (1ULL << 63) + 1,
+	};
+	struct ovmf_cpu cpus[] = { { 0, "", false }, { 52, "GenuineIntel", true },
+				   { 40, "AuthenticAMD", false } };
+	uint64_t base = 7, size = 7;
+	unsigned bits = 7;
+
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, 0, &cpus[0], &base, &size, &bits), 0);
+	cr_assert(base == 0 && size == 0, "none asked, none trusted: none");
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, 0, &cpus[1], &base, &size, &bits), 0);
+	cr_assert(base == (1ULL << 47) - (1ULL << 44) && size == 1ULL << 44, "the top eighth");
+	for (unsigned c = 0; c < 3; c++)
+		for (unsigned i = 0; i < sizeof(too_large) / sizeof(too_large[0]); i++) {
+			base = size = 7;
+			cr_assert_eq(ovmf_mmio64_window(SZ_4G, too_large[i], &cpus[c], &base, &size,
+							&bits), -ERANGE,
+				     "cpu %u, size 0x%llx: placed at 0x%llx, 0x%llx bytes", c,
+				     (unsigned long long)too_large[i], (unsigned long long)base,
+				     (unsigned long long)size);
+			cr_assert(base == 7 && size == 7, "nothing set");
+		}
+	/* the largest that still ends below 2^64: 2^63 - 1 GiB, aligned to 2^62 */
+	cr_assert_eq(ovmf_mmio64_window(SZ_4G, (1ULL << 63) - SZ_1G, &cpus[0], &base, &size,
+					&bits), 0);
+	cr_assert_eq(base, 1ULL << 62);
+	cr_assert_eq(size, (1ULL << 63) - SZ_1G);
+	cr_assert_eq(bits, 64, "an untrusted CPU: as wide as the window needs");
+	/* RAM that ends near 2^64 leaves no room above it either */
+	cr_assert_eq(ovmf_mmio64_window(UINT64_MAX - SZ_1M, 32 * SZ_1G, &cpus[0], &base, &size,
+					&bits), -ERANGE);
 }
 
 /*
