@@ -247,6 +247,14 @@ static int parse_name(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+/*
+ * The largest window any guest can address: the firmware aligns the window
+ * to the largest power of two not above its size, so one of more than 2^51
+ * starts at 2^51 or above and ends past 2^52, x86-64's widest physical
+ * address. The guest's own width, known later, may allow less (q35.c).
+ */
+#define MMIO64_MAX (1ULL << 51)
+
 static int parse_mmio64(const char *arg, struct vm_config *cfg)
 {
 	uint64_t v;
@@ -255,6 +263,9 @@ static int parse_mmio64(const char *arg, struct vm_config *cfg)
 		return bad("--pci-mmio64", arg, "not a size (try 64G or 1T)");
 	if (v < SZ_1G || v % SZ_1M)
 		return bad("--pci-mmio64", arg, "at least 1G, in whole MiB");
+	if (v > MMIO64_MAX)
+		return bad("--pci-mmio64", arg, "at most 2048T, the largest window below x86-64's "
+			   "52-bit physical addresses");
 	cfg->pci_mmio64_size = v;
 	return 0;
 }

@@ -92,6 +92,12 @@ head -c 8192 /dev/zero >"$fw/short-vars.fd"
 case_ "VARS of another size than the template" "--vars $fw/short-vars.fd: 8192 bytes" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/short-vars.fd"
 case_ "name with a slash" "--name a/b" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --name a/b
 case_ "pci-mmio64 too small" "--pci-mmio64 1M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 1M
+# Windows no x86-64 guest can address: 2^63 (base + size wrapped to 0),
+# 2^64 - 1 MiB (rounded up to 1 GiB: 0), and 2^51 + 1 MiB, which the
+# firmware would align to 2^51 and end past 2^52, the widest physical address.
+case_ "pci-mmio64 2^63" "--pci-mmio64 8388608T" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 8388608T
+case_ "pci-mmio64 near 2^64" "--pci-mmio64 17592186044415M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 17592186044415M
+case_ "pci-mmio64 past 52 bits" "--pci-mmio64 2147483649M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 2147483649M
 # VARS that another VMM holds: refused by name, before the guest starts.
 flock -x "$fw/FAKE_VARS.fd" sleep 30 &
 holder=$!
