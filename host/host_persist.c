@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/log.h"
 
 #define HEADER "# written by vmm host persist; vmm host persist --rollback --write removes it\n"
@@ -464,21 +465,20 @@ static int run_cmd(const struct host *h, const char *cmd, FILE *out, FILE *log)
 	return 0;
 }
 
-static int write_file(const char *path, const char *content, mode_t mode, bool create)
+/*
+ * Every file this command writes goes through file_replace(): written
+ * beside, synced and renamed into place, so that a full disk or a crash
+ * leaves the boot configuration as it was or as planned, never cut off.
+ */
+static int write_file(const char *path, const char *content, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), mode);
-	size_t len = strlen(content);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, content, len) != (ssize_t)len || fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
+	return file_replace(path, content, strlen(content), mode);
 }
 
-/* FILE.vmm-backup, made once, with the original's bytes and mode. */
+/*
+ * FILE.vmm-backup, made once, with the original's bytes and mode: whole or
+ * not at all, since the next --write takes it as the original.
+ */
 static int backup(const char *path)
 {
 	char bak[PATH_MAX + 16];
@@ -488,7 +488,7 @@ static int backup(const char *path)
 	if (access(bak, F_OK) == 0)
 		return 0;
 	char *orig = read_raw(path);
-	int ret = !orig || stat(path, &st) ? -EIO : write_file(bak, orig, st.st_mode & 07777, true);
+	int ret = !orig || stat(path, &st) ? -EIO : write_file(bak, orig, st.st_mode & 07777);
 
 	free(orig);
 	return ret;
@@ -505,8 +505,11 @@ static int make_dirs(const struct host *h, const char *rel)
 		*p = '\0';
 		if (mkdir(path, 0755) == 0) {
 			snprintf(mark, sizeof(mark), "%s/" DIR_MARK, path);
-			if (write_file(mark, "", 0644, true))
-				return -errno;
+			int ret = file_fsync_dir(path);
+
+			ret = ret ? ret : write_file(mark, "", 0644);
+			if (ret)
+				return ret;
 		} else if (errno != EEXIST) {
 			return -errno;
 		}
@@ -539,22 +542,21 @@ static int apply(const struct plan *p, const struct step *s)
 		" (the original in " BACKUP ")" : "");
 	if (s->kind == STEP_EDIT) {
 		ret = backup(path);
-		return ret ? ret : write_file(path, s->content, 0, false);
+		return ret ? ret : write_file(path, s->content, 0644);
 	}
 	if (access(path, F_OK) == 0 && !ours(path)) {
 		pr_err("%s exists and is not vmm's: move it away first", path);
 		return -EEXIST;
 	}
 	ret = make_dirs(p->h, s->path);
-	if (!ret && access(path, F_OK) == 0)
-		ret = unlink(path) ? -errno : 0;
-	return ret ? ret : write_file(path, s->content, 0644, true);
+	return ret ? ret : write_file(path, s->content, 0644);
 }
 
 /* Removes the directories above rel that --write made (marked), while they are empty. */
 static void remove_dirs(const struct host *h, const char *rel)
 {
 	char path[PATH_MAX], mark[PATH_MAX + 16];
+	int ret;
 
 	if (host_path(h, path, sizeof(path), "%s", rel))
 		return;
@@ -564,9 +566,16 @@ static void remove_dirs(const struct host *h, const char *rel)
 		if (access(mark, F_OK) || unlink(mark))
 			return;
 		if (rmdir(path)) {
-			write_file(mark, "", 0644, true); /* not empty: keep it marked as ours */
+			/* Not empty: keep it marked as ours. */
+			ret = write_file(mark, "", 0644);
+			if (ret)
+				pr_warn("%s: %s; remove %s by hand once it is empty", mark,
+					strerror(-ret), path);
 			return;
 		}
+		ret = file_fsync_dir(path);
+		if (ret)
+			pr_warn("%s: removed, but not synced to disk: %s", path, strerror(-ret));
 	}
 }
 
@@ -622,12 +631,14 @@ static int undo(const struct plan *p, const struct step *s)
 	fprintf(p->io->log, "vmm: host: %s\n", s->title);
 	if (s->kind == STEP_EDIT) {
 		snprintf(bak, sizeof(bak), "%s" BACKUP, path);
-		return rename(bak, path) ? -errno : 0;
+		return rename(bak, path) ? -errno : file_fsync_dir(path);
 	}
 	if (unlink(path))
 		return -errno;
+	int ret = file_fsync_dir(path);
+
 	remove_dirs(p->h, s->path);
-	return 0;
+	return ret;
 }
 
 static void print_rollback(const struct plan *p, FILE *out)

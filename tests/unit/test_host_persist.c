@@ -5,10 +5,15 @@
  * it was (acceptance 4).
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "test_host_tree.h"
@@ -165,6 +170,66 @@ Test(host_persist, systemd_boot_dracut_amd)
 	char *after = tree_snapshot(&t);
 
 	cr_assert_str_eq(before, after);
+	free(before);
+	free(after);
+}
+
+static void redirect(void)
+{
+	cr_redirect_stderr();
+}
+
+/*
+ * The audit's full disk: room for 80 bytes a file (RLIMIT_FSIZE), enough
+ * for the backup (72) but not the new /etc/default/grub (96). The file
+ * stays as it was rather than cut off at "GRUB_C", nothing is left beside
+ * it but the whole backup, and the error names the file and the real cause.
+ */
+Test(host_persist, a_full_disk_leaves_grub_as_it_was, .init = redirect)
+{
+	struct rlimit was, small;
+	char *before = tree_snapshot(&t), line[512], said[2048] = "";
+	int ret;
+
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+	small = was;
+	small.rlim_cur = 80;
+	/* Past the limit write() fails with EFBIG, once SIGXFSZ no longer kills the process. */
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	ret = tree_run(&t, "persist --write");
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+
+	fflush(stderr);
+	FILE *err = cr_get_redirected_stderr();
+
+	while (fgets(line, sizeof(line), err))
+		snprintf(said + strlen(said), sizeof(said) - strlen(said), "%s", line);
+	char *grub = tree_read(&t, "etc/default/grub");
+
+	cr_assert_not_null(grub);
+	cr_assert_str_eq(grub, GRUB, "/etc/default/grub is now %zu bytes: \"%s\"; exit %d, stderr:\n%s",
+			 strlen(grub), grub, ret, said);
+	free(grub);
+	cr_assert_eq(ret, 1, "persist --write said success on a full disk; stderr:\n%s", said);
+	char *after = tree_snapshot(&t), *lost = tree_diff(after, before), *added = tree_diff(before, after);
+
+	cr_assert_str_eq(lost, "", "changed or gone: %s", lost);
+	cr_assert(!strncmp(added, "/etc/default/grub.vmm-backup = ", 31) && !strchr(added, '\n')[1],
+		  "left beside the files: %s", added);
+	assert_file("etc/default/grub.vmm-backup", GRUB);
+	char *want;
+
+	cr_assert(asprintf(&want, "vmm: error: /etc/default/grub: %s; stopped there", strerror(EFBIG)) > 0);
+	cr_assert(strstr(said, want), "stderr lacks \"%s\":\n%s", want, said);
+	free(want);
+	free(after);
+	free(lost);
+	free(added);
+	/* What was done is undone as usual. */
+	cr_assert_eq(tree_run(&t, "persist --rollback --write"), 0);
+	after = tree_snapshot(&t);
+	cr_assert_str_eq(before, after, "rollback left a difference");
 	free(before);
 	free(after);
 }
