@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/log.h"
 
 /* A string of at most len - 1 bytes, or null (then *set is false, buf ""); -EINVAL else. */
@@ -126,26 +127,34 @@ out:
 	return ret;
 }
 
+/* The directories above path; each one made is synced into its parent, as the file will be. */
 static int mkdirs(const char *path)
 {
 	char dir[PATH_MAX];
+	int ret;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	for (char *p = dir + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
+		if (mkdir(dir, 0755) == 0) {
+			ret = file_fsync_dir(dir);
+			if (ret)
+				return ret;
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		*p = '/';
 	}
 	return 0;
 }
 
 /*
- * Indented, a key a line, for whoever reads it before a restore. Strings go
- * in as they are or not at all: restore writes them back to sysfs, so a
- * driver name that is not UTF-8 is refused (-EINVAL) rather than changed.
+ * Indented, a key a line, ending in a newline, for whoever reads it before
+ * a restore. Strings go in as they are or not at all: restore writes them
+ * back to sysfs, so a driver name that is not UTF-8 is refused (-EINVAL)
+ * rather than changed.
  */
 static int state_text(const struct host_state *st, char **text)
 {
@@ -165,40 +174,34 @@ static int state_text(const struct host_state *st, char **text)
 		host_json_push(&devs, j);
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "devices", devs);
-	*text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	char *json = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+
 	json_decref(root);
+	if (!json || asprintf(text, "%s\n", json) < 0)
+		*text = NULL;
+	free(json);
 	return *text ? 0 : -ENOMEM;
 }
 
-/* Written to a temporary file and renamed, so a crash leaves the old state or the new. */
+/*
+ * Replaced whole (file_replace), so that a crash or a full disk leaves the
+ * old state or the new, and the new one is on disk before any driver moves.
+ */
 int host_state_save(const char *path, const struct host_state *st)
 {
-	char tmp[PATH_MAX], *text = NULL;
+	char *text = NULL;
 	int ret;
 
-	if (!st->n)
-		return unlink(path) && errno != ENOENT ? -errno : 0;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
+	if (!st->n) {
+		if (unlink(path))
+			return errno == ENOENT ? 0 : -errno;
+		return file_fsync_dir(path);
+	}
 	ret = mkdirs(path);
 	if (!ret)
 		ret = state_text(st, &text);
-	FILE *f = ret ? NULL : fopen(tmp, "we");
-
-	if (!f) {
-		ret = ret ? ret : -errno;
-		free(text);
-		return ret;
-	}
-	fputs(text, f);
-	fputc('\n', f);
-	ret = fflush(f) || fsync(fileno(f)) ? -errno : 0;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
+	if (!ret)
+		ret = file_replace(path, text, strlen(text), 0644);
 	free(text);
 	return ret;
 }

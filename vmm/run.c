@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../api/api.h"
+#include "../core/file.h"
 #include "../core/layout.h"
 #include "../core/log.h"
 #include "api_vm.h"
@@ -488,7 +489,8 @@ static int open_boot_files(const struct vm_config *cfg, struct boot_files *bf)
  * VARS template that sits next to CODE (OVMF_CODE_4M.fd -> OVMF_VARS_4M.fd),
  * kept per VM name under $XDG_STATE_HOME/vmm (or ~/.local/state/vmm), so
  * that boot entries and settings survive from one run to the next. The
- * copy is made once, durably (written, synced, then renamed into place).
+ * copy is made once, durably (written, synced, renamed into place, and the
+ * directory synced, without which the rename may not survive a crash).
  */
 int copy_file_durably(const char *from, const char *to)
 {
@@ -508,11 +510,11 @@ int copy_file_durably(const char *from, const char *to)
 		close(in);
 		return ret;
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			ret = errno ? -errno : -EIO;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		ret = file_write_all(out, buf, (size_t)n);
+		if (ret)
 			break;
-		}
+	}
 	if (n < 0)
 		ret = -errno;
 	if (!ret && fsync(out) < 0)
@@ -522,9 +524,11 @@ int copy_file_durably(const char *from, const char *to)
 		ret = -errno;
 	if (!ret && rename(tmp, to) < 0)
 		ret = -errno;
-	if (ret)
+	if (ret) {
 		unlink(tmp);
-	return ret;
+		return ret;
+	}
+	return file_fsync_dir(to);
 }
 
 static int mkdir_p(char *path)
