@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test the project has, the way CI does:
 #   1. unit and /dev/kvm exit-path tests in a normal build,
-#   2. the same again under ASan+UBSan,
-#   3. the lab scenarios (real Linux guests under our vmm, see tests/lab/).
+#   2. the lab scenarios (real Linux guests under our vmm, see tests/lab/),
+#      in the background, and meanwhile
+#   3. the same as 1 under ASan+UBSan, at low CPU priority: the lab's
+#      emulators leave about a fifth of the two cores idle (their guests
+#      wait), and that is mostly what the sanitizer build and tests get.
 # A test that could not run is reported as skipped with its reason and is
 # never counted as passed. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
@@ -22,37 +25,56 @@ tally() {
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
-# $1 build dir, $2.. meson setup options
+# $1 build dir, $2.. meson setup options; $nice, when set, runs both under it.
 run_build() {
 	local dir=$1
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >/dev/null || { echo "FAIL: meson setup $dir"; failed=$((failed + 1)); return 1; }
+		${nice:-} meson setup "$dir" "$@" >/dev/null || { echo "FAIL: meson setup $dir"; failed=$((failed + 1)); return 1; }
 	fi
-	ninja -C "$dir" || { echo "FAIL: build in $dir"; failed=$((failed + 1)); return 1; }
+	${nice:-} ninja -C "$dir" || { echo "FAIL: build in $dir"; failed=$((failed + 1)); return 1; }
 }
 
 echo "== unit and /dev/kvm tests =="
+built=0
 if run_build build; then
+	built=1
 	meson test -C build --suite unit --suite kvm --suite cli --print-errorlogs
 	tally build
 fi
 
-echo "== the same under ASan+UBSan =="
-if run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --suite unit --suite kvm --suite cli --print-errorlogs
-	tally build-asan
-fi
-
+lab_pid=
+lab_out=
 if [ "${VMM_SKIP_LAB:-0}" = 1 ]; then
 	echo "SKIPPED lab: VMM_SKIP_LAB=1 was set"
 	skipped=$((skipped + 1))
-else
-	echo "== lab scenarios (Linux guests under vmm, inside an emulated host) =="
+elif [ "$built" = 1 ]; then
 	# Two lab hosts at once: each is one emulated CPU, about one core busy
 	# (tests/lab/README.md, How long). VMM_LAB_JOBS=1 runs one at a time.
-	meson test -C build --suite lab --num-processes "${VMM_LAB_JOBS:-2}" --print-errorlogs
+	lab_out=$(mktemp)
+	trap '[ -z "$lab_pid" ] || kill "$lab_pid" 2>/dev/null; rm -f "$lab_out"' EXIT
+	echo "== lab scenarios: started in the background (follow them in $lab_out) =="
+	meson test -C build --suite lab --num-processes "${VMM_LAB_JOBS:-2}" --print-errorlogs \
+		>"$lab_out" 2>&1 &
+	lab_pid=$!
+fi
+
+echo "== the same under ASan+UBSan, at low priority beside the lab =="
+# The lab's emulators come first: the build at nice 19, the tests at nice
+# 10 (they are short, and a few wait on other processes), with ten times
+# the time their timeouts assume.
+if nice="nice -n 19" run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		nice -n 10 meson test -C build-asan --suite unit --suite kvm --suite cli \
+		--timeout-multiplier 10 --print-errorlogs
+	tally build-asan
+fi
+
+if [ -n "$lab_pid" ]; then
+	wait "$lab_pid"
+	lab_pid=
+	echo "== lab scenarios (Linux guests under vmm, inside an emulated host) =="
+	cat "$lab_out"
 	# meson rewrote testlog.json with just the lab suite, so this counts only those.
 	tally build
 fi

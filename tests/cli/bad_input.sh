@@ -98,10 +98,21 @@ case_ "pci-mmio64 too small" "--pci-mmio64 1M" -- "$vmm" run --firmware "$fw/FAK
 case_ "pci-mmio64 2^63" "--pci-mmio64 8388608T" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 8388608T
 case_ "pci-mmio64 near 2^64" "--pci-mmio64 17592186044415M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 17592186044415M
 case_ "pci-mmio64 past 52 bits" "--pci-mmio64 2147483649M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 2147483649M
+# hold_lock FILE: another process takes FILE's lock (as a running VMM
+# holds its disk and VARS) and keeps it 30 s; returns once it is held (a
+# fixed sleep was not enough on a loaded machine). Sets $holder.
+hold_lock() {
+	local i=0
+	flock -x "$1" sleep 30 &
+	holder=$!
+	while flock -n "$1" true 2>/dev/null && [ "$i" -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
 # VARS that another VMM holds: refused by name, before the guest starts.
-flock -x "$fw/FAKE_VARS.fd" sleep 30 &
-holder=$!
-sleep 0.2
+hold_lock "$fw/FAKE_VARS.fd"
 case_ "vars in use" "--vars $fw/FAKE_VARS.fd: in use by another process" -- \
 	"$vmm" run --firmware "$fw/FAKE_CODE.fd" --vars "$fw/FAKE_VARS.fd" --memory 64M
 kill "$holder" 2>/dev/null
@@ -122,9 +133,7 @@ if true; then
 	case_ "disk image not whole sectors" "--disk $fw/odd.img" -- \
 		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$fw/odd.img"
 	head -c 1048576 /dev/zero >"$fw/disk.img"
-	flock -x "$fw/disk.img" sleep 30 &
-	holder=$!
-	sleep 0.2
+	hold_lock "$fw/disk.img"
 	case_ "disk image in use" "--disk $fw/disk.img: in use by another process" -- \
 		"$vmm" run --kernel "$tmp/fake-bzimage" --memory 64M --disk path="$fw/disk.img"
 	kill "$holder" 2>/dev/null
