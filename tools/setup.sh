@@ -29,6 +29,9 @@ packages=(
 	python3-yaml python3-jsonschema
 	# the lab drives the API socket with curl (reboot), as a user would
 	curl
+	# tests/fuzz: libFuzzer targets and their short runs in CI (clang's
+	# runtime has libFuzzer, ASan and UBSan)
+	clang
 )
 
 missing=()
