@@ -109,11 +109,26 @@ struct vnet_pair {
 	bool tap_dead;
 };
 
+/* The host's side, kept across guest resets: see virtio_net.h. */
+struct virtio_net_tap {
+	char ifname[IFNAMSIZ];
+	unsigned queues;
+	int fd[VIRTIO_NET_MAX_PAIRS];
+	bool attached[VIRTIO_NET_MAX_PAIRS]; /* multi-queue: the kernel steers packets to it */
+	bool created;                        /* by us: it goes when the last fd closes */
+};
+
 struct virtio_net {
 	struct virtio_device vdev; /* first: the transport hands it back to us */
 	char *name;
 	char ifname[IFNAMSIZ];
 	bool is_tap;
+	/*
+	 * The TAP whose queues the pairs use; its fds are not the device's to
+	 * close, and it is freed with the device only when own_tap.
+	 */
+	struct virtio_net_tap *tap;
+	bool own_tap;
 	bool multi_queue;
 	unsigned nr_pairs;
 	bool has_ctrl;
@@ -314,7 +329,18 @@ static int tap_attach(char ifname[IFNAMSIZ], unsigned queues, bool existed, cons
 	return fd;
 }
 
-static int tap_open(struct virtio_net *net, const char *name, unsigned queues, const char **why)
+void virtio_net_tap_close(struct virtio_net_tap *tap)
+{
+	if (!tap)
+		return;
+	for (unsigned i = 0; i < tap->queues; i++)
+		if (tap->fd[i] >= 0)
+			close(tap->fd[i]);
+	free(tap);
+}
+
+static int tap_open(struct virtio_net_tap *tap, const char *name, unsigned queues,
+		    const char **why)
 {
 	int hdr_len = VIRTIO_NET_HDR_LEN;
 	bool existed;
@@ -324,28 +350,74 @@ static int tap_open(struct virtio_net *net, const char *name, unsigned queues, c
 	if (strlen(name) >= IFNAMSIZ)
 		return log_why(why, EINVAL, "tap %s: the name is longer than %d characters", name,
 			      IFNAMSIZ - 1);
-	snprintf(net->ifname, sizeof(net->ifname), "%s", name);
+	if (queues < 1 || queues > VIRTIO_NET_MAX_PAIRS)
+		return log_why(why, EINVAL, "tap %s: queues=%u, at most %u", name, queues,
+			      VIRTIO_NET_MAX_PAIRS);
+	snprintf(tap->ifname, sizeof(tap->ifname), "%s", name);
 	existed = !strchr(name, '%') && if_nametoindex(name) != 0;
 	for (unsigned i = 0; i < queues; i++) {
-		int fd = tap_attach(net->ifname, queues, existed, why);
+		int fd = tap_attach(tap->ifname, queues, existed, why);
 
 		if (fd < 0)
 			return fd;
-		net->pair[i].tap_fd = fd;
-		net->pair[i].attached = true;
+		tap->fd[i] = fd;
+		tap->attached[i] = true;
 	}
-	net->is_tap = true;
-	net->multi_queue = queues > 1;
 	/*
 	 * VIRTIO_F_VERSION_1: the 12-byte header, num_buffers included, and
 	 * little-endian, which is the tap's native order on this host.
 	 */
-	if (ioctl(net->pair[0].tap_fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
+	if (ioctl(tap->fd[0], TUNSETVNETHDRSZ, &hdr_len) < 0)
 		return log_why(why, errno, "tap %s: the kernel refused a %d-byte vnet header: %s",
-			      net->ifname, hdr_len, strerror(errno));
-	if (!existed)
-		net_info(net, "created tap %s; it goes away when the VM exits", net->ifname);
+			      tap->ifname, hdr_len, strerror(errno));
+	tap->created = !existed;
 	return 0;
+}
+
+struct virtio_net_tap *virtio_net_tap_open(const char *name, unsigned queues, const char **why)
+{
+	struct virtio_net_tap *tap = calloc(1, sizeof(*tap));
+	int ret;
+
+	if (!tap) {
+		log_why(why, ENOMEM, "tap %s: out of memory", name ? name : "");
+		errno = ENOMEM;
+		return NULL;
+	}
+	tap->queues = queues;
+	for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
+		tap->fd[i] = -1;
+	ret = tap_open(tap, name, queues, why);
+	if (ret) {
+		if (queues > VIRTIO_NET_MAX_PAIRS)
+			tap->queues = 0;
+		virtio_net_tap_close(tap);
+		errno = -ret;
+		return NULL;
+	}
+	if (tap->created)
+		pr_info("tap %s: created; it lasts as long as this vmm, through guest resets",
+			tap->ifname);
+	return tap;
+}
+
+const char *virtio_net_tap_ifname(const struct virtio_net_tap *tap)
+{
+	return tap ? tap->ifname : "";
+}
+
+/* The device's pairs use tap's queues, one each. */
+static void vnet_use_tap(struct virtio_net *net, struct virtio_net_tap *tap, bool own)
+{
+	net->tap = tap;
+	net->own_tap = own;
+	net->is_tap = true;
+	net->multi_queue = tap->queues > 1;
+	memcpy(net->ifname, tap->ifname, sizeof(net->ifname));
+	for (unsigned i = 0; i < tap->queues; i++) {
+		net->pair[i].tap_fd = tap->fd[i];
+		net->pair[i].attached = tap->attached[i];
+	}
 }
 
 /* Multi-queue tap: whether the kernel steers packets to this pair's queue. */
@@ -365,6 +437,7 @@ static int tap_set_queue(struct virtio_net *net, struct vnet_pair *p, bool attac
 		return -err;
 	}
 	p->attached = attach;
+	net->tap->attached[p->index] = attach;
 	return 0;
 }
 
@@ -977,10 +1050,12 @@ static void vnet_free(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	vnet_stop(vdev);
+	if (net->own_tap)
+		virtio_net_tap_close(net->tap);
 	for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++) {
 		struct vnet_pair *p = &net->pair[i];
 
-		if (p->tap_fd >= 0)
+		if (p->tap_fd >= 0 && !net->tap)
 			close(p->tap_fd);
 		if (p->wake_fd >= 0)
 			close(p->wake_fd);
@@ -1144,11 +1219,12 @@ struct virtio_device *virtio_net_create(const char *name, const struct virtio_ne
 {
 	unsigned pairs = opt->queues ? opt->queues : 1;
 	unsigned qsize = opt->queue_size ? opt->queue_size : DEFAULT_QUEUE_SIZE;
+	struct virtio_net_tap *tap;
 	struct virtio_net *net;
 	uint8_t mac[6];
 	int ret;
 
-	if (!opt->tap || !*opt->tap) {
+	if (!opt->host && (!opt->tap || !*opt->tap)) {
 		log_why(why, EINVAL, "no tap name given (tap=NAME)");
 		return NULL;
 	}
@@ -1168,15 +1244,23 @@ struct virtio_device *virtio_net_create(const char *name, const struct virtio_ne
 		virtio_net_default_mac(opt->vm_name, mac);
 	if (!mac_ok(mac, why))
 		return NULL;
+	if (opt->host && opt->host->queues != pairs) {
+		log_why(why, EINVAL, "tap %s: has %u queues, and the device wants %u",
+			opt->host->ifname, opt->host->queues, pairs);
+		errno = EINVAL;
+		return NULL;
+	}
 	net = vnet_new(name, pairs, qsize, mac, mem, why);
 	if (!net)
 		return NULL;
-	ret = tap_open(net, opt->tap, pairs, why);
-	if (ret) {
+	tap = opt->host ? opt->host : virtio_net_tap_open(opt->tap, pairs, why);
+	if (!tap) {
+		ret = errno;
 		vnet_free(&net->vdev);
-		errno = -ret;
+		errno = ret;
 		return NULL;
 	}
+	vnet_use_tap(net, tap, !opt->host);
 	return &net->vdev;
 }
 

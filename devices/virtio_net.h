@@ -92,7 +92,35 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == 12, "virtio_net_hdr_v1 is 12 
 #define VIRTIO_NET_CTRL_MQ       4
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 
+/*
+ * The host's side of a NIC: a TAP device's queues, one fd each. It belongs
+ * to the VMM, not to the device model, so that it outlives a guest reset,
+ * which makes every device anew: a TAP this process created exists as long
+ * as one of its fds is open, and keeps its state (up, its addresses, its
+ * bridge) for as long as the VMM runs, across any number of reboots.
+ *
+ * Opens (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, and IFF_MULTI_QUEUE when
+ * queues > 1) the TAP ifname, creating it when it does not exist and the
+ * caller has CAP_NET_ADMIN; a "%d" in ifname lets the kernel pick the
+ * number. A TAP created here is not made persistent. NULL with errno set
+ * and *why (one line naming the tap and the problem, and what to do about
+ * it) on failure.
+ */
+struct virtio_net_tap;
+struct virtio_net_tap *virtio_net_tap_open(const char *ifname, unsigned queues,
+					   const char **why);
+/* The interface's name (the kernel's, for a template). */
+const char *virtio_net_tap_ifname(const struct virtio_net_tap *tap);
+/* Closes every queue: a TAP created by virtio_net_tap_open() goes away. NULL is a no-op. */
+void virtio_net_tap_close(struct virtio_net_tap *tap);
+
 struct virtio_net_options {
+	/*
+	 * The TAP, opened by the caller, who keeps it and closes it after
+	 * freeing the device; its queues must be as many as queues. NULL: the
+	 * device opens tap itself, and it goes with the device.
+	 */
+	struct virtio_net_tap *host;
 	/* Interface name; a "%d" in it lets the kernel pick the number. */
 	const char *tap;
 	/* 6 bytes, or NULL: virtio_net_default_mac(vm_name). */
@@ -105,12 +133,10 @@ struct virtio_net_options {
 };
 
 /*
- * Attaches to the TAP device opt->tap (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
- * and IFF_MULTI_QUEUE when queues > 1), creating it when it does not
- * exist and the caller has CAP_NET_ADMIN. A tap created here is not made
- * persistent, so it disappears when the device is freed. Returns NULL
- * with errno set and *why (one line naming the tap and the problem, and
- * what to do about it) on failure.
+ * A NIC on opt->host, or on the TAP opt->tap, opened as
+ * virtio_net_tap_open() does and closed when the device is freed.
+ * Returns NULL with errno set and *why (one line naming the tap and the
+ * problem, and what to do about it) on failure.
  */
 struct virtio_device *virtio_net_create(const char *name, const struct virtio_net_options *opt,
 					const struct guest_mem *mem, const char **why);

@@ -33,6 +33,7 @@
 #include "vm.h"
 #include "../core/memory.h"
 #include "../devices/devices.h"
+#include "../devices/virtio_net.h"
 #include "../firmware/firmware.h"
 
 /* A file given on the command line, kept open and read where it is needed. */
@@ -88,6 +89,8 @@ struct boot_files {
 	uint8_t *whole_kernel; /* firmware boots: the kernel for fw_cfg */
 	/* --vfio: planned and placed once, before the first machine; every boot opens it. */
 	struct vm_vfio_plan *vfio_plan;
+	/* --net: the TAPs, opened once; every boot's NICs use them (bug: a reboot lost them). */
+	struct virtio_net_tap *nic_tap[VM_MAX_NICS];
 };
 
 static int boot_files_read(void *ctx, enum boot_part part, uint64_t off, void *dst, size_t len)
@@ -734,6 +737,8 @@ static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *v
 		ret = vm_vfio_plan_place(bf->vfio_plan);
 	if (!ret)
 		ret = vm_kvm_check(cfg);
+	if (!ret)
+		ret = vm_virtio_open_taps(cfg, bf->nic_tap);
 	return ret;
 }
 
@@ -784,6 +789,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	struct vm_config boot = *cfg;
 
 	boot.vfio_plan = bf.vfio_plan;
+	memcpy(boot.nic_tap, bf.nic_tap, sizeof(boot.nic_tap));
 	ctx.cfg = &boot;
 
 	if (cfg->api_socket) {
@@ -840,5 +846,7 @@ out:
 		close(bf.initrd.fd);
 	free(bf.whole_kernel);
 	vm_vfio_plan_free(bf.vfio_plan);
+	for (unsigned i = 0; i < VM_MAX_NICS; i++)
+		virtio_net_tap_close(bf.nic_tap[i]);
 	return status;
 }

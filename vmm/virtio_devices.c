@@ -95,9 +95,31 @@ int vm_virtio_preflight(const struct vm_config *cfg)
 	return 0;
 }
 
+int vm_virtio_open_taps(const struct vm_config *cfg, struct virtio_net_tap **taps)
+{
+	for (unsigned i = 0; i < cfg->nr_nics; i++) {
+		const struct vm_nic *n = &cfg->nic[i];
+		const char *why = NULL;
+
+		taps[i] = virtio_net_tap_open(n->tap, n->queues ? n->queues : 1, &why);
+		if (!taps[i]) {
+			int err = errno ? errno : EINVAL;
+
+			pr_err("--net %s", why ? why : strerror(err));
+			while (i--) {
+				virtio_net_tap_close(taps[i]);
+				taps[i] = NULL;
+			}
+			return -err;
+		}
+	}
+	return 0;
+}
+
 static int add_nic(struct vm *vm, struct vm_virtio *v, const struct vm_nic *n, unsigned i)
 {
 	struct virtio_net_options o = {
+		.host = vm->cfg->nic_tap[i],
 		.tap = n->tap, .mac = n->has_mac ? n->mac : NULL, .queues = n->queues,
 	};
 	const char *why = NULL;

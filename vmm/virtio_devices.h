@@ -6,11 +6,19 @@
 
 struct vm;
 struct vm_config;
+struct virtio_net_tap;
 
 /* virtio_devices.c: --disk and --net, as virtio-pci functions on bus 0. */
 int vm_add_virtio_devices(struct vm *vm) __attribute__((warn_unused_result));
 /* What vm_add_virtio_devices() would refuse about the --disk images, before any VM exists. */
 int vm_virtio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_result));
+/*
+ * Opens each --net TAP into taps[i] (VM_MAX_NICS entries), once before
+ * the first machine; the caller closes them (virtio_net_tap_close) after
+ * the last. On failure says which and closes what it opened.
+ */
+int vm_virtio_open_taps(const struct vm_config *cfg, struct virtio_net_tap **taps)
+	__attribute__((warn_unused_result));
 void vm_virtio_free(struct vm *vm);
 /* SIGUSR2: every virtio function's state, to f. */
 void vm_virtio_dump(struct vm *vm, FILE *f);

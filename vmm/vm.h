@@ -71,6 +71,8 @@ struct vm_nic {
 	unsigned queues;
 };
 
+struct virtio_net_tap;
+
 struct vm_config {
 	unsigned cpus;
 	struct mem_options mem;
@@ -109,6 +111,12 @@ struct vm_config {
 	enum vm_vfio_iommu vfio_iommu;
 	/* The --vfio functions as planned and placed before the first machine; kept across resets. */
 	const struct vm_vfio_plan *vfio_plan;
+	/*
+	 * The --net TAPs, opened before the first machine and kept across
+	 * resets, so a guest reboot leaves the host's side as it was (NULL:
+	 * each machine opens its own, as tests do).
+	 */
+	struct virtio_net_tap *nic_tap[VM_MAX_NICS];
 };
 
 /* Virtio functions (--disk, then --net) on bus 0, from 00:08.0 on. */

@@ -1055,6 +1055,64 @@ Test(vnet, real_tap_created_with_vnet_header_and_removed, .init = quiet)
 	cr_assert_eq(if_nametoindex(name), 0, "a tap we created goes away with the device");
 }
 
+/* IFF_UP of ifname, set or read through SIOCSIFFLAGS/SIOCGIFFLAGS. */
+static bool if_up(const char *ifname, int set)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+
+	cr_assert_geq(s, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	cr_assert_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0, "%s: %s", ifname, strerror(errno));
+	if (set >= 0) {
+		ifr.ifr_flags = (short)(set ? ifr.ifr_flags | IFF_UP : ifr.ifr_flags & ~IFF_UP);
+		cr_assert_eq(ioctl(s, SIOCSIFFLAGS, &ifr), 0, "%s: %s", ifname, strerror(errno));
+	}
+	close(s);
+	return ifr.ifr_flags & IFF_UP;
+}
+
+/*
+ * Issue 18, bug 3: a guest reset makes every device anew, and a device that
+ * owned the TAP took it down with it. The VMM now holds the TAP; each
+ * machine's device only borrows its queues.
+ */
+Test(vnet, a_tap_the_vmm_holds_outlives_each_device_made_on_it, .init = quiet)
+{
+	struct virtio_net_options o = { .vm_name = "tap-test", .queues = 2 };
+	struct virtio_net_tap *tap;
+	const char *why = NULL;
+	char name[IFNAMSIZ];
+	unsigned idx;
+
+	skip_without_tun();
+	tap = virtio_net_tap_open("vmmkeep%d", 2, &why);
+	if (!tap && (errno == EPERM || errno == EACCES))
+		cr_skip_test("no permission to create a tap: %s", why);
+	cr_assert_not_null(tap, "%s", why ? why : "?");
+	snprintf(name, sizeof(name), "%s", virtio_net_tap_ifname(tap));
+	idx = if_nametoindex(name);
+	cr_assert_neq(idx, 0);
+	if_up(name, 1); /* what the host's admin did after the first boot */
+	o.host = tap;
+	for (int boot = 0; boot < 3; boot++) {
+		dev = virtio_net_create("vnet-boot", &o, &mem, &why);
+		cr_assert_not_null(dev, "boot %d: %s", boot, why ? why : "?");
+		cr_assert_str_eq(virtio_net_tap_name(dev), name);
+		dev->ops->free(dev);
+		dev = NULL;
+		cr_assert_eq(if_nametoindex(name), idx, "boot %d: the same interface is still there",
+			     boot);
+		cr_assert(if_up(name, -1), "boot %d: and still up", boot);
+	}
+	o.queues = 1;
+	cr_assert_null(virtio_net_create("vnet-bad", &o, &mem, &why), "one pair on a 2-queue tap");
+	cr_assert(strstr(why, "2 queues"), "%s", why);
+	virtio_net_tap_close(tap);
+	cr_assert_eq(if_nametoindex(name), 0, "the tap goes when the vmm closes it");
+}
+
 Test(vnet, real_multi_queue_tap_via_tungetiff, .init = quiet)
 {
 	char name[IFNAMSIZ];
