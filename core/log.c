@@ -9,17 +9,40 @@
 
 enum log_level log_threshold = LOG_WARN;
 
+/* This thread's last error line: what an API request that failed answers with. */
+static __thread char last_error[1024];
+
+const char *log_last_error(void)
+{
+	return last_error;
+}
+
+void log_clear_last_error(void)
+{
+	last_error[0] = '\0';
+}
+
 void log_msg(enum log_level level, const char *prefix, const char *fmt, ...)
 {
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
 	char line[1024];
 	va_list ap;
 
-	if (level > log_threshold)
+	if (level > log_threshold && level != LOG_ERR)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (level == LOG_ERR) {
+		/* Cut at the buffer's end, as the line itself is. */
+		int n = snprintf(last_error, sizeof(last_error), "%.200s%s", prefix ? prefix : "",
+				 prefix ? ": " : "");
+
+		snprintf(last_error + n, sizeof(last_error) - (size_t)n, "%.*s",
+			 (int)(sizeof(last_error) - (size_t)n - 1), line);
+	}
+	if (level > log_threshold)
+		return;
 	/* One fprintf per line so lines from different threads do not interleave. */
 	if (prefix)
 		fprintf(stderr, "vmm: %s: %s: %s\n", tag[level], prefix, line);

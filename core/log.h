@@ -28,6 +28,13 @@ struct log_ratelimit {
 bool log_ratelimit(struct log_ratelimit *rl);
 
 /*
+ * The last error this thread logged (without "vmm: error: "), "" if none
+ * since log_clear_last_error(): what an API request that failed answers.
+ */
+const char *log_last_error(void);
+void log_clear_last_error(void);
+
+/*
  * Why a resource cannot be had (a file, a tap), for a caller that prints it
  * as one line: formats into a per-thread buffer (the next call on this
  * thread reuses it), points *why at it when why is not NULL, sets errno

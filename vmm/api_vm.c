@@ -7,6 +7,8 @@
  * VM that is not there. Our own additions to a body start with "vmm_".
  */
 #include "api_vm.h"
+#include "cli.h"
+#include "config_json.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -33,109 +35,32 @@ static void reply_json(struct api_reply *reply, json_t *o)
 
 static const char *state_name(enum vm_api_state s)
 {
-	return s == VM_API_RUNNING ? "Running" : s == VM_API_PAUSED ? "Paused" : "Shutdown";
-}
+	static const char *const names[] = {
+		[VM_API_RUNNING] = "Running", [VM_API_PAUSED] = "Paused",
+		[VM_API_SHUTDOWN] = "Shutdown", [VM_API_NONE] = "not created",
+		[VM_API_CREATED] = "Created",
+	};
 
-static json_t *payload_json(const struct vm_config *cfg)
-{
-	json_t *p = json_object();
-
-	if (cfg->firmware)
-		json_object_set_new(p, "firmware", json_string(cfg->firmware));
-	if (cfg->kernel)
-		json_object_set_new(p, "kernel", json_string(cfg->kernel));
-	if (cfg->kernel && cfg->cmdline)
-		json_object_set_new(p, "cmdline", json_string(cfg->cmdline));
-	if (cfg->initrd)
-		json_object_set_new(p, "initramfs", json_string(cfg->initrd));
-	return p;
-}
-
-static json_t *disks_json(const struct vm_config *cfg)
-{
-	json_t *a = json_array();
-
-	for (unsigned i = 0; i < cfg->nr_disks; i++) {
-		const struct vm_disk *d = &cfg->disk[i];
-		json_t *o = json_pack("{ss sb sb si}", "path", d->path, "readonly", d->readonly,
-				      "direct", d->direct, "num_queues", (int)(d->queues ? d->queues : 1));
-
-		if (o && d->serial)
-			json_object_set_new(o, "serial", json_string(d->serial));
-		json_array_append_new(a, o);
-	}
-	return a;
-}
-
-static json_t *net_json(const struct vm_config *cfg)
-{
-	json_t *a = json_array();
-
-	for (unsigned i = 0; i < cfg->nr_nics; i++) {
-		const struct vm_nic *n = &cfg->nic[i];
-		/* Cloud Hypervisor counts a NIC's queues both ways: a pair is two. */
-		json_t *o = json_pack("{ss si}", "tap", n->tap, "num_queues",
-				      (int)(2 * (n->queues ? n->queues : 1)));
-		char mac[18];
-
-		if (o && n->has_mac) {
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
-				 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-			json_object_set_new(o, "mac", json_string(mac));
-		}
-		json_array_append_new(a, o);
-	}
-	return a;
-}
-
-static json_t *devices_json(const struct vm_config *cfg)
-{
-	json_t *a = json_array();
-
-	for (unsigned i = 0; i < cfg->nr_vfio; i++) {
-		const struct vm_vfio_fn_cfg *f = &cfg->vfio[i];
-		char path[64], id[16];
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%04x:%02x:%02x.%x", f->domain,
-			 f->bus, f->dev, f->fn);
-		snprintf(id, sizeof(id), "vfio%u", i);
-		json_array_append_new(a, json_pack("{ss ss}", "path", path, "id", id));
-	}
-	return a;
-}
-
-static json_t *config_json(const struct vm_config *cfg)
-{
-	static const char *const mode[] = { "Tty", "File", "Off" };
-	json_t *serial = json_pack("{ss}", "mode", mode[cfg->serial]);
-	json_t *c = json_object();
-
-	if (serial && cfg->serial == SERIAL_FILE)
-		json_object_set_new(serial, "file", json_string(cfg->serial_path));
-	json_object_set_new(c, "cpus", json_pack("{si si}", "boot_vcpus", (int)cfg->cpus,
-						 "max_vcpus", (int)cfg->cpus));
-	json_object_set_new(c, "memory", json_pack("{sI sb sI sb}", "size", (json_int_t)cfg->mem.size,
-						   "hugepages", cfg->mem.hugepage_size != 0,
-						   "hugepage_size",
-						   (json_int_t)cfg->mem.hugepage_size,
-						   "prefault", cfg->mem.prefault != 0));
-	json_object_set_new(c, "payload", payload_json(cfg));
-	json_object_set_new(c, "disks", disks_json(cfg));
-	json_object_set_new(c, "net", net_json(cfg));
-	json_object_set_new(c, "devices", devices_json(cfg));
-	json_object_set_new(c, "serial", serial);
-	return c;
+	return names[s];
 }
 
 static void vm_info(struct vm_api_ctx *ctx, struct api_reply *reply)
 {
-	json_t *o = json_object(), *tids = json_array();
+	json_t *o, *tids;
 
-	json_object_set_new(o, "config", config_json(ctx->cfg));
+	if (ctx->state == VM_API_NONE) {
+		api_reply_error(reply, 404, "vm.info: no VM yet (vm.create makes one)");
+		return;
+	}
+	o = json_object();
+	tids = json_array();
+
+	json_object_set_new(o, "config", vm_config_json(ctx->cfg));
 	json_object_set_new(o, "state", json_string(state_name(ctx->state)));
 	json_object_set_new(o, "memory_actual_size", json_integer((json_int_t)ctx->cfg->mem.size));
 	/* The vCPU threads' IDs, in vCPU order: what a supervisor pins (taskset -p). */
-	for (unsigned i = 0; ctx->state != VM_API_SHUTDOWN && i < ctx->vm->nr_vcpus; i++)
+	for (unsigned i = 0; ctx->vm && (ctx->state == VM_API_RUNNING || ctx->state == VM_API_PAUSED) &&
+			     i < ctx->vm->nr_vcpus; i++)
 		json_array_append_new(tids, json_integer(atomic_load(&ctx->vm->vcpus[i].tid)));
 	json_object_set_new(o, "vmm_vcpu_threads", tids);
 	reply_json(reply, o);
@@ -160,6 +85,66 @@ static bool state_ok(struct vm_api_ctx *ctx, unsigned allowed, const char *what,
 #define RUNNING (1u << VM_API_RUNNING)
 #define PAUSED (1u << VM_API_PAUSED)
 #define SHUTDOWN (1u << VM_API_SHUTDOWN)
+#define NONE (1u << VM_API_NONE)
+#define CREATED (1u << VM_API_CREATED)
+
+void vm_api_release(struct vm_api_ctx *ctx)
+{
+	if (ctx->created_args)
+		vm_config_args_free(ctx->created_args);
+	free(ctx->created_args);
+	free(ctx->created);
+	ctx->created = NULL;
+	ctx->created_args = NULL;
+}
+
+/* vm.create: the VM from a VmConfig, kept until vm.boot starts it. */
+static void vm_create_req(struct vm_api_ctx *ctx, const struct http_request *req,
+			  struct api_reply *reply)
+{
+	char why[512];
+
+	if (!state_ok(ctx, NONE, "vm.create", reply))
+		return;
+	ctx->created = calloc(1, sizeof(*ctx->created));
+	ctx->created_args = calloc(1, sizeof(*ctx->created_args));
+	if (!ctx->created || !ctx->created_args) {
+		vm_api_release(ctx);
+		api_reply_error(reply, 500, "vm.create: out of memory");
+		return;
+	}
+	if (!req->body_len) {
+		vm_api_release(ctx);
+		api_reply_error(reply, 400, "vm.create: the body must be a VmConfig");
+		return;
+	}
+	if (cli_parse_vm_config(req->body, req->body_len, ctx->created, ctx->created_args, why,
+				sizeof(why))) {
+		vm_api_release(ctx);
+		api_reply_error(reply, 400, "vm.create: %s", why);
+		return;
+	}
+	ctx->cfg = ctx->created;
+	ctx->state = VM_API_CREATED;
+	pr_info("api: vm.create: a VM with %u vCPUs; vm.boot starts it", ctx->cfg->cpus);
+	reply->status = 204;
+}
+
+static void vm_boot_req(struct vm_api_ctx *ctx, struct api_reply *reply)
+{
+	if (!state_ok(ctx, SHUTDOWN | CREATED, "vm.boot", reply))
+		return;
+	if (ctx->state == VM_API_CREATED && ctx->prepare) {
+		log_clear_last_error();
+		if (ctx->prepare(ctx->prepare_opaque, ctx->cfg)) {
+			api_reply_error(reply, 400, "vm.boot: %s", *log_last_error() ?
+					log_last_error() : "the VM cannot start (see the vmm's log)");
+			return;
+		}
+	}
+	ctx->boot = true;
+	reply->status = 204;
+}
 
 static void vm_pause_req(struct vm_api_ctx *ctx, struct api_reply *reply)
 {
@@ -198,11 +183,12 @@ static void vm_stop_req(struct vm_api_ctx *ctx, const char *what, bool reboot,
 	reply->status = 204;
 }
 
-static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, struct api_reply *reply)
+static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, const struct http_request *req,
+			 struct api_reply *reply)
 {
 	if (!strcmp(ep, "vmm.shutdown")) {
 		ctx->exit = true;
-		if (ctx->state != VM_API_SHUTDOWN)
+		if (ctx->state == VM_API_RUNNING || ctx->state == VM_API_PAUSED)
 			vm_request_stop(ctx->vm, VM_STOP_SIGNAL, "vmm.shutdown through the API");
 		reply->status = 204;
 	} else if (!strcmp(ep, "vm.pause")) {
@@ -214,10 +200,9 @@ static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, struct api_repl
 	} else if (!strcmp(ep, "vm.reboot")) {
 		vm_stop_req(ctx, "vm.reboot", true, reply);
 	} else if (!strcmp(ep, "vm.boot")) {
-		if (!state_ok(ctx, SHUTDOWN, "vm.boot", reply))
-			return;
-		ctx->boot = true;
-		reply->status = 204;
+		vm_boot_req(ctx, reply);
+	} else if (!strcmp(ep, "vm.create")) {
+		vm_create_req(ctx, req, reply);
 	} else if (!strcmp(ep, "vm.power-button")) {
 		if (!state_ok(ctx, RUNNING | PAUSED, "vm.power-button", reply))
 			return;
@@ -232,11 +217,12 @@ static const char *const answered[][2] = {
 	{ "vmm.ping", "GET" }, { "vmm.shutdown", "PUT" }, { "vm.info", "GET" },
 	{ "vm.pause", "PUT" }, { "vm.resume", "PUT" }, { "vm.shutdown", "PUT" },
 	{ "vm.reboot", "PUT" }, { "vm.boot", "PUT" }, { "vm.power-button", "PUT" },
+	{ "vm.create", "PUT" },
 };
 
 /* Cloud Hypervisor's other endpoints: known, and not answered (yet). */
 static const char *const not_yet[] = {
-	"vm.counters", "vm.create", "vm.delete", "vm.add-device", "vm.remove-device",
+	"vm.counters", "vm.delete", "vm.add-device", "vm.remove-device",
 	"vm.add-disk", "vm.add-net", "vm.add-fs", "vm.add-pmem", "vm.add-vsock", "vm.add-vdpa",
 	"vm.add-user-device", "vm.add-generic-vhost-user", "vm.resize", "vm.resize-disk",
 	"vm.resize-zone", "vm.snapshot", "vm.restore", "vm.coredump", "vm.send-migration",
@@ -266,7 +252,7 @@ void vm_api_handle(void *opaque, const struct http_request *req, struct api_repl
 		else if (!strcmp(ep, "vm.info"))
 			vm_info(ctx, reply);
 		else
-			dispatch_put(ctx, ep, reply);
+			dispatch_put(ctx, ep, req, reply);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)

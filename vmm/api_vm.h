@@ -14,6 +14,7 @@
 
 struct vm;
 struct vm_config;
+struct vm_config_args;
 struct http_request;
 struct api_reply;
 
@@ -21,10 +22,22 @@ enum vm_api_state {
 	VM_API_RUNNING,
 	VM_API_PAUSED,
 	VM_API_SHUTDOWN,   /* no machine: vm.shutdown stopped it; vm.boot makes it again */
+	VM_API_NONE,       /* no VM: `vmm run --api-socket` alone waits for vm.create */
+	VM_API_CREATED,    /* vm.create gave its config; vm.boot starts it */
 };
 
 struct vm_api_ctx {
-	const struct vm_config *cfg;
+	const struct vm_config *cfg;  /* NULL in state NONE */
+	/* vm.create's config, and the strings it points into. */
+	struct vm_config *created;
+	struct vm_config_args *created_args;
+	/*
+	 * vm.boot of a created VM: checks and opens what the config names
+	 * (files, devices) before the reply, so a bad one is the client's 4xx,
+	 * not a vmm that ends; 0, or -errno with the reason logged.
+	 */
+	int (*prepare)(void *opaque, const struct vm_config *cfg);
+	void *prepare_opaque;
 	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
 	enum vm_api_state state;
 	bool shutdown;          /* vm.shutdown: stop the machine, keep the vmm */
@@ -35,5 +48,7 @@ struct vm_api_ctx {
 
 /* api_handler_fn for api_serve(): opaque is a struct vm_api_ctx. */
 void vm_api_handle(void *opaque, const struct http_request *req, struct api_reply *reply);
+/* Frees what vm.create kept (ctx->created, its strings). */
+void vm_api_release(struct vm_api_ctx *ctx);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli.h"
+#include "config_json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +17,8 @@
 #include "../core/size.h"
 #include "vm.h"
 
+/* --config: a VmConfig file is small; this bounds a mistaken one. */
+#define CONFIG_MAX (1 << 20)
 #define MAX_CPUS 255 /* xAPIC IDs in the MADT; 255 is the broadcast ID */
 
 static void usage_run(FILE *f)
@@ -23,6 +26,7 @@ static void usage_run(FILE *f)
 	fputs(
 "Usage: vmm run --kernel FILE [options]\n"
 "       vmm run --firmware CODE.fd [--vars VARS.fd] [--kernel FILE] [options]\n"
+"       vmm run --config vm.json [options]\n"
 "\n"
 "Boots a Linux kernel (a bzImage) directly, without firmware, or UEFI\n"
 "firmware (Debian's stock OVMF_CODE_4M.fd) on a Q35 platform: PCIe host\n"
@@ -61,8 +65,10 @@ static void usage_run(FILE *f)
 "                        serial: what the guest reads as its ID (20 chars)\n"
 "  --net tap=NAME[,mac=MAC][,queues=N]\n"
 "                        a virtio-net NIC on TAP device NAME (created if it\n"
-"                        does not exist and this user may; up to 4; one the\n"
-"                        vmm created goes away when the machine does). The\n"
+"                        does not exist and this user may; up to 4). The vmm\n"
+"                        holds the TAP from start to end: guest reboots leave\n"
+"                        it as the host set it up (up, addresses, bridge);\n"
+"                        one the vmm created goes away when the vmm ends. The\n"
 "                        default MAC is derived from --name, so it is stable\n"
 "  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none][,mmap=off]\n"
 "                        pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
@@ -117,6 +123,14 @@ static void usage_run(FILE *f)
 "                        how long SIGTERM waits for the guest to power off\n"
 "                        after pressing its ACPI power button, before it\n"
 "                        stops the guest hard (default 60; 0: at once)\n"
+"  --config FILE         read the VM from FILE, a Cloud Hypervisor VmConfig in\n"
+"                        JSON (cpus, memory, payload, disks, net, devices,\n"
+"                        serial; ours under vmm_options: docs/api.md). Options\n"
+"                        given on the command line too layer over the file's:\n"
+"                        one-value options replace it, --disk/--net/--vfio add\n"
+"  --print-config        print the VM these options describe as such a file\n"
+"                        (paths made absolute) and exit, without starting it:\n"
+"                        vmm run ... --print-config > vm.json\n"
 "  -v, --verbose         more messages (repeat for debug)\n"
 "  -h, --help            this text\n"
 "\n"
@@ -126,6 +140,8 @@ static void usage_run(FILE *f)
 "          --disk path=root.img --net tap=tap0\n"
 "  vmm run --cpus 2 --memory 2G --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \\\n"
 "          --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img\n"
+"  vmm run --cpus 4 --memory 8G --firmware ... --vfio 0000:01:00.0 \\\n"
+"          --print-config > gpu.json;  vmm run --config gpu.json --cpus 8\n"
 "\n"
 "SIGTERM presses the guest's ACPI power button, as virsh shutdown does: a\n"
 "guest that handles it (systemd-logind, acpid) shuts down cleanly, and the\n"
@@ -155,9 +171,20 @@ void cli_usage_main(void)
 	stdout);
 }
 
+/* While the options from --config FILE are parsed: "--config FILE: disks[1]: ". */
+static char bad_ctx[PATH_MAX + 128];
+
+/* Where bad() writes instead of stderr: cli_parse_vm_config()'s caller wants the line. */
+static char *bad_buf;
+static size_t bad_len;
+
 static int bad(const char *opt, const char *val, const char *why)
 {
-	pr_err("%s %s: %s (see vmm run --help)", opt, val, why);
+	if (bad_buf) {
+		snprintf(bad_buf, bad_len, "%s%s %s: %s", bad_ctx, opt, val, why);
+		vm_config_one_line(bad_buf);
+	} else
+		pr_err("%s%s %s: %s (see vmm run --help)", bad_ctx, opt, val, why);
 	return 2;
 }
 
@@ -492,7 +519,7 @@ static int parse_shutdown_timeout(const char *arg, struct vm_config *cfg)
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
        OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT,
-       OPT_API_SOCKET };
+       OPT_API_SOCKET, OPT_CONFIG, OPT_PRINT_CONFIG };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -514,6 +541,8 @@ static const struct option run_opts[] = {
 	{ "vfio-iommu", required_argument, NULL, OPT_VFIO_IOMMU },
 	{ "hide-kvm", no_argument, NULL, OPT_HIDE_KVM },
 	{ "hv-vendor-id", required_argument, NULL, OPT_HV_VENDOR },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -550,15 +579,97 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	}
 }
 
+/* The options --config's file means; cfg's strings point into them for the whole run. */
+static struct vm_config_args config_args;
+
+/* Reads --config's file (1 MiB at most) and decodes it into config_args. */
+static int read_config(const char *path)
+{
+	char why[512], *text;
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int ret;
+
+	if (!f)
+		return bad("--config", path, strerror(errno));
+	text = malloc(CONFIG_MAX + 1);
+	n = text ? fread(text, 1, CONFIG_MAX + 1, f) : 0;
+	ret = text && !ferror(f) ? 0 : -errno;
+	fclose(f);
+	if (ret || n > CONFIG_MAX) {
+		free(text);
+		return bad("--config", path, ret ? strerror(-ret) : "larger than 1 MiB");
+	}
+	ret = vm_config_json_decode(text, n, &config_args, why, sizeof(why));
+	free(text);
+	return ret ? bad("--config", path, why) : 0;
+}
+
+/*
+ * The file's options first, each with the field it came from (after
+ * prefix), then the command line's.
+ */
+static int parse_config_args(const struct vm_config_args *args, struct vm_config *cfg,
+			     const char *prefix, const char **mem_arg)
+{
+	for (unsigned i = 0; i < args->argc; i++) {
+		const struct option *o;
+		int ret;
+
+		for (o = run_opts; o->name && strcmp(args->argv[i] + 2, o->name); o++)
+			;
+		snprintf(bad_ctx, sizeof(bad_ctx), "%s%s: ", prefix, args->field[i]);
+		ret = parse_one(o->val, o->has_arg ? args->argv[i + 1] : NULL, cfg, mem_arg);
+		bad_ctx[0] = '\0';
+		if (ret)
+			return ret;
+		i += o->has_arg ? 1 : 0;
+	}
+	return 0;
+}
+
+/*
+ * --config FILE, wherever it stands, is read before any other option: a
+ * first pass of getopt finds it (so "--cmdline --config" is a command line).
+ */
+static int find_config(int argc, char **argv, const char **path)
+{
+	int c;
+
+	*path = NULL;
+	optind = 0; /* glibc: start afresh */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", run_opts, NULL)) != -1)
+		if (c == OPT_CONFIG)
+			*path = optarg;
+	if (!*path)
+		return 0;
+	vm_config_args_free(&config_args);
+	return read_config(*path);
+}
+
+static int check_run(const struct vm_config *cfg, const char *mem_arg);
+static int cli_print_config(const struct vm_config *cfg, int *done);
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 {
-	const char *mem_arg = "512M";
+	const char *mem_arg = "512M", *config;
+	bool print_config = false;
 	int c, ret;
 
 	*done = 0;
 	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
 				   .name = "guest", .shutdown_timeout_s = 60 };
-	optind = 1;
+	ret = find_config(argc, argv, &config);
+	if (!ret && config) {
+		char prefix[PATH_MAX + 16];
+
+		snprintf(prefix, sizeof(prefix), "--config %s: ", config);
+		ret = parse_config_args(&config_args, cfg, prefix, &mem_arg);
+	}
+	if (ret)
+		return ret;
+	optind = 0;
 	opterr = 0; /* our own message, in the same form as every other */
 	while ((c = getopt_long(argc, argv, ":vh", run_opts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
@@ -571,22 +682,72 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 			*done = 1;
 			return 0;
 		}
+		if (c == OPT_CONFIG)
+			continue;
+		if (c == OPT_PRINT_CONFIG) {
+			print_config = true;
+			continue;
+		}
 		ret = parse_one(c, optarg, cfg, &mem_arg);
 		if (ret)
 			return ret;
 	}
 	if (optind < argc)
 		return bad("run", argv[optind], "unexpected argument");
-	if (!cfg->kernel && !cfg->firmware) {
-		pr_err("run: --kernel FILE or --firmware FILE is required (see vmm run --help)");
+	ret = check_run(cfg, mem_arg);
+	if (ret || !print_config)
+		return ret;
+	return cli_print_config(cfg, done);
+}
+
+int cli_parse_vm_config(const char *text, size_t len, struct vm_config *cfg,
+			struct vm_config_args *args, char *why, size_t why_len)
+{
+	const char *mem_arg = "512M";
+	int ret;
+
+	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
+				   .name = "guest", .shutdown_timeout_s = 60 };
+	if (vm_config_json_decode(text, len, args, why, why_len))
 		return 2;
+	bad_buf = why;
+	bad_len = why_len;
+	ret = parse_config_args(args, cfg, "", &mem_arg);
+	if (!ret)
+		ret = check_run(cfg, mem_arg);
+	bad_buf = NULL;
+	return ret;
+}
+
+static int cli_print_config(const struct vm_config *cfg, int *done)
+{
+	char *text = vm_config_json_encode(cfg);
+
+	if (!text) {
+		pr_err("--print-config: out of memory");
+		return 1;
 	}
+	fputs(text, stdout);
+	free(text);
+	*done = 1;
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* What holds between options, whichever way they came. */
+static int check_run(const struct vm_config *cfg, const char *mem_arg)
+{
+	/* --api-socket alone: the VM comes whole from vm.create (docs/api.md). */
+	if (!cfg->kernel && !cfg->firmware && cfg->api_socket && !bad_buf &&
+	    (cfg->initrd || cfg->vars || cfg->nr_disks || cfg->nr_nics || cfg->nr_vfio))
+		return bad("run:", "--api-socket without --kernel or --firmware",
+			   "the VM comes from vm.create then; give its disks and devices there");
+	if (!cfg->kernel && !cfg->firmware && (!cfg->api_socket || bad_buf))
+		return bad("run:", "--kernel FILE or --firmware FILE", "one is required (or "
+			   "--api-socket alone, and the VM from vm.create)");
 	if (cfg->vars && !cfg->firmware)
 		return bad("--vars", cfg->vars, "only with --firmware");
-	if (cfg->pci_mmio64_size && !cfg->firmware) {
-		pr_err("run: --pci-mmio64 only with --firmware (see vmm run --help)");
-		return 2;
-	}
+	if (cfg->pci_mmio64_size && !cfg->firmware)
+		return bad("run:", "--pci-mmio64", "only with --firmware");
 	if (cfg->initrd && !cfg->kernel)
 		return bad("--initrd", cfg->initrd, "only with --kernel");
 	if (cfg->nr_vfio && !cfg->firmware)

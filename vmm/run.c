@@ -748,7 +748,8 @@ static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *v
  */
 static bool wait_for_boot(int sfd, struct api *api, struct vm_api_ctx *ctx)
 {
-	ctx->state = VM_API_SHUTDOWN;
+	if (ctx->state != VM_API_NONE)
+		ctx->state = VM_API_SHUTDOWN;
 	ctx->vm = NULL;
 	ctx->boot = false;
 	while (!ctx->boot && !ctx->exit) {
@@ -761,8 +762,9 @@ static bool wait_for_boot(int sfd, struct api *api, struct vm_api_ctx *ctx)
 			return false;
 		if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si) &&
 		    si.ssi_signo != SIGUSR2) {
-			say("terminating on signal %d (%s); the guest was shut down already",
-			    (int)si.ssi_signo, strsignal((int)si.ssi_signo));
+			say("terminating on signal %d (%s); %s", (int)si.ssi_signo,
+			    strsignal((int)si.ssi_signo), ctx->state == VM_API_SHUTDOWN ?
+			    "the guest was shut down already" : "no VM was booted");
 			return false;
 		}
 		if (n >= 0)
@@ -773,10 +775,59 @@ static bool wait_for_boot(int sfd, struct api *api, struct vm_api_ctx *ctx)
 	return ctx->boot;
 }
 
+/* What the runs of one VM share: opened once before its first boot. */
+struct run_prep {
+	struct boot_files bf;
+	char vars_path[PATH_MAX], vars_tmpl[PATH_MAX];
+};
+
+static void run_prep_release(struct run_prep *rp)
+{
+	if (rp->bf.kernel.fd >= 0)
+		close(rp->bf.kernel.fd);
+	if (rp->bf.initrd.fd >= 0)
+		close(rp->bf.initrd.fd);
+	free(rp->bf.whole_kernel);
+	vm_vfio_plan_free(rp->bf.vfio_plan);
+	for (unsigned i = 0; i < VM_MAX_NICS; i++)
+		virtio_net_tap_close(rp->bf.nic_tap[i]);
+	rp->bf = (struct boot_files){ .kernel.fd = -1, .initrd.fd = -1 };
+}
+
+/* preflight(), undone when it fails: vm.boot of a created VM may be tried again. */
+static int run_prep(void *opaque, const struct vm_config *cfg)
+{
+	struct run_prep *rp = opaque;
+	int ret = preflight(cfg, &rp->bf, rp->vars_path, sizeof(rp->vars_path), rp->vars_tmpl,
+			    sizeof(rp->vars_tmpl));
+
+	if (ret)
+		run_prep_release(rp);
+	return ret ? ret : 0;
+}
+
+/*
+ * `vmm run --api-socket PATH` with no payload: the VM comes from vm.create
+ * and starts on vm.boot (which runs the checks first). NULL when the vmm
+ * ends before that.
+ */
+static const struct vm_config *wait_for_create(int sfd, struct api *api, struct vm_api_ctx *ctx,
+					       struct run_prep *rp)
+{
+	say("api: no VM yet; waiting for vm.create and vm.boot on %s", api_path(api));
+	ctx->state = VM_API_NONE;
+	ctx->cfg = NULL;
+	ctx->prepare = run_prep;
+	ctx->prepare_opaque = rp;
+	if (!wait_for_boot(sfd, api, ctx))
+		return NULL;
+	ctx->prepare = NULL;
+	return ctx->created;
+}
+
 int vm_run_linux(const struct vm_config *cfg)
 {
-	struct boot_files bf = { .kernel.fd = -1, .initrd.fd = -1 };
-	static char vars_path[PATH_MAX], vars_tmpl[PATH_MAX];
+	static struct run_prep rp;
 	struct vm_api_ctx ctx = { 0 };
 	struct api *api = NULL;
 	struct vm vm;
@@ -784,14 +835,11 @@ int vm_run_linux(const struct vm_config *cfg)
 
 	memset(&vm, 0, sizeof(vm));
 	vm.kvm_fd = vm.vm_fd = vm.stop_efd = vm.serial_fd = vm.mem.fd = -1;
-	if (preflight(cfg, &bf, vars_path, sizeof(vars_path), vars_tmpl, sizeof(vars_tmpl)))
+	rp.bf = (struct boot_files){ .kernel.fd = -1, .initrd.fd = -1 };
+	bool from_api = !cfg->kernel && !cfg->firmware;
+
+	if (!from_api && run_prep(&rp, cfg))
 		goto out;
-	struct vm_config boot = *cfg;
-
-	boot.vfio_plan = bf.vfio_plan;
-	memcpy(boot.nic_tap, bf.nic_tap, sizeof(boot.nic_tap));
-	ctx.cfg = &boot;
-
 	if (cfg->api_socket) {
 		char why[512];
 
@@ -801,15 +849,29 @@ int vm_run_linux(const struct vm_config *cfg)
 		}
 		pr_info("api: listening on %s", api_path(api));
 	}
-	if (cfg->firmware && !cfg->vars) {
-		if (private_vars_make(vars_path, vars_tmpl))
-			goto out;
-		boot.vars = vars_path;
-	}
 	sfd = block_signals();
 	if (sfd < 0) {
 		pr_err("signalfd: %s", strerror(errno));
 		goto out;
+	}
+	if (from_api) {
+		cfg = wait_for_create(sfd, api, &ctx, &rp);
+		if (!cfg) {
+			status = 0;
+			goto out;
+		}
+		ctx.boot = false;
+	}
+	struct vm_config boot = *cfg;
+
+	boot.vfio_plan = rp.bf.vfio_plan;
+	memcpy(boot.nic_tap, rp.bf.nic_tap, sizeof(boot.nic_tap));
+	ctx.cfg = &boot;
+
+	if (cfg->firmware && !cfg->vars) {
+		if (private_vars_make(rp.vars_path, rp.vars_tmpl))
+			goto out;
+		boot.vars = rp.vars_path;
 	}
 	vcpu_signals_init();
 	/*
@@ -819,7 +881,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	 */
 	for (;;) {
 		ctx.shutdown = ctx.reboot = false;
-		status = run_machine(&vm, &boot, &bf, sfd, api, &ctx);
+		status = run_machine(&vm, &boot, &rp.bf, sfd, api, &ctx);
 		/*
 		 * A SIGTERM read in the same moment as the guest's reset is not
 		 * lost to it; vm.reboot boots again even with --no-reboot.
@@ -840,13 +902,7 @@ out:
 	api_close(api);
 	if (sfd >= 0)
 		close(sfd);
-	if (bf.kernel.fd >= 0)
-		close(bf.kernel.fd);
-	if (bf.initrd.fd >= 0)
-		close(bf.initrd.fd);
-	free(bf.whole_kernel);
-	vm_vfio_plan_free(bf.vfio_plan);
-	for (unsigned i = 0; i < VM_MAX_NICS; i++)
-		virtio_net_tap_close(bf.nic_tap[i]);
+	run_prep_release(&rp);
+	vm_api_release(&ctx);
 	return status;
 }

@@ -379,3 +379,64 @@ Test(api, a_peer_of_another_uid_is_told_403)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw: exit %d",
 		  WEXITSTATUS(status));
 }
+
+static char *ask_body(const char *method, const char *endpoint, const char *body)
+{
+	char req[2048];
+	int fd = client();
+	char *r;
+
+	snprintf(req, sizeof(req), "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", method,
+		 endpoint, strlen(body), body);
+	cr_assert_eq(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	r = reply_of(fd, 1);
+	close(fd);
+	return r;
+}
+
+static int prepared, prepare_fails;
+
+static int fake_prepare(void *opaque, const struct vm_config *c)
+{
+	prepared++;
+	if (prepare_fails) {
+		pr_err("--kernel %s: No such file or directory", c->kernel);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* `vmm run --api-socket` alone: a VM from vm.create's VmConfig, booted by vm.boot. */
+Test(api, create_then_boot_a_vm_from_json_alone)
+{
+	ctx = (struct vm_api_ctx){ .state = VM_API_NONE, .prepare = fake_prepare };
+	assert_has(ask("GET", "vm.info"), "HTTP/1.1 404 ");
+	assert_has(ask("PUT", "vm.boot"), "vm.boot: the VM is not created");
+	char *r = ask_body("PUT", "vm.create", "{\"payload\": {\"kernel\": \"/nope/bz\"},"
+			   " \"cpus\": {\"boot_vcpus\": \"2\"}}");
+
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "vm.create: cpus.boot_vcpus: expected an integer, got a string");
+	cr_assert_eq(ctx.state, VM_API_NONE, "a refused config leaves no VM");
+	r = ask_body("PUT", "vm.create", "{\"payload\": {\"kernel\": \"/nope/bz\"},"
+		     " \"cpus\": {\"boot_vcpus\": 3, \"max_vcpus\": 3},"
+		     " \"memory\": {\"size\": 268435456}}");
+	assert_has(r, "HTTP/1.1 204 ");
+	cr_assert_eq(ctx.state, VM_API_CREATED);
+	cr_assert_eq(ctx.cfg->cpus, 3);
+	r = ask("GET", "vm.info");
+	assert_has(r, "\"state\":\"Created\"");
+	assert_has(r, "\"size\":268435456");
+	assert_has(ask_body("PUT", "vm.create", "{\"payload\": {}}"), "HTTP/1.1 405 ");
+	prepare_fails = 1;
+	r = ask("PUT", "vm.boot");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "vm.boot: --kernel /nope/bz: No such file or directory");
+	cr_assert_not(ctx.boot, "nothing boots");
+	prepare_fails = 0;
+	assert_has(ask("PUT", "vm.boot"), "HTTP/1.1 204 ");
+	cr_assert(ctx.boot);
+	cr_assert_eq(prepared, 2, "vm.boot checked the config each time");
+	vm_api_release(&ctx);
+}
