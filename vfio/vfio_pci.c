@@ -53,6 +53,8 @@ struct vfio_bar {
 	bool trapped;          /* a bus range at addr forwards accesses */
 	bool on;               /* decoding at addr */
 	uint64_t addr;
+	/* Guest accesses that reached the trap (vCPU threads, atomically): vm.counters. */
+	uint64_t exits;
 };
 
 #define MSI_MAX 32
@@ -900,6 +902,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 	uint64_t v = 0, rel;
 	bool pba;
 
+	__atomic_add_fetch(&b->exits, 1, __ATOMIC_RELAXED);
 	if (msix_owns(b->vp, b->idx, off, size, &pba, &rel))
 		return pba ? msix_pba_read(&b->vp->msix.m, rel, size) :
 			     msix_table_read(&b->vp->msix.m, rel, size);
@@ -914,6 +917,7 @@ static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 	uint64_t rel;
 	bool pba;
 
+	__atomic_add_fetch(&b->exits, 1, __ATOMIC_RELAXED);
 	if (msix_owns(b->vp, b->idx, off, size, &pba, &rel)) {
 		if (!pba) /* the PBA is read-only */
 			msix_table_write(&b->vp->msix.m, rel, size, value);
@@ -938,6 +942,7 @@ static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
 	const struct vfio_pci_opts *o = &b->vp->opts;
 	uint64_t v = 0;
 
+	__atomic_add_fetch(&b->exits, 1, __ATOMIC_RELAXED);
 	if (o->rom) { /* rom=FILE; past its end, zeros up to the BAR's size */
 		if (off < o->rom_len)
 			memcpy(&v, (const uint8_t *)o->rom + off,
@@ -1277,6 +1282,43 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 struct pci_device *vfio_pci_dev(struct vfio_pci *vp)
 {
 	return &vp->pci;
+}
+
+void vfio_pci_bar_info(const struct vfio_pci *vp, unsigned idx, struct vfio_pci_bar_info *out)
+{
+	const struct vfio_bar *b = idx == PCI_ROM_BAR ? &vp->rom : idx < 6 ? &vp->bar[idx] : NULL;
+	uint64_t at = 0, mapped = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!b || !b->size)
+		return;
+	out->present = true;
+	out->io = b->io;
+	out->on = b->on;
+	out->addr = b->addr;
+	out->size = b->size;
+	out->exits = __atomic_load_n(&b->exits, __ATOMIC_RELAXED);
+	/* What the memslots leave out of the device's part, page by page, traps. */
+	for (unsigned i = 0; i <= b->nr_direct; i++) {
+		const struct vfio_direct *d = i < b->nr_direct ? &b->direct[i] : NULL;
+		uint64_t end = d ? d->off : b->region_size;
+		bool slotted = d && b->on && d->slot >= 0;
+
+		if (d && !slotted)
+			continue; /* not mapped now: part of the trapped stretch around it */
+		if (end > at && out->nr_trapped < VFIO_PCI_TRAPPED_MAX) {
+			out->trapped[out->nr_trapped].off = at;
+			out->trapped[out->nr_trapped].len = end - at;
+			out->nr_trapped++;
+		}
+		if (d) {
+			mapped += d->size;
+			at = d->off + d->size;
+		}
+	}
+	if (!b->on)
+		out->nr_trapped = 0;
+	out->mapping = !b->on ? "off" : !mapped ? "trapped" : out->nr_trapped ? "sparse" : "memslot";
 }
 
 bool vfio_pci_link(const struct vfio_pci *vp, unsigned *speed, unsigned *width)

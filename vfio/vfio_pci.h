@@ -77,6 +77,27 @@ struct pci_device *vfio_pci_dev(struct vfio_pci *vp);
  * for a function without a PCI Express capability.
  */
 bool vfio_pci_link(const struct vfio_pci *vp, unsigned *speed, unsigned *width);
+/*
+ * BAR idx (0-5, or PCI_ROM_BAR) as it is now: where it decodes and how,
+ * for vm.info and vm.counters. mapping is "memslot" (all of it mapped
+ * into the guest), "trapped" (every access exits to the vmm), "sparse"
+ * (memslots with trapped stretches between: trapped[], offsets in the BAR,
+ * such as the MSI-X table's pages) or "off" (not decoding). exits counts
+ * the guest's accesses that reached the trap. Call it with the PCI bus's
+ * apply_lock held: BARs move under it.
+ */
+#define VFIO_PCI_TRAPPED_MAX 9
+struct vfio_pci_bar_info {
+	bool present, io, on;
+	uint64_t addr, size;
+	const char *mapping;
+	struct {
+		uint64_t off, len;
+	} trapped[VFIO_PCI_TRAPPED_MAX];
+	unsigned nr_trapped;
+	uint64_t exits;
+};
+void vfio_pci_bar_info(const struct vfio_pci *vp, unsigned idx, struct vfio_pci_bar_info *out);
 /* Unmaps and unregisters everything it mapped; the device itself stays open. */
 void vfio_pci_free(struct vfio_pci *vp);
 

@@ -44,6 +44,21 @@ static const char *state_name(enum vm_api_state s)
 	return names[s];
 }
 
+static bool running(const struct vm_api_ctx *ctx)
+{
+	return ctx->state == VM_API_RUNNING || ctx->state == VM_API_PAUSED;
+}
+
+/* vm.counters: per device, as Cloud Hypervisor's VmCounters (name -> integer). */
+static void vm_counters(struct vm_api_ctx *ctx, struct api_reply *reply)
+{
+	if (!running(ctx)) {
+		api_reply_error(reply, 405, "vm.counters: the VM is %s", state_name(ctx->state));
+		return;
+	}
+	reply_json(reply, ctx->counters ? ctx->counters(ctx->vm) : json_object());
+}
+
 static void vm_info(struct vm_api_ctx *ctx, struct api_reply *reply)
 {
 	json_t *o, *tids;
@@ -63,6 +78,8 @@ static void vm_info(struct vm_api_ctx *ctx, struct api_reply *reply)
 			     i < ctx->vm->nr_vcpus; i++)
 		json_array_append_new(tids, json_integer(atomic_load(&ctx->vm->vcpus[i].tid)));
 	json_object_set_new(o, "vmm_vcpu_threads", tids);
+	json_object_set_new(o, "device_tree", ctx->device_tree && ctx->vm && running(ctx) ?
+			    ctx->device_tree(ctx->vm) : json_object());
 	reply_json(reply, o);
 }
 
@@ -217,12 +234,12 @@ static const char *const answered[][2] = {
 	{ "vmm.ping", "GET" }, { "vmm.shutdown", "PUT" }, { "vm.info", "GET" },
 	{ "vm.pause", "PUT" }, { "vm.resume", "PUT" }, { "vm.shutdown", "PUT" },
 	{ "vm.reboot", "PUT" }, { "vm.boot", "PUT" }, { "vm.power-button", "PUT" },
-	{ "vm.create", "PUT" },
+	{ "vm.create", "PUT" }, { "vm.counters", "GET" },
 };
 
 /* Cloud Hypervisor's other endpoints: known, and not answered (yet). */
 static const char *const not_yet[] = {
-	"vm.counters", "vm.delete", "vm.add-device", "vm.remove-device",
+	"vm.delete", "vm.add-device", "vm.remove-device",
 	"vm.add-disk", "vm.add-net", "vm.add-fs", "vm.add-pmem", "vm.add-vsock", "vm.add-vdpa",
 	"vm.add-user-device", "vm.add-generic-vhost-user", "vm.resize", "vm.resize-disk",
 	"vm.resize-zone", "vm.snapshot", "vm.restore", "vm.coredump", "vm.send-migration",
@@ -251,6 +268,8 @@ void vm_api_handle(void *opaque, const struct http_request *req, struct api_repl
 			vmm_ping(reply);
 		else if (!strcmp(ep, "vm.info"))
 			vm_info(ctx, reply);
+		else if (!strcmp(ep, "vm.counters"))
+			vm_counters(ctx, reply);
 		else
 			dispatch_put(ctx, ep, req, reply);
 		return;

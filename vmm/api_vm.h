@@ -38,6 +38,12 @@ struct vm_api_ctx {
 	 */
 	int (*prepare)(void *opaque, const struct vm_config *cfg);
 	void *prepare_opaque;
+	/*
+	 * The running machine's device_tree (vm.info) and counters
+	 * (vm.counters), as JSON objects; NULL (a test): empty objects.
+	 */
+	struct json_t *(*device_tree)(struct vm *vm);
+	struct json_t *(*counters)(struct vm *vm);
 	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
 	enum vm_api_state state;
 	bool shutdown;          /* vm.shutdown: stop the machine, keep the vmm */

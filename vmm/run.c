@@ -867,6 +867,8 @@ int vm_run_linux(const struct vm_config *cfg)
 	boot.vfio_plan = rp.bf.vfio_plan;
 	memcpy(boot.nic_tap, rp.bf.nic_tap, sizeof(boot.nic_tap));
 	ctx.cfg = &boot;
+	ctx.device_tree = vm_vfio_device_tree;
+	ctx.counters = vm_vfio_counters;
 
 	if (cfg->firmware && !cfg->vars) {
 		if (private_vars_make(rp.vars_path, rp.vars_tmpl))

@@ -37,12 +37,22 @@
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 
+#define FN_RESETS_KEPT 8
+
 /* A function of the plan, opened in this machine. */
 struct vm_vfio_fn {
 	const struct vm_vfio_fn_plan *p;
 	struct vfio_group *g;
 	struct vfio_device dev;
 	struct vfio_pci *vp;
+	/* Its resets in this machine, the first FN_RESETS_KEPT (main thread only): vm.info. */
+	struct {
+		char method[32];
+		const char *when;
+		double ms;
+		bool ok;
+	} reset[FN_RESETS_KEPT];
+	unsigned nr_resets;
 };
 
 struct vm_vfio {
@@ -173,6 +183,14 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
+	if (f->nr_resets < FN_RESETS_KEPT) {
+		snprintf(f->reset[f->nr_resets].method, sizeof(f->reset[0].method), "%s",
+			 used[0] ? used : "auto");
+		f->reset[f->nr_resets].when = when;
+		f->reset[f->nr_resets].ms = ms_since(&t0);
+		f->reset[f->nr_resets].ok = ret >= 0;
+	}
+	f->nr_resets++;
 	if (ret < 0)
 		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s (the kernel's log, "
 			"dmesg, may say why)", p->bdf, when, used[0] ? used : "the kernel's choice",
@@ -662,4 +680,158 @@ void vm_vfio_free(struct vm *vm)
 		close(v->kvm_vfio_fd);
 	free(v);
 	vm->vfio = NULL;
+}
+
+/* ---- vm.info's device_tree and vm.counters ---- */
+
+/* The function's guest address: its root port's secondary bus, as the guest numbered it. */
+static void guest_bdf(struct vm *vm, const struct vfio_pci *vp, char *out, size_t len)
+{
+	struct pci_device *dev = vfio_pci_dev((struct vfio_pci *)vp);
+	unsigned bus = 0;
+
+	pthread_mutex_lock(&vm->pci.lock);
+	if (dev->parent)
+		bus = dev->parent->cfg[PCI_SECONDARY_BUS];
+	pthread_mutex_unlock(&vm->pci.lock);
+	snprintf(out, len, "0000:%02x:%02x.%x", bus, dev->devfn >> 3, dev->devfn & 7);
+}
+
+static json_t *bar_json(const struct vfio_pci_bar_info *b, unsigned idx)
+{
+	json_t *o = json_object(), *t = json_array();
+
+	json_object_set_new(o, "type", json_string(idx == PCI_ROM_BAR ? "rom" : "bar"));
+	if (idx != PCI_ROM_BAR)
+		json_object_set_new(o, "index", json_integer(idx));
+	json_object_set_new(o, "io", json_boolean(b->io));
+	json_object_set_new(o, "guest_address", json_integer((json_int_t)b->addr));
+	json_object_set_new(o, "size", json_integer((json_int_t)b->size));
+	json_object_set_new(o, "mapping", json_string(b->mapping));
+	for (unsigned i = 0; i < b->nr_trapped; i++)
+		json_array_append_new(t, json_pack("{sI sI}", "offset", (json_int_t)b->trapped[i].off,
+						   "length", (json_int_t)b->trapped[i].len));
+	json_object_set_new(o, "trapped", t);
+	return o;
+}
+
+json_t *vm_vfio_device_tree(struct vm *vm)
+{
+	struct vm_vfio *v = vm->vfio;
+	json_t *tree = json_object();
+
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		struct vm_vfio_fn *f = &v->fn[i];
+		json_t *node = json_object(), *res = json_array();
+		char id[16], bdf[16];
+
+		snprintf(id, sizeof(id), "vfio%u", i);
+		guest_bdf(vm, f->vp, bdf, sizeof(bdf));
+		json_object_set_new(node, "id", json_string(id));
+		json_object_set_new(node, "pci_bdf", json_string(bdf));
+		json_array_append_new(res, json_pack("{ss ss si ss}", "type", "host", "bdf", f->p->bdf,
+						     "iommu_group", f->p->group, "iommu",
+						     vfio_iommu_name(&v->c)));
+		pthread_mutex_lock(&vm->pci.apply_lock);
+		for (unsigned b = 0; b <= PCI_ROM_BAR; b++) {
+			struct vfio_pci_bar_info bi;
+
+			vfio_pci_bar_info(f->vp, b, &bi);
+			if (bi.present)
+				json_array_append_new(res, bar_json(&bi, b));
+		}
+		pthread_mutex_unlock(&vm->pci.apply_lock);
+		json_array_append_new(res, json_pack("{ss ss ss}", "type", "reset_method", "chosen",
+						     f->p->method ? f->p->method :
+						     f->p->cfg->reset == VM_VFIO_RESET_NONE ? "none" :
+						     "auto", "offered", f->p->methods));
+		for (unsigned k = 0; k < f->nr_resets && k < FN_RESETS_KEPT; k++)
+			json_array_append_new(res, json_pack("{ss ss ss sf sb}", "type", "reset",
+							     "method", f->reset[k].method, "when",
+							     f->reset[k].when, "ms", f->reset[k].ms,
+							     "ok", f->reset[k].ok));
+		json_object_set_new(node, "resources", res);
+		json_object_set_new(node, "children", json_array());
+		json_object_set_new(tree, id, node);
+	}
+	return tree;
+}
+
+/*
+ * The host's count of each of the function's interrupts, from
+ * /proc/interrupts, where vfio-pci names them "vfio-msix[N](BDF)",
+ * "vfio-msi[N](BDF)" and "vfio-intx(BDF)": what reached the guest through
+ * its irqfds, with no userspace hop to count them on the way.
+ */
+static void irq_counts(const char *bdf, json_t *out)
+{
+	FILE *f = fopen("/proc/interrupts", "re");
+	char line[4096], want[32], *tail;
+
+	if (!f)
+		return;
+	snprintf(want, sizeof(want), "(%s)", bdf);
+	while (fgets(line, sizeof(line), f)) {
+		char *name = strstr(line, "vfio-"), key[64], *p;
+		unsigned long long sum = 0;
+
+		if (!name || !strstr(name, want) || !(p = strchr(line, ':')))
+			continue;
+		for (p++;; p = tail) {
+			unsigned long long n = strtoull(p, &tail, 10);
+
+			if (tail == p)
+				break;
+			sum += n;
+		}
+		/* vfio-msix[3](BDF) -> msix3_interrupts; vfio-intx(BDF) -> intx_interrupts */
+		snprintf(key, sizeof(key), "%.*s", (int)(strchr(name, '(') - name - 5), name + 5);
+		for (p = key; *p; p++)
+			if (*p == '[' || *p == ']')
+				memmove(p, p + 1, strlen(p)), p--;
+		strncat(key, "_interrupts", sizeof(key) - strlen(key) - 1);
+		json_object_set_new(out, key, json_integer((json_int_t)sum));
+	}
+	fclose(f);
+}
+
+json_t *vm_vfio_counters(struct vm *vm)
+{
+	struct vm_vfio *v = vm->vfio;
+	json_t *all = json_object();
+	uint64_t dma = 0;
+
+	for (size_t i = 0; v && i < v->c.n_dma; i++)
+		dma += v->c.dma[i].size;
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		struct vm_vfio_fn *f = &v->fn[i];
+		json_t *c = json_object();
+		char id[16], key[32];
+
+		pthread_mutex_lock(&vm->pci.apply_lock);
+		for (unsigned b = 0; b <= PCI_ROM_BAR; b++) {
+			struct vfio_pci_bar_info bi;
+
+			vfio_pci_bar_info(f->vp, b, &bi);
+			if (!bi.present)
+				continue;
+			if (b == PCI_ROM_BAR)
+				snprintf(key, sizeof(key), "rom_trapped_exits");
+			else
+				snprintf(key, sizeof(key), "bar%u_trapped_exits", b);
+			json_object_set_new(c, key, json_integer((json_int_t)bi.exits));
+		}
+		pthread_mutex_unlock(&vm->pci.apply_lock);
+		irq_counts(f->p->bdf, c);
+		/* One IOMMU address space for all of them: each can DMA to all of it. */
+		json_object_set_new(c, "dma_mapped_bytes", json_integer((json_int_t)dma));
+		json_object_set_new(c, "resets", json_integer(f->nr_resets));
+		if (f->nr_resets)
+			json_object_set_new(c, "last_reset_us", json_integer((json_int_t)(1000 *
+					    f->reset[(f->nr_resets < FN_RESETS_KEPT ? f->nr_resets :
+						      FN_RESETS_KEPT) - 1].ms)));
+		snprintf(id, sizeof(id), "vfio%u", i);
+		json_object_set_new(all, id, c);
+	}
+	return all;
 }

@@ -2,6 +2,7 @@
 #ifndef VMM_VFIO_DEVICES_H
 #define VMM_VFIO_DEVICES_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,5 +63,18 @@ unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, uns
 int vfio_reset_methods_read(const char *bdf, char *buf, size_t len);
 int vfio_reset_methods_write(const char *bdf, const char *methods);
 void vm_vfio_free(struct vm *vm);
+/*
+ * vm.info's device_tree: per --vfio function ("vfio0", ...), its guest BDF,
+ * and as resources its host BDF and IOMMU group, each BAR's guest address,
+ * size and mapping (memslot, trapped, sparse with its trapped stretches),
+ * its reset method and the resets done in this machine. Main thread.
+ */
+json_t *vm_vfio_device_tree(struct vm *vm);
+/*
+ * vm.counters: per function, guest accesses that trapped per BAR, the
+ * host's count of each of its interrupts (/proc/interrupts), the bytes of
+ * guest RAM mapped for DMA, its resets and the last one's duration.
+ */
+json_t *vm_vfio_counters(struct vm *vm);
 
 #endif

@@ -612,6 +612,54 @@ Test(vfio_pci, an_msix_bar_is_direct_but_for_the_table_and_pba_pages)
 	cr_assert(!bus_read(&mmio, 0xc0400400, &v, 4));
 }
 
+/* What vm.info and vm.counters say of each BAR: where, how mapped, what traps. */
+Test(vfio_pci, each_bar_says_where_it_is_how_it_is_mapped_and_what_trapped)
+{
+	struct vfio_pci_bar_info b;
+	uint32_t v;
+
+	make_msix_bar(NULL, 0);
+	vfio_pci_bar_info(vp, 1, &b);
+	cr_assert(b.present && b.on);
+	cr_assert_eq(b.addr, 0xc0200000);
+	cr_assert_eq(b.size, 0x8000);
+	cr_assert_str_eq(b.mapping, "sparse");
+	cr_assert_eq(b.nr_trapped, 2, "the table's page and the PBA's");
+	cr_assert_eq(b.trapped[0].off, 0);
+	cr_assert_eq(b.trapped[0].len, 0x1000);
+	cr_assert_eq(b.trapped[1].off, 0x4000);
+	cr_assert_eq(b.trapped[1].len, 0x1000);
+	cr_assert_eq(b.exits, 0);
+	cr_assert(bus_read(&mmio, 0xc0200000 + 0x400, &v, 4));
+	cr_assert(bus_read(&mmio, 0xc0204000, &v, 4));
+	vfio_pci_bar_info(vp, 1, &b);
+	cr_assert_eq(b.exits, 2, "each trapped access counts");
+	vfio_pci_bar_info(vp, 5, &b);
+	cr_assert_not(b.present, "no BAR 5");
+	cfg_w(PCI_COMMAND, 2, 0);
+	pci_bus_apply_bars(&pci);
+	vfio_pci_bar_info(vp, 1, &b);
+	cr_assert_str_eq(b.mapping, "off");
+
+	teardown();
+	opts.no_mmap = true;
+	make_device(false);
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	vfio_pci_bar_info(vp, 0, &b);
+	cr_assert_str_eq(b.mapping, "trapped", "mmap=off");
+	opts.no_mmap = false;
+	teardown();
+	make_device(false);
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	vfio_pci_bar_info(vp, 0, &b);
+	cr_assert_str_eq(b.mapping, "memslot");
+	cr_assert_eq(b.nr_trapped, 0);
+}
+
 Test(vfio_pci, sparse_areas_are_all_that_is_mapped)
 {
 	static struct vfio_region_sparse_mmap_area areas[] = {
