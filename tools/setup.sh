@@ -29,9 +29,10 @@ packages=(
 	python3-yaml python3-jsonschema
 	# the lab drives the API socket with curl (reboot), as a user would
 	curl
-	# tests/fuzz: libFuzzer targets and their short runs in CI (clang's
-	# runtime has libFuzzer, ASan and UBSan)
-	clang
+	# tests/fuzz: libFuzzer targets and their short runs in CI, and the
+	# ThreadSanitizer build of the threaded unit tests: clang, and its
+	# runtime (libFuzzer, ASan, UBSan, TSan), which clang only recommends
+	clang libclang-rt-dev
 )
 
 missing=()

@@ -2,10 +2,16 @@
 # Runs every test the project has, the way CI does:
 #   1. unit and /dev/kvm exit-path tests in a normal build,
 #   2. the lab scenarios (real Linux guests under our vmm, see tests/lab/),
-#      in the background, and meanwhile
-#   3. the same as 1 under ASan+UBSan, at low CPU priority: the lab's
-#      emulators leave about a fifth of the two cores idle (their guests
-#      wait), and that is mostly what the sanitizer build and tests get.
+#      in the background, and meanwhile, at low CPU priority, one after the
+#      other:
+#   3. the same as 1 under ASan+UBSan,
+#   4. the unit tests of what vCPU threads share (suite threads) under
+#      ThreadSanitizer,
+#   5. the fuzz targets (tests/fuzz/): every seed once, then each target
+#      for 30 s from its seeds.
+#   The lab's emulators leave about a fifth of the two cores idle (their
+#   guests wait), and that is mostly what 3 to 5 get; they end well before
+#   the lab does (tests/lab/README.md, How long).
 # A test that could not run is reported as skipped with its reason and is
 # never counted as passed. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
@@ -25,14 +31,23 @@ tally() {
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
-# $1 build dir, $2.. meson setup options; $nice, when set, runs both under it.
+# $1 build dir, $2.. meson setup options; $nice, when set, runs both under
+# it; $suites, when set, builds only what those test suites run
+# (tools/suite_targets.py), not the whole tree.
 run_build() {
-	local dir=$1
+	local dir=$1 targets=()
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
 		${nice:-} meson setup "$dir" "$@" >/dev/null || { echo "FAIL: meson setup $dir"; failed=$((failed + 1)); return 1; }
 	fi
-	${nice:-} ninja -C "$dir" || { echo "FAIL: build in $dir"; failed=$((failed + 1)); return 1; }
+	if [ -n "${suites:-}" ]; then
+		local list
+		# shellcheck disable=SC2086 # one word per suite
+		list=$(python3 tools/suite_targets.py "$dir" $suites) ||
+			{ echo "FAIL: no targets for suites $suites in $dir"; failed=$((failed + 1)); return 1; }
+		mapfile -t targets <<<"$list"
+	fi
+	${nice:-} ninja -C "$dir" "${targets[@]}" || { echo "FAIL: build in $dir"; failed=$((failed + 1)); return 1; }
 }
 
 echo "== unit and /dev/kvm tests =="
@@ -68,6 +83,25 @@ if nice="nice -n 19" run_build build-asan -Db_sanitize=address,undefined -Db_lun
 		nice -n 10 meson test -C build-asan --suite unit --suite kvm --suite cli \
 		--timeout-multiplier 10 --print-errorlogs
 	tally build-asan
+fi
+
+echo "== unit tests of what vCPU threads share, under ThreadSanitizer =="
+# clang: gcc refuses to build atomic fences under TSan (-Wtsan). A race
+# fails its test (tests/unit/tsan_criterion.c sets halt_on_error=1).
+if CC=clang nice="nice -n 19" suites=threads run_build build-tsan -Db_sanitize=thread -Db_lundef=false; then
+	nice -n 10 meson test -C build-tsan --no-rebuild --suite threads \
+		--timeout-multiplier 10 --print-errorlogs
+	tally build-tsan
+fi
+
+echo "== fuzz targets: every seed once, then each target for 30 s =="
+# A run lasts its 30 s of wall time whatever CPU it gets: last, two at a
+# time (meson's default on two cores), while the lab still runs.
+if CC=clang nice="nice -n 19" suites="fuzz fuzz-run" run_build build-fuzz -Dfuzz=true \
+	-Db_sanitize=address,undefined -Db_lundef=false; then
+	nice -n 19 meson test -C build-fuzz --no-rebuild --suite fuzz --suite fuzz-run \
+		--timeout-multiplier 3 --print-errorlogs
+	tally build-fuzz
 fi
 
 if [ -n "$lab_pid" ]; then

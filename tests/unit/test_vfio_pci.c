@@ -10,11 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/pci_regs.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfio/vfio_pci.h"
@@ -441,6 +444,106 @@ Test(vfio_pci, the_rom_reads_while_its_bar_decodes)
 	cfg_w(PCI_ROM_ADDRESS, 4, 0xd0000000);
 	pci_bus_apply_bars(&pci);
 	cr_assert(!bus_read(&mmio, 0xd0000000, &sig, 2));
+}
+
+/*
+ * Two vCPUs moving the ROM, as the VMM wires it (vmm/vm.c): 0xCF8/0xCFC on
+ * the PIO bus, the PIO and MMIO buses sharing one deferred-work queue, and
+ * a config write that touches a BAR queueing pci_bus_apply_bars(). Each
+ * vCPU moves the ROM for ROM_MOVE_S, at least ROM_MOVES times, so that the
+ * two overlap on a machine busy with other work too: before the fix
+ * (e607328) that left ROM ranges behind in 10 runs out of 10, and TSan
+ * reported the race in 3 out of 3.
+ */
+#define ROM_MOVE_S  1
+#define ROM_MOVES   1000
+
+static void apply_bars(void *arg)
+{
+	pci_bus_apply_bars(arg);
+}
+
+static atomic_uint unqueued; /* apply_bars that did not fit the queue */
+
+static void queue_apply_bars(void *opaque)
+{
+	(void)opaque;
+	if (bus_defer(&mmio, apply_bars, &pci))
+		atomic_fetch_add(&unqueued, 1);
+}
+
+static void wire_like_the_vmm(void)
+{
+	bus_share_defer_queue(&pio, &mmio);
+	pci_set_bars_hook(&pci, queue_apply_bars, NULL);
+	cr_assert_eq(bus_register(&pio, 0xcf8, 8, &pci_conf_ops, &pci), 0);
+}
+
+/* A dword config write through the ports, as Linux's pci_conf1_write does it. */
+static bool port_cfg_w(unsigned reg, uint32_t v)
+{
+	uint32_t addr = 0x80000000u | PCI_DEVFN(3, 0) << 8 | reg;
+
+	return bus_write(&pio, 0xcf8, &addr, 4) && bus_write(&pio, 0xcfc, &v, 4);
+}
+
+static pthread_barrier_t vcpus_ready; /* both vCPUs start moving together */
+static struct timespec moving_until;
+
+static bool past(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* One vCPU: moves the ROM through its own 64 places, then turns it off. */
+static void *rom_mover(void *arg)
+{
+	uintptr_t vcpu = (uintptr_t)arg - 1;
+	bool ok = true;
+
+	pthread_barrier_wait(&vcpus_ready);
+	for (unsigned i = 0; i < ROM_MOVES || !past(&moving_until); i++) {
+		uint32_t addr = 0xd0000000u + (uint32_t)vcpu * 0x01000000u + i % 64 * 0x8000u;
+
+		ok &= port_cfg_w(PCI_ROM_ADDRESS, addr | PCI_ROM_ADDRESS_ENABLE);
+	}
+	ok &= port_cfg_w(PCI_ROM_ADDRESS, 0);
+	return ok ? arg : NULL; /* arg: never NULL */
+}
+
+/* Issue 18, bug 1: two vCPUs applying the ROM's move at once left ROM ranges behind. */
+Test(vfio_pci, two_vcpus_moving_the_rom_leave_nothing_mapped_once_it_is_off)
+{
+	pthread_t t[2];
+	uint16_t sig = 0;
+	void *ok;
+
+	wire_like_the_vmm();
+	cr_assert(port_cfg_w(PCI_COMMAND, PCI_COMMAND_MEMORY));
+	cr_assert_eq(pthread_barrier_init(&vcpus_ready, NULL, 2), 0);
+	clock_gettime(CLOCK_MONOTONIC, &moving_until);
+	moving_until.tv_sec += ROM_MOVE_S;
+	for (uintptr_t i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, rom_mover, (void *)(i + 1)), 0);
+	for (uintptr_t i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_join(t[i], &ok), 0);
+		cr_assert_not_null(ok, "vCPU %u: a port access went nowhere", (unsigned)i);
+	}
+	pthread_barrier_destroy(&vcpus_ready);
+	cr_assert_eq(atomic_load(&unqueued), 0);
+	cr_assert(port_cfg_w(PCI_COMMAND, 0));
+	for (unsigned i = 0; i < mmio.nr; i++)
+		cr_expect_str_neq(mmio.ranges[i].ops->name, "vfio-rom",
+				  "a ROM range left at 0x%llx with the ROM and memory decode off",
+				  (unsigned long long)mmio.ranges[i].base);
+	/* and the ROM still works: on again, it reads at its one place */
+	cr_assert(port_cfg_w(PCI_ROM_ADDRESS, 0xd8000000u | PCI_ROM_ADDRESS_ENABLE));
+	cr_assert(port_cfg_w(PCI_COMMAND, PCI_COMMAND_MEMORY));
+	cr_assert(bus_read(&mmio, 0xd8000000u, &sig, 2));
+	cr_assert_eq(sig, 0xaa55);
 }
 
 Test(vfio_pci, msi_goes_from_the_device_to_irqfds_routed_as_the_guest_programmed)
