@@ -18,8 +18,13 @@
 # called vcpu0 and vcpu1), vm.pause (the agent's 10 ticks a second stop)
 # and vm.resume, the errors (wrong state 405, wrong method 405, unknown
 # 404, not answered yet 501, a head too large 431), the socket's mode and
+# a thousand malformed requests while the guest ticks on (apistorm.c),
+# vm.counters (no passed-through device: {}),
 # a peer of another uid refused, vm.shutdown then vm.boot (a second boot),
 # and `vmm ctl shutdown`: the power button, and the guest powers off.
+# Last, a vmm with only its API socket: vm.info is 404 until vm.create gives
+# it the VmConfig that `vmm run ... --print-config` wrote for the same
+# command line, vm.boot boots it, and the guest reports its 2 vCPUs.
 
 guest_cmdline='agent.end=reboot'
 lab_modules+=("${lab_host_bridge_modules[@]}")
@@ -27,8 +32,10 @@ lab_host_files() {
 	lab_install_program "$(command -v curl)" "$1" /usr/bin/curl &&
 		lab_install_program "$(command -v setpriv)" "$1" /usr/bin/setpriv ||
 		{ lab_fail "no curl or setpriv to copy into the lab host (tools/setup.sh installs them)"; return 1; }
+	${CC:-cc} -std=gnu11 -D_GNU_SOURCE -O2 -static -o "$1/usr/bin/apistorm" "$lab_dir/apistorm.c" ||
+		{ lab_fail "cannot build $lab_dir/apistorm.c statically"; return 1; }
 }
-lab_timeout=600
+lab_timeout=900
 lab_script='
 # exec: backgrounded, the function runs in a subshell, and the SIGTERM
 # below must reach vmm itself, not that subshell.
@@ -120,7 +127,24 @@ if wait_line /tmp/serial3.log "VMM-AGENT: done" $pid 240; then
 	lab "ticks_after_resume=$(($(count "VMM-AGENT: tick=" /tmp/serial3.log) - t2))"
 	call wrong_method GET vm.pause
 	call unknown GET vm.nothing
-	call not_yet GET vm.counters
+	call not_yet PUT vm.add-disk
+	call counters GET vm.counters
+	# A thousand malformed requests (tests/lab/apistorm.c), each on its own
+	# connection, while the agent ticks 10 times a second: the guest runs on.
+	# The rate first, over 2 s (the lab emulator is slower when its machine is busy).
+	t0=$(count "VMM-AGENT: tick=" /tmp/serial3.log)
+	sleep 2
+	t1=$(count "VMM-AGENT: tick=" /tmp/serial3.log)
+	s0=$(uptime_s)
+	lab "storm=$(apistorm $api 1000)"
+	sleep 2
+	storm_ticks=$(($(count "VMM-AGENT: tick=" /tmp/serial3.log) - t1))
+	s1=$(uptime_s)
+	secs=$((${s1%.*} - ${s0%.*}))
+	lab "storm_ticks=$storm_ticks in $secs s; $((t1 - t0)) in 2 s before"
+	# At least half the rate before: 4 * storm_ticks >= (t1 - t0) * secs.
+	lab "storm_rate_kept=$((4 * storm_ticks >= (t1 - t0) * secs && storm_ticks > 0))"
+	call after_storm GET vmm.ping
 	lab "big_head_status=$(curl -s -o /dev/null -w "%{http_code}" --unix-socket $api \
 		-H "X-Big: $(head -c 9000 /dev/zero | tr "\0" a)" http://localhost/api/v1/vmm.ping)"
 	lab "socket_mode=$(stat -c %a $api)"
@@ -148,6 +172,30 @@ wait_exit $pid api_vmm 60
 lab "api_boots=$(count "VMM-AGENT: userspace-start" /tmp/serial3.log)"
 lab "socket_left=$(ls $api 2>/dev/null | wc -l)"
 sed "s/^/LAB: note: vmm: /" /tmp/vmm3.err
+
+# A VM from JSON alone: the command line above as a file (--print-config),
+# given to a vmm that has only its API socket, through vm.create and vm.boot.
+"$VMM" run --cpus 2 --memory 512M --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+	--cmdline "${GUEST_CMDLINE/agent.end=reboot/agent.end=poweroff}" \
+	--serial file=/tmp/serial4.log --print-config >/tmp/vm.json
+lab "print_config_exit=$?"
+"$VMM" run --api-socket $api 2>/tmp/vmm4.err &
+pid=$!
+i=0
+while [ ! -S $api ] && [ $i -lt 100 ] && kill -0 $pid 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+call info_none GET vm.info
+lab "create_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket $api -X PUT \
+	-H "Content-Type: application/json" --data-binary @/tmp/vm.json \
+	http://localhost/api/v1/vm.create)"
+call info_created GET vm.info
+call create_boot PUT vm.boot
+wait_line /tmp/serial4.log "VMM-AGENT: done" $pid 240 && lab created_guest_done=1
+lab "created_cpus=$(sed -n "s/.*VMM-AGENT: cpus_online=//p" /tmp/serial4.log | tr -d "\r")"
+wait_exit $pid created_vmm 120
+sed "s/^/LAB: note: vmm: /" /tmp/vmm4.err
 '
 
 scenario_check() {
@@ -179,6 +227,11 @@ scenario_check() {
 	expect lab wrong_method_body =~ 'vm.pause takes PUT, not GET'
 	expect lab unknown_status -eq 404
 	expect lab not_yet_status -eq 501
+	expect lab counters_status -eq 200
+	expect lab counters_body = '{}'
+	expect lab storm =~ '^sent=1000 '
+	expect lab storm_rate_kept -eq 1
+	expect lab after_storm_status -eq 200
 	expect lab big_head_status -eq 431
 	expect lab socket_mode = 600
 	expect lab other_uid_curl_exit -eq 7
@@ -192,6 +245,15 @@ scenario_check() {
 	expect lab api_vmm_exit -eq 0
 	expect lab api_boots -eq 2
 	expect lab socket_left -eq 0
+	expect lab print_config_exit -eq 0
+	expect lab info_none_status -eq 404
+	expect lab create_status -eq 204
+	expect lab info_created_body =~ '"state":"Created"'
+	schema_check info_created VmInfo
+	expect lab create_boot_status -eq 204
+	expect lab created_guest_done -eq 1
+	expect lab created_cpus = 2
+	expect lab created_vmm_exit -eq 0
 }
 
 # schema_check NAME SCHEMA: the body the lab reported as NAME_body against

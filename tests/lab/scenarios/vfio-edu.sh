@@ -31,9 +31,9 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars2.fd
 # exec: in the background, $! must be the vmm itself.
 first() {
 	exec "$VMM" run -v --cpus 1 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
-		--vars /tmp/vars.fd --vfio "$bdf" --kernel "$GUEST_KERNEL" \
-		--initrd "$GUEST_INITRD" --cmdline "$GUEST_CMDLINE" </dev/null >/tmp/guest.log \
-		2>/tmp/vmm.err
+		--vars /tmp/vars.fd --vfio "$bdf${EDU_VFIO_OPTS:-}" ${EDU_API:+--api-socket "$EDU_API"} \
+		--kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$GUEST_CMDLINE" \
+		</dev/null >/tmp/guest.log 2>/tmp/vmm.err
 }
 first &
 pid=$!
@@ -45,6 +45,8 @@ if wait_line /tmp/guest.log "VMM-AGENT: userspace-start" $pid 300; then
 	lab "second_exit=$?"
 	cat /tmp/second.err
 	grep -q "is in use by another process" /tmp/second.err && lab second_refused=1
+	# A scenario that sets EDU_API asks the running vmm through it (vfio-edu-intx).
+	[ -z "${EDU_API:-}" ] || edu_api_checks
 fi
 wait_exit $pid vmm
 cat /tmp/guest.log
