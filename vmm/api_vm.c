@@ -200,6 +200,45 @@ static void vm_stop_req(struct vm_api_ctx *ctx, const char *what, bool reboot,
 	reply->status = 204;
 }
 
+/*
+ * vm.vmm-reset-device (ours): {"id": "vfio0", "method": "auto|flr|pm|bus"}
+ * resets that passed-through function now; the answer says how long it took.
+ */
+static void vm_reset_device(struct vm_api_ctx *ctx, const struct http_request *req,
+			    struct api_reply *reply)
+{
+	const char *id = NULL, *how = "auto";
+	char why[256];
+	json_error_t err;
+	json_t *body;
+	double ms;
+	int ret;
+
+	if (!state_ok(ctx, RUNNING | PAUSED, "vm.vmm-reset-device", reply))
+		return;
+	if (!ctx->reset_device) {
+		api_reply_error(reply, 501, "vm.vmm-reset-device: not in this build");
+		return;
+	}
+	body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(body) || json_unpack_ex(body, &err, JSON_STRICT, "{s:s, s?:s}", "id",
+						     &id, "method", &how)) {
+		api_reply_error(reply, 400, "vm.vmm-reset-device: the body must be {\"id\": "
+				"\"vfio0\", \"method\": \"auto|flr|pm|bus\"}: %s", err.text);
+		json_decref(body);
+		return;
+	}
+	ret = ctx->reset_device(ctx->vm, id, how, &ms, why, sizeof(why));
+	if (ret) {
+		api_reply_error(reply, ret == -ENOENT ? 404 : ret == -EINVAL || ret == -EOPNOTSUPP ?
+				400 : 500, "vm.vmm-reset-device: %s", why);
+	} else {
+		pr_info("api: vm.vmm-reset-device: %s reset (%s) in %.1f ms", id, how, ms);
+		reply_json(reply, json_pack("{ss ss sf}", "id", id, "method", how, "ms", ms));
+	}
+	json_decref(body);
+}
+
 static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, const struct http_request *req,
 			 struct api_reply *reply)
 {
@@ -220,6 +259,8 @@ static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, const struct ht
 		vm_boot_req(ctx, reply);
 	} else if (!strcmp(ep, "vm.create")) {
 		vm_create_req(ctx, req, reply);
+	} else if (!strcmp(ep, "vm.vmm-reset-device")) {
+		vm_reset_device(ctx, req, reply);
 	} else if (!strcmp(ep, "vm.power-button")) {
 		if (!state_ok(ctx, RUNNING | PAUSED, "vm.power-button", reply))
 			return;
@@ -234,7 +275,7 @@ static const char *const answered[][2] = {
 	{ "vmm.ping", "GET" }, { "vmm.shutdown", "PUT" }, { "vm.info", "GET" },
 	{ "vm.pause", "PUT" }, { "vm.resume", "PUT" }, { "vm.shutdown", "PUT" },
 	{ "vm.reboot", "PUT" }, { "vm.boot", "PUT" }, { "vm.power-button", "PUT" },
-	{ "vm.create", "PUT" }, { "vm.counters", "GET" },
+	{ "vm.create", "PUT" }, { "vm.counters", "GET" }, { "vm.vmm-reset-device", "PUT" },
 };
 
 /* Cloud Hypervisor's other endpoints: known, and not answered (yet). */

@@ -11,6 +11,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct vm;
 struct vm_config;
@@ -44,6 +45,9 @@ struct vm_api_ctx {
 	 */
 	struct json_t *(*device_tree)(struct vm *vm);
 	struct json_t *(*counters)(struct vm *vm);
+	/* vm.vmm-reset-device: vm_vfio_reset_device(); NULL (a test): 501. */
+	int (*reset_device)(struct vm *vm, const char *id, const char *how, double *ms,
+			    char *why, size_t len);
 	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
 	enum vm_api_state state;
 	bool shutdown;          /* vm.shutdown: stop the machine, keep the vmm */

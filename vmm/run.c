@@ -869,6 +869,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	ctx.cfg = &boot;
 	ctx.device_tree = vm_vfio_device_tree;
 	ctx.counters = vm_vfio_counters;
+	ctx.reset_device = vm_vfio_reset_device;
 
 	if (cfg->firmware && !cfg->vars) {
 		if (private_vars_make(rp.vars_path, rp.vars_tmpl))

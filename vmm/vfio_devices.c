@@ -144,50 +144,49 @@ static void first_method(const char *methods, char *out, size_t len)
 }
 
 /*
- * A function reset, timed and logged with its method; when: "at start" or
- * "at exit". reset=flr|pm|bus: that method alone is listed in sysfs for the
- * moment of the reset, and the kernel's list is put back right after.
+ * A function reset, timed and logged with its method; when: "at start",
+ * "at exit" or "on demand". method (a word of the kernel's reset_method:
+ * flr, pm, bus...): that method alone is listed in sysfs for the moment of
+ * the reset, and the kernel's list is put back right after; NULL: the
+ * kernel's first choice. 0, or -errno; *ms the time the reset took.
  */
-static void fn_reset(struct vm_vfio_fn *f, const char *when)
+static int fn_reset_with(struct vm_vfio_fn *f, const char *when, const char *method, double *ms)
 {
 	const struct vm_vfio_fn_plan *p = f->p;
 	char used[32];
 	struct timespec t0;
 	int ret;
 
-	if (p->cfg->reset == VM_VFIO_RESET_NONE) {
-		pr_info("vfio %s: not reset %s (reset=none)", p->bdf, when);
-		return;
-	}
 	if (!(f->dev.info.flags & VFIO_DEVICE_FLAGS_RESET)) {
 		pr_info("vfio %s: no reset %s: the kernel offers no reset method for it", p->bdf,
 			when);
-		return;
+		return -ENOTSUP;
 	}
-	if (p->method) {
+	if (method) {
 		char now[sizeof(p->methods)];
 
-		ret = vfio_reset_methods_write(p->bdf, p->method);
+		ret = vfio_reset_methods_write(p->bdf, method);
 		if (ret) {
 			log_msg(LOG_WARN, NULL, "vfio %s: not reset %s: cannot choose %s in "
-				"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, when, p->method,
+				"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, when, method,
 				p->bdf, strerror(-ret));
-			return;
+			return ret;
 		}
 		/* The log names what the kernel now holds, not what was asked. */
 		if (vfio_reset_methods_read(p->bdf, now, sizeof(now)))
-			snprintf(now, sizeof(now), "%s", p->method);
+			snprintf(now, sizeof(now), "%s", method);
 		first_method(now, used, sizeof(used));
 	} else {
 		first_method(p->methods, used, sizeof(used));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
+	*ms = ms_since(&t0);
 	if (f->nr_resets < FN_RESETS_KEPT) {
 		snprintf(f->reset[f->nr_resets].method, sizeof(f->reset[0].method), "%s",
 			 used[0] ? used : "auto");
 		f->reset[f->nr_resets].when = when;
-		f->reset[f->nr_resets].ms = ms_since(&t0);
+		f->reset[f->nr_resets].ms = *ms;
 		f->reset[f->nr_resets].ok = ret >= 0;
 	}
 	f->nr_resets++;
@@ -197,11 +196,28 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 			strerror(-ret));
 	else
 		pr_info("vfio %s: reset %s (%s) in %.1f ms", p->bdf, when,
-			used[0] ? used : "the kernel's choice", ms_since(&t0));
-	if (p->method && (ret = vfio_reset_methods_write(p->bdf, p->methods)))
-		log_msg(LOG_WARN, NULL, "vfio %s: cannot put back reset methods \"%s\" in "
-			"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, p->methods, p->bdf,
-			strerror(-ret));
+			used[0] ? used : "the kernel's choice", *ms);
+	if (method) {
+		int put = vfio_reset_methods_write(p->bdf, p->methods);
+
+		if (put)
+			log_msg(LOG_WARN, NULL, "vfio %s: cannot put back reset methods \"%s\" in "
+				"/sys/bus/pci/devices/%s/reset_method: %s", p->bdf, p->methods,
+				p->bdf, strerror(-put));
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* The reset the user chose with reset= (none: none), at start or at exit. */
+static void fn_reset(struct vm_vfio_fn *f, const char *when)
+{
+	double ms;
+
+	if (f->p->cfg->reset == VM_VFIO_RESET_NONE) {
+		pr_info("vfio %s: not reset %s (reset=none)", f->p->bdf, when);
+		return;
+	}
+	(void)fn_reset_with(f, when, f->p->method, &ms);
 }
 
 /*
@@ -834,4 +850,41 @@ json_t *vm_vfio_counters(struct vm *vm)
 		json_object_set_new(all, id, c);
 	}
 	return all;
+}
+
+int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double *ms, char *why,
+			 size_t len)
+{
+	static const char *const hows[] = {
+		[VM_VFIO_RESET_AUTO] = "auto", [VM_VFIO_RESET_FLR] = "flr",
+		[VM_VFIO_RESET_PM] = "pm", [VM_VFIO_RESET_BUS] = "bus",
+	};
+	struct vm_vfio *v = vm->vfio;
+	const char *method = NULL;
+	unsigned i, r;
+	char tail;
+	int ret;
+
+	if (sscanf(id, "vfio%u%c", &i, &tail) != 1 || !v || i >= v->nr) {
+		snprintf(why, len, "no passed-through device \"%s\" (vm.info's device_tree names them)",
+			 id);
+		return -ENOENT;
+	}
+	for (r = 0; r < sizeof(hows) / sizeof(hows[0]) && strcmp(how, hows[r]); r++)
+		;
+	if (r == sizeof(hows) / sizeof(hows[0])) {
+		snprintf(why, len, "method \"%s\": auto, flr, pm or bus", how);
+		return -EINVAL;
+	}
+	if (r != VM_VFIO_RESET_AUTO && !(method = method_listed(v->fn[i].p->methods, r))) {
+		snprintf(why, len, "%s (%s): the kernel offers %s%s", id, v->fn[i].p->bdf,
+			 v->fn[i].p->methods[0] ? "only: " : "no reset method for it",
+			 v->fn[i].p->methods);
+		return -EOPNOTSUPP;
+	}
+	ret = fn_reset_with(&v->fn[i], "on demand", method, ms);
+	if (ret)
+		snprintf(why, len, "%s (%s): the reset failed: %s", id, v->fn[i].p->bdf,
+			 strerror(-ret));
+	return ret;
 }

@@ -76,5 +76,13 @@ json_t *vm_vfio_device_tree(struct vm *vm);
  * guest RAM mapped for DMA, its resets and the last one's duration.
  */
 json_t *vm_vfio_counters(struct vm *vm);
+/*
+ * Resets function id ("vfio0", ...) now, with how: "auto" (the kernel's
+ * first choice), or "flr", "pm" or "bus" where the kernel offers it for
+ * the function; the guest is not told. 0 with *ms the time it took, or
+ * -errno with why. Main thread.
+ */
+int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double *ms, char *why,
+			 size_t len) __attribute__((warn_unused_result));
 
 #endif

@@ -440,3 +440,40 @@ Test(api, create_then_boot_a_vm_from_json_alone)
 	cr_assert_eq(prepared, 2, "vm.boot checked the config each time");
 	vm_api_release(&ctx);
 }
+
+static int fake_reset(struct vm *v, const char *id, const char *how, double *ms, char *why,
+		      size_t len)
+{
+	if (strcmp(id, "vfio0")) {
+		snprintf(why, len, "no passed-through device \"%s\"", id);
+		return -ENOENT;
+	}
+	if (strcmp(how, "flr") && strcmp(how, "auto")) {
+		snprintf(why, len, "vfio0: the kernel offers only: flr");
+		return -EOPNOTSUPP;
+	}
+	*ms = 12.5;
+	return 0;
+}
+
+/* Ours: a passed-through function reset now, with a chosen method. */
+Test(api, a_device_is_reset_on_demand_with_the_method_asked)
+{
+	char *r;
+
+	ctx.reset_device = fake_reset;
+	r = ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\", \"method\": \"flr\"}");
+	assert_has(r, "HTTP/1.1 200 ");
+	assert_has(r, "\"method\":\"flr\"");
+	assert_has(r, "\"ms\":12.5");
+	assert_has(ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio7\"}"), "HTTP/1.1 404 ");
+	r = ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\", \"method\": \"pm\"}");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "the kernel offers only: flr");
+	r = ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\", \"methd\": \"pm\"}");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "methd");
+	assert_has(ask_body("PUT", "vm.vmm-reset-device", "[1"), "HTTP/1.1 400 ");
+	ctx.state = VM_API_SHUTDOWN;
+	assert_has(ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\"}"), "HTTP/1.1 405 ");
+}
