@@ -40,7 +40,10 @@ int host_cmd(int argc, char **argv, const struct host_io *io);
 enum host_verdict host_group_verdict(const struct host *h, int group, char *why, size_t len);
 const char *host_verdict_name(enum host_verdict v);
 int host_cmd_groups(const struct host *h, bool json, FILE *out);
-/* 0; -ENODEV for no such device (not said), -ENOMEM (said). */
+/*
+ * 0; -ENODEV for no such device (not said), -ENOMEM (said), -EINVAL for
+ * a sysfs value that is not a number (said, naming the file).
+ */
 int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out);
 
 /* Findings about the whole host (host_check.c). */
