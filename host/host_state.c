@@ -244,6 +244,8 @@ static int scan(const char *text, size_t len, struct host_state *st)
 			size_t end = object_end(text, len, i);
 
 			ret = scan_object(text, i, end, end == len, st);
+			if (end == len) /* cut off in that entry, said with it */
+				return ret;
 			i = end - 1;
 		} else if (!strchr(" \t\r\n,", c)) {
 			size_t next = i;
@@ -254,7 +256,7 @@ static int scan(const char *text, size_t len, struct host_state *st)
 			i = next - 1;
 		}
 	}
-	return ret ? ret : add_bad(st, line_of(text, len), "", "the devices list is cut off");
+	return ret ? ret : add_bad(st, 0, "", "the file ends before its devices list does");
 }
 
 /* All of fd into *buf (NUL-terminated), its length into *len; -errno. */

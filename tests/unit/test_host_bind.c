@@ -483,6 +483,27 @@ Test(host_bind, restore_from_cut_off_state_file, .init = setup_said)
 	free(text);
 }
 
+/* An entry that parses but names no PCI address is not trusted: its "bdf" would become a sysfs path. */
+Test(host_bind, restore_skips_an_entry_with_no_pci_address, .init = setup_said)
+{
+	two_identical_gpus();
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
+	tree_file(&t, STATE, "{\"version\": 1, \"devices\": [\n"
+		  "{\"bdf\": \"0000:01:00.0\", \"driver\": \"nvidia\", \"driver_override\": null},\n"
+		  "{\"bdf\": \"../../../../etc\", \"driver\": \"x\", \"driver_override\": null},\n"
+		  "{\"bdf\": \"0000:01:00.1\", \"driver\": \"snd_hda_intel\", \"driver_override\": null}\n"
+		  "]}\n");
+	free(said());
+	cr_assert_eq(tree_run(&t, "restore"), 1);
+	char *text = said();
+
+	assert_driver("0000:01:00.0", "nvidia");
+	assert_driver("0000:01:00.1", "snd_hda_intel");
+	assert_said(text, ", line 3: \"bdf\" is not a PCI address; this entry is not used");
+	assert_said(text, "not restored: the entry at line 3");
+	free(text);
+}
+
 /* With no state file at all, unbind BDF hands the function to the kernel and says what it could not know. */
 Test(host_bind, unbind_without_state_file, .init = setup_said)
 {
