@@ -26,7 +26,7 @@
 #include "core/file.h"
 #include "core/log.h"
 
-/* Larger than any state file bind writes (about 110 bytes a function), smaller than a mistake. */
+/* Far more than bind writes (about 110 bytes a function), less than a mistake. */
 #define STATE_FILE_MAX (64 << 20)
 
 /* A string of at most len - 1 bytes, or null (then *set is false, buf ""); -EINVAL else. */
@@ -319,7 +319,9 @@ static int load_entries(const char *path, const char *text, size_t len, const ch
 		return ret;
 	}
 	/* Each entry fine on its own: the fault is around them. */
-	if (!st->n_bad && (ret = add_bad(st, 0, "", "the rest of it (version, keys) is not what bind writes")))
+	if (!st->n_bad)
+		ret = add_bad(st, 0, "", "the rest of it (version, keys) is not what bind writes");
+	if (ret)
 		return ret;
 	say_bad(path, st);
 	return -EINVAL;

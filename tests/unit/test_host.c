@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_host_tree.h"
 
@@ -255,10 +256,21 @@ Test(host, bad_input)
 	assert_out_has("\"bars\":[]");
 }
 
+static int real_stderr = -1;
+
 static void setup_said(void)
 {
-	setup();
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
 	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
 }
 
 /* What the commands said on stderr since the last call. */
@@ -279,7 +291,7 @@ static char *said(void)
 
 #define DEV "sys/devices/pci0000:00/0000:01:00.0/"
 
-/* Runs args, which must fail and say what of the device's directory (+ its sysfs path) is wrong. */
+/* Runs args, which must fail and name what is wrong in the device's sysfs directory. */
 static void assert_named(const char *args, const char *what)
 {
 	char *text, *want;
@@ -298,7 +310,7 @@ static void assert_named(const char *args, const char *what)
  * is an error naming the file: atoi() made a group link to "abc" IOMMU
  * group 0, and a garbage numa_node node 0.
  */
-Test(host, sysfs_numbers_are_numbers_or_errors, .init = setup_said)
+Test(host, sysfs_numbers_are_numbers_or_errors, .init = setup_said, .fini = teardown_said)
 {
 	tree_iommu_on(&t);
 	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:00:02.0", .vendor = 0x8086, .device = 0x3e92,

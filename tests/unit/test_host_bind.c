@@ -336,10 +336,21 @@ Test(host_bind, bad_state_file_stops_bind_before_any_write)
 	assert_refused("bind 0000:01:00.0 --all-functions");
 }
 
+static int real_stderr = -1;
+
 static void setup_said(void)
 {
-	setup();
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
 	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
 }
 
 /* What the commands said on stderr since the last call. */
@@ -387,7 +398,8 @@ static char *override_of(const char *bdf)
  * with its line, the file is kept aside as it was, and unbind BDF then
  * gives the fourth to the kernel's own choice.
  */
-Test(host_bind, restore_from_corrupt_state_gives_back_what_it_can, .init = setup_said)
+Test(host_bind, restore_from_corrupt_state_gives_back_what_it_can,
+     .init = setup_said, .fini = teardown_said)
 {
 	two_identical_gpus();
 	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 0000:02:00.0 --all-functions"), 0);
@@ -433,7 +445,7 @@ Test(host_bind, restore_from_corrupt_state_gives_back_what_it_can, .init = setup
 }
 
 /* Not JSON at all: nothing in it is used, unbind BDF still works from sysfs alone. */
-Test(host_bind, unbind_with_unreadable_state_file, .init = setup_said)
+Test(host_bind, unbind_with_unreadable_state_file, .init = setup_said, .fini = teardown_said)
 {
 	two_identical_gpus();
 	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
@@ -456,7 +468,7 @@ Test(host_bind, unbind_with_unreadable_state_file, .init = setup_said)
 }
 
 /* Cut off mid-entry: nothing to restore from it, and restore says so rather than succeed. */
-Test(host_bind, restore_from_cut_off_state_file, .init = setup_said)
+Test(host_bind, restore_from_cut_off_state_file, .init = setup_said, .fini = teardown_said)
 {
 	two_identical_gpus();
 	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
@@ -469,7 +481,9 @@ Test(host_bind, restore_from_cut_off_state_file, .init = setup_said)
 	assert_said(text, "not restored: 0000:01:00.0, whose entry at line 1 is unreadable");
 	assert_said(text, "not restored: 0000:01:00.1, which driver_override still holds on vfio-pci");
 	assert_driver("0000:01:00.0", "vfio-pci");
-	cr_assert_not_null(tree_read(&t, STATE ".corrupt"));
+	free(text);
+	text = tree_read(&t, STATE ".corrupt");
+	cr_assert_not_null(text);
 	/* A second corrupt file does not replace the first one kept. */
 	tree_file(&t, STATE, "garbage");
 	cr_assert_eq(tree_run(&t, "restore"), 1);
@@ -483,8 +497,9 @@ Test(host_bind, restore_from_cut_off_state_file, .init = setup_said)
 	free(text);
 }
 
-/* An entry that parses but names no PCI address is not trusted: its "bdf" would become a sysfs path. */
-Test(host_bind, restore_skips_an_entry_with_no_pci_address, .init = setup_said)
+/* An entry that parses but names no PCI address is skipped: a "bdf" becomes a sysfs path. */
+Test(host_bind, restore_skips_an_entry_with_no_pci_address,
+     .init = setup_said, .fini = teardown_said)
 {
 	two_identical_gpus();
 	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
@@ -504,8 +519,8 @@ Test(host_bind, restore_skips_an_entry_with_no_pci_address, .init = setup_said)
 	free(text);
 }
 
-/* With no state file at all, unbind BDF hands the function to the kernel and says what it could not know. */
-Test(host_bind, unbind_without_state_file, .init = setup_said)
+/* No state file at all: unbind BDF hands the function to the kernel, says what is unknown. */
+Test(host_bind, unbind_without_state_file, .init = setup_said, .fini = teardown_said)
 {
 	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:00:03.0", .vendor = 0x1234, .device = 0x11e8,
 		 .class = 0x00ff00, .group = 5, .driver = "e1000e" });

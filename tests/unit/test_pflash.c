@@ -657,12 +657,23 @@ int __wrap_fdatasync(int fd)
 	return -1;
 }
 
+static int real_stderr = -1;
+
 static void setup_said(void)
 {
-	setup();
 	sync_errno = 0;
 	syncs_failed = 0;
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
 	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
 }
 
 /* What was logged so far. */
@@ -697,7 +708,8 @@ static unsigned count_lines(const char *text, const char *what)
  * the flash then fails every write, so that OVMF's probe at the next boot
  * finds it write-protected instead of trusting a store that lost a write.
  */
-Test(pflash, failed_sync_fails_the_write_where_the_firmware_looks, .init = setup_said)
+Test(pflash, failed_sync_fails_the_write_where_the_firmware_looks,
+     .init = setup_said, .fini = teardown_said)
 {
 	uint8_t *img = make_image(path, 8 * SECTOR), *file, var[64];
 	const uint8_t *data;
@@ -756,7 +768,7 @@ Test(pflash, failed_sync_fails_the_write_where_the_firmware_looks, .init = setup
 }
 
 /* Syncs that succeed keep what was written: the undo is only for a failed one. */
-Test(pflash, good_syncs_keep_every_write, .init = setup_said)
+Test(pflash, good_syncs_keep_every_write, .init = setup_said, .fini = teardown_said)
 {
 	uint8_t *img = make_image(path, 8 * SECTOR), var[16];
 
