@@ -105,6 +105,15 @@ void acpi_pm_free(struct acpi_pm *pm);
  * programs with no read between them (OVMF's byte-by-byte writes) thus
  * costs one fdatasync, not one per byte.
  *
+ * A failed fdatasync fails the operations it covered as flash that did
+ * not take them: the blocks they changed read back as before them (the
+ * array, pflash_data(), and the file as far as it still takes writes),
+ * their error bits are set, one line naming
+ * the file and the error is logged, and from then on every program and
+ * erase fails (error bits, nothing written) until the device is opened
+ * again. OVMF never reads status or verifies a write; this is what its
+ * probe sees at the guest's next boot: write-protected flash.
+ *
  * A read-only device (CODE, or a VARS file this user cannot write) answers
  * program and erase with the error bits and logs it once; the file is
  * never touched. Any guest access, of any size at any offset, is safe:
@@ -159,7 +168,7 @@ bool pflash_array_mode(struct pflash *pf);
  */
 void pflash_set_mode_hook(struct pflash *pf, void (*hook)(void *opaque, bool array_mode),
 			  void *opaque);
-/* Makes every completed program and erase durable now; 0 or -errno. */
+/* Makes every completed program and erase durable now; 0 or -errno (then undone, as above). */
 int pflash_flush(struct pflash *pf);
 
 struct pflash_stats {

@@ -23,6 +23,19 @@
  * VMM may map it into the guest); the file is written through with pwrite
  * as each operation happens, and fdatasync()ed lazily but before the
  * guest can observe completion: see devices.h.
+ *
+ * A failed fdatasync must not pass unnoticed, and the status bits alone
+ * would: OVMF's QemuFlashWrite and QemuFlashEraseBlock never read status
+ * and never read back (edk2 OvmfPkg/QemuFlashFvbServicesRuntimeDxe/
+ * QemuFlash.c returns EFI_SUCCESS unconditionally), and its variable
+ * driver carries on from its own cache. So the operations the sync
+ * covered fail as a flash that did not take them would: the blocks they
+ * touched read back as before (the array and the file), and the device
+ * fails every later program and erase (status bit 4/5), as a write-
+ * protected part does. The one check OVMF does make, its probe at every
+ * boot (programming a byte over itself, bit 4 = write-protected), then
+ * finds the flash write-protected at the guest's next reset and keeps the
+ * variables in RAM rather than trusting a store that lost a write.
  */
 #include "devices.h"
 
@@ -75,6 +88,15 @@ struct pflash {
 	int fd;
 	bool readonly;
 	bool warned_readonly;
+	bool failed;       /* a sync failed: every later program and erase fails */
+	/*
+	 * The blocks changed since the last good sync, as they were before:
+	 * what a failed sync puts back. undo is a sparse anonymous mapping
+	 * of the device's size (only blocks saved use memory).
+	 */
+	uint8_t *undo;
+	bool *saved;       /* per block: its old content is in undo */
+	size_t n_saved;
 	uint8_t *data;
 	uint64_t size;
 	enum pflash_mode mode;
@@ -185,10 +207,50 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Keeps block's content from before this sync period, the first time it is changed in it. */
+static void pflash_save_block(struct pflash *pf, uint64_t block)
+{
+	uint64_t i = block / PFLASH_SECTOR_SIZE;
+
+	if (pf->saved[i])
+		return;
+	memcpy(pf->undo + block, pf->data + block, PFLASH_SECTOR_SIZE);
+	pf->saved[i] = true;
+	pf->n_saved++;
+}
+
 /*
- * Makes every operation since the last sync durable. A failure turns into
- * the error bits of the operations it covers: the guest reads them before
- * it could believe them complete. Called with the lock held.
+ * Puts every block changed since the last good sync back as it was, in
+ * the array and (as far as the file still takes writes) in the file.
+ */
+static void pflash_undo(struct pflash *pf)
+{
+	uint64_t blocks = pf->size / PFLASH_SECTOR_SIZE;
+
+	for (uint64_t i = 0; i < blocks && pf->n_saved; i++) {
+		uint64_t off = i * PFLASH_SECTOR_SIZE;
+
+		if (!pf->saved[i])
+			continue;
+		memcpy(pf->data + off, pf->undo + off, PFLASH_SECTOR_SIZE);
+		(void)pwrite_all(pf->fd, pf->data + off, PFLASH_SECTOR_SIZE, off);
+		pf->saved[i] = false;
+		pf->n_saved--;
+	}
+}
+
+static void pflash_forget_undo(struct pflash *pf)
+{
+	if (!pf->n_saved)
+		return;
+	memset(pf->saved, 0, pf->size / PFLASH_SECTOR_SIZE * sizeof(*pf->saved));
+	pf->n_saved = 0;
+}
+
+/*
+ * Makes every operation since the last sync durable. A failure undoes
+ * them (see the top of the file) and sets the error bits of those it
+ * covers, before the guest can look. Called with the lock held.
  */
 static int pflash_sync_locked(struct pflash *pf)
 {
@@ -199,12 +261,18 @@ static int pflash_sync_locked(struct pflash *pf)
 	pf->stats.syncs++;
 	if (fdatasync(pf->fd) < 0) {
 		ret = -errno;
-		pf_warn_rl(pf, "%s: fdatasync: %s", pf->path, strerror(-ret));
+		pf_warn_rl(pf, "%s: fdatasync failed (%s): the guest's last firmware variable change "
+			   "is undone and not on disk; the flash fails every write from now on and "
+			   "the firmware will find it write-protected", pf->path, strerror(-ret));
+		pflash_undo(pf);
+		pf->failed = true;
 		if (pf->unsynced & UNSYNCED_PROGRAM)
 			pf->status |= SR_PROG_ERR;
 		if (pf->unsynced & UNSYNCED_ERASE)
 			pf->status |= SR_ERASE_ERR;
 		pf->stats.errors++;
+	} else {
+		pflash_forget_undo(pf);
 	}
 	pf->unsynced = 0;
 	return ret;
@@ -212,8 +280,15 @@ static int pflash_sync_locked(struct pflash *pf)
 
 /* ---- operations ---- */
 
-static bool pflash_refuse_readonly(struct pflash *pf, uint8_t err_bit)
+/* A read-only device, or one whose sync failed, fails programs and erases; true if refused. */
+static bool pflash_refuse_write(struct pflash *pf, uint8_t err_bit)
 {
+	if (pf->failed) {
+		/* Said when the sync failed; the guest may try many times. */
+		pf->status |= SR_READY | err_bit;
+		pf->stats.errors++;
+		return true;
+	}
 	if (!pf->readonly)
 		return false;
 	pf->status |= SR_READY | SR_LOCKED | err_bit;
@@ -233,7 +308,7 @@ static void pflash_program(struct pflash *pf, uint64_t offset, unsigned size, ui
 	uint8_t bytes[8];
 	int ret;
 
-	if (pflash_refuse_readonly(pf, SR_PROG_ERR))
+	if (pflash_refuse_write(pf, SR_PROG_ERR))
 		return;
 	/* A wide, unaligned program may not reach into the next block. */
 	if ((offset ^ (offset + size - 1)) & ~(PFLASH_SECTOR_SIZE - 1)) {
@@ -246,6 +321,7 @@ static void pflash_program(struct pflash *pf, uint64_t offset, unsigned size, ui
 	}
 	for (unsigned i = 0; i < size; i++)
 		bytes[i] = (uint8_t)(value >> (8 * i));
+	pflash_save_block(pf, offset & ~(PFLASH_SECTOR_SIZE - 1));
 	ret = pwrite_all(pf->fd, bytes, size, offset);
 	if (ret < 0) {
 		pf_warn_rl(pf, "%s: program of %u bytes at %#llx: %s", pf->path,
@@ -268,8 +344,9 @@ static void pflash_erase(struct pflash *pf, uint64_t offset)
 	uint64_t block = offset & ~(PFLASH_SECTOR_SIZE - 1);
 	int ret;
 
-	if (pflash_refuse_readonly(pf, SR_ERASE_ERR))
+	if (pflash_refuse_write(pf, SR_ERASE_ERR))
 		return;
+	pflash_save_block(pf, block);
 	ret = pwrite_all(pf->fd, erased, sizeof(erased), block);
 	if (ret < 0) {
 		pf_warn_rl(pf, "%s: erase of block %#llx: %s", pf->path,
@@ -513,6 +590,9 @@ static void pflash_free(struct pflash *pf)
 {
 	if (pf->data && pf->data != MAP_FAILED)
 		munmap(pf->data, pf->size);
+	if (pf->undo && pf->undo != MAP_FAILED)
+		munmap(pf->undo, pf->size);
+	free(pf->saved);
 	if (pf->fd >= 0)
 		close(pf->fd);
 	pthread_mutex_destroy(&pf->lock);
@@ -536,6 +616,14 @@ static int pflash_load(struct pflash *pf, const char **why)
 		return log_why(why, -ret, "%s: read: %s", pf->path, strerror(-ret));
 	if (pf->readonly && mprotect(pf->data, pf->size, PROT_READ) < 0)
 		return log_why(why, errno, "%s: mprotect: %s", pf->path, strerror(errno));
+	if (pf->readonly)
+		return 0;
+	/* Touched only as blocks are saved: most of it never uses memory. */
+	pf->undo = mmap(NULL, pf->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pf->saved = calloc(pf->size / PFLASH_SECTOR_SIZE, sizeof(*pf->saved));
+	if (pf->undo == MAP_FAILED || !pf->saved)
+		return log_why(why, ENOMEM, "%s: no memory for %llu bytes", pf->path,
+			      (unsigned long long)pf->size);
 	return 0;
 }
 

@@ -40,7 +40,10 @@ int host_cmd(int argc, char **argv, const struct host_io *io);
 enum host_verdict host_group_verdict(const struct host *h, int group, char *why, size_t len);
 const char *host_verdict_name(enum host_verdict v);
 int host_cmd_groups(const struct host *h, bool json, FILE *out);
-/* 0; -ENODEV for no such device (not said), -ENOMEM (said). */
+/*
+ * 0; -ENODEV for no such device (not said), -ENOMEM (said), -EINVAL for
+ * a sysfs value that is not a number (said, naming the file).
+ */
 int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out);
 
 /* Findings about the whole host (host_check.c). */
@@ -69,8 +72,6 @@ int host_cmd_persist(const struct host *h, const struct host_persist_opts *o, ch
 		     const struct host_io *io);
 
 /* The state file of bind (host_state.c). */
-#define HOST_STATE_MAX 256
-
 struct host_state_entry {
 	char bdf[HOST_BDF_LEN];
 	char driver[HOST_NAME_LEN];   /* "" when it had none */
@@ -78,17 +79,44 @@ struct host_state_entry {
 	bool has_override;            /* false: driver_override was unset */
 };
 
-struct host_state {
-	struct host_state_entry e[HOST_STATE_MAX];
-	size_t n;
+/* What a load could not trust: one entry of the file, or the file as a whole. */
+struct host_state_bad {
+	unsigned line;                /* where it starts; 0: the file as a whole */
+	char bdf[HOST_BDF_LEN];       /* the function it names, "" if none can be read */
+	char why[96];
 };
 
-/* A missing file is an empty state; a malformed one is -EINVAL, said on stderr. */
+/* As many entries as the file holds: no fixed limit. */
+struct host_state {
+	struct host_state_entry *e;
+	size_t n, cap;
+	struct host_state_bad *bad;   /* after a load that returned -EINVAL */
+	size_t n_bad;
+};
+
+/*
+ * A missing file is an empty state, 0. A file not entirely what bind
+ * writes is -EINVAL, with st holding every entry that could be read whole
+ * and each one that could not in st->bad (each said on stderr with its
+ * line). Other errors: -errno said on stderr, st empty. Free st in all cases.
+ */
 int host_state_load(const char *path, struct host_state *st) __attribute__((warn_unused_result));
 /* An empty state removes the file. */
 int host_state_save(const char *path, const struct host_state *st) __attribute__((warn_unused_result));
+/* Appends a copy of e; 0 or -ENOMEM. */
+int host_state_add(struct host_state *st, const struct host_state_entry *e)
+	__attribute__((warn_unused_result));
+void host_state_free(struct host_state *st);
 struct host_state_entry *host_state_find(struct host_state *st, const char *bdf);
 void host_state_remove(struct host_state *st, const char *bdf);
+/*
+ * Moves a state file that load found corrupt aside, to PATH.corrupt (or
+ * PATH.corrupt.N, never over an earlier one), so that the next save does
+ * not destroy what a person may still read in it; the new name into
+ * aside. 0 or -errno.
+ */
+int host_state_keep_corrupt(const char *path, char *aside, size_t len)
+	__attribute__((warn_unused_result));
 
 /* JSON output, built with jansson (host_main.c). */
 struct json_t;

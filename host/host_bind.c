@@ -29,6 +29,7 @@ struct binder {
 	const struct host_io *io;
 	json_t *writes;            /* --json: each sysfs write, printed at the end */
 	struct host_state st;
+	bool corrupt;              /* the state file is not all readable: st is what was */
 };
 
 int host_default_state(const struct host *h, char *buf, size_t len)
@@ -233,14 +234,17 @@ static int bind_list(struct binder *b, struct host_dev **list, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		struct host_dev *d = list[i];
+		struct host_state_entry e = { .has_override = d->override[0] };
 
-		if (!host_state_find(&b->st, d->bdf) && b->st.n < HOST_STATE_MAX) {
-			struct host_state_entry *e = &b->st.e[b->st.n++];
-
-			memcpy(e->bdf, d->bdf, HOST_BDF_LEN);
-			memcpy(e->driver, d->driver, sizeof(e->driver));
-			memcpy(e->override, d->override, sizeof(e->override));
-			e->has_override = d->override[0];
+		if (host_state_find(&b->st, d->bdf))
+			continue;
+		memcpy(e.bdf, d->bdf, HOST_BDF_LEN);
+		memcpy(e.driver, d->driver, sizeof(e.driver));
+		memcpy(e.override, d->override, sizeof(e.override));
+		/* Every function bound is recorded, or none is bound. */
+		if ((ret = host_state_add(&b->st, &e))) {
+			pr_err("%s: %s; nothing changed", d->bdf, strerror(-ret));
+			return ret;
 		}
 	}
 	/* The record comes first: a crash halfway must still leave restore able to undo. */
@@ -267,6 +271,32 @@ static int load_state(struct binder *b)
 	return host_state_load(b->o->state, &b->st);
 }
 
+/*
+ * Bind adds to the record of what to give back: on a file it cannot read
+ * whole, that record would lose what it cannot read. Restore first.
+ */
+static int load_state_to_bind(struct binder *b)
+{
+	int ret = load_state(b);
+
+	if (ret == -EINVAL && b->o->state)
+		pr_err("nothing bound: the state file must be whole to add to it; `vmm host restore` "
+		       "gives back what it records and keeps the file aside");
+	return ret;
+}
+
+/* Unbind and restore go on with what the state file can vouch for. */
+static int load_state_to_unbind(struct binder *b)
+{
+	int ret = load_state(b);
+
+	if (ret == -EINVAL && b->o->state) {
+		b->corrupt = true;
+		return 0;
+	}
+	return ret;
+}
+
 int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
 		  const struct host_io *io)
 {
@@ -287,28 +317,87 @@ int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, i
 		ret = -ENOENT;
 	}
 	if (!ret)
-		ret = load_state(b);
+		ret = load_state_to_bind(b);
 	if (!ret) {
 		json_begin(b);
 		ret = json_end(b, bind_list(b, list, count));
 	}
 out:
 	free(list);
+	if (b)
+		host_state_free(&b->st);
 	free(b);
 	return ret ? 1 : 0;
+}
+
+/*
+ * A function the state file has no (readable) record of: its driver and
+ * driver_override before the bind are unknown. Clearing the override and
+ * probing gives it to the driver the kernel itself picks, as at boot.
+ */
+static int give_to_kernel(struct binder *b, struct host_dev *d)
+{
+	char now[HOST_NAME_LEN] = "";
+	int ret;
+
+	pr_warn("%s: %s no record of it: its driver and driver_override before the bind are "
+		"unknown; clearing driver_override and letting the kernel pick its driver", d->bdf,
+		b->corrupt ? "the readable part of the state file has" : "the state file has");
+	ret = rebind(b, d, "\n");
+	if (ret || b->o->dry_run)
+		return ret;
+	if (host_link_name(b->h, now, sizeof(now), "sys/bus/pci/devices/%s/driver", d->bdf))
+		now[0] = '\0';
+	if (!now[0])
+		pr_warn("%s: the kernel bound no driver to it (if it had one before, `echo DRIVER > "
+			"/sys/bus/pci/devices/%s/driver_override` and drivers_probe bind it)", d->bdf, d->bdf);
+	else if (!strcmp(now, VFIO_DRIVER))
+		pr_warn("%s: the kernel gave it to vfio-pci again (vfio-pci.ids= or a modprobe rule "
+			"names its ID?)", d->bdf);
+	else
+		pr_warn("%s: the kernel gave it to %s", d->bdf, now);
+	return 0;
 }
 
 /* Puts one function back: its old override (or none), its old driver. */
 static int give_back(struct binder *b, struct host_dev *d)
 {
 	struct host_state_entry *e = host_state_find(&b->st, d->bdf);
-	const char *override = e && e->has_override ? e->override : "\n";
-	int ret = rebind(b, d, override);
+	int ret;
 
-	if (!ret && e)
+	if (!e)
+		return give_to_kernel(b, d);
+	ret = rebind(b, d, e->has_override ? e->override : "\n");
+	if (!ret)
 		ret = verify(b, d->bdf, e->driver);
 	if (!ret && !b->o->dry_run)
 		host_state_remove(&b->st, d->bdf);
+	return ret;
+}
+
+/*
+ * Before the state file is written again, a corrupt one goes aside whole:
+ * what it says past the damage is for a person to read, not to lose.
+ */
+static int save_state(struct binder *b)
+{
+	char aside[PATH_MAX];
+	int ret;
+
+	if (b->corrupt) {
+		ret = host_state_keep_corrupt(b->o->state, aside, sizeof(aside));
+		if (ret) {
+			pr_err("cannot move the corrupt state file %s aside: %s; left as it was",
+			       b->o->state, strerror(-ret));
+			return ret;
+		}
+		pr_warn("the corrupt state file is kept as %s; %s now holds only what was read from it "
+			"and not given back", aside, b->o->state);
+		b->corrupt = false;
+	}
+	ret = host_state_save(b->o->state, &b->st);
+	if (ret)
+		pr_err("cannot write the state file %s: %s", b->o->state, strerror(-ret));
 	return ret;
 }
 
@@ -327,9 +416,88 @@ static int unbind_list(struct binder *b, char **bdfs, int n)
 		}
 		failed += give_back(b, d) != 0;
 	}
-	if (!b->o->dry_run && (ret = host_state_save(b->o->state, &b->st)))
-		pr_err("cannot write the state file %s: %s", b->o->state, strerror(-ret));
+	if (!b->o->dry_run)
+		ret = save_state(b);
 	return failed || ret ? -EIO : 0;
+}
+
+static bool named(char **bdfs, int n, const char *bdf)
+{
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(bdfs[i], bdf))
+			return true;
+	}
+	return false;
+}
+
+static bool named_bad(const struct host_state *st, const char *bdf)
+{
+	for (size_t i = 0; i < st->n_bad; i++) {
+		if (!strcmp(st->bad[i].bdf, bdf))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Restore from a corrupt state file: what it gave back is what it could
+ * read; this says exactly what else it could not, and what is left on
+ * vfio-pci because of it. Returns -EIO (restore did not do all its job).
+ */
+static int say_not_restored(struct binder *b, char **bdfs, int n)
+{
+	for (size_t i = 0; i < b->st.n_bad; i++) {
+		const struct host_state_bad *bad = &b->st.bad[i];
+
+		if (!bad->line)
+			pr_err("not restored: whatever the state file recorded that cannot be read (%s)",
+			       bad->why);
+		else if (bad->bdf[0])
+			pr_err("not restored: %s, whose entry at line %u is unreadable (%s): `vmm host "
+			       "unbind %s` gives it to the kernel's own choice of driver", bad->bdf,
+			       bad->line, bad->why, bad->bdf);
+		else
+			pr_err("not restored: the entry at line %u, which names no function that can be "
+			       "read (%s)", bad->line, bad->why);
+	}
+	for (size_t i = 0; i < b->h->n; i++) {
+		const struct host_dev *d = &b->h->devs[i];
+
+		if (!strcmp(d->override, VFIO_DRIVER) && !named(bdfs, n, d->bdf) &&
+		    !named_bad(&b->st, d->bdf))
+			pr_err("not restored: %s, which driver_override still holds on vfio-pci and which "
+			       "no readable entry names: `vmm host unbind %s` gives it to the kernel's "
+			       "own choice of driver", d->bdf, d->bdf);
+	}
+	return -EIO;
+}
+
+/* restore: every function the state file records (all it can read of it). */
+static int restore(struct binder *b)
+{
+	char (*all)[HOST_BDF_LEN] = calloc(b->st.n ? b->st.n : 1, sizeof(*all));
+	char **names = calloc(b->st.n ? b->st.n : 1, sizeof(*names));
+	int n = (int)b->st.n, ret = all && names ? 0 : -ENOMEM;
+
+	for (int i = 0; !ret && i < n; i++) {
+		memcpy(all[i], b->st.e[i].bdf, HOST_BDF_LEN);
+		names[i] = all[i];
+	}
+	if (!ret && !n && !b->corrupt && !b->o->json)
+		fprintf(b->io->out, "nothing to restore: %s records no device\n", b->o->state);
+	if (!ret) {
+		bool corrupt = b->corrupt;
+
+		ret = unbind_list(b, names, n);
+		if (corrupt) {
+			int said = say_not_restored(b, names, n);
+
+			ret = ret ? ret : said;
+		}
+	}
+	free(all);
+	free(names);
+	return ret;
 }
 
 /* unbind BDF...: those functions; restore (no BDF): every function the state file records. */
@@ -337,33 +505,18 @@ int host_cmd_unbind(struct host *h, const struct host_bind_opts *o, char **bdfs,
 		    const struct host_io *io)
 {
 	struct binder *b = calloc(1, sizeof(*b));
-	char (*all)[HOST_BDF_LEN] = NULL;
-	char **names = NULL;
 	int ret = b ? 0 : -ENOMEM;
 
 	if (!ret) {
 		*b = (struct binder){ .h = h, .o = o, .io = io };
-		ret = load_state(b);
-	}
-	if (!ret && n == 0) {
-		all = calloc(b->st.n ? b->st.n : 1, sizeof(*all));
-		names = calloc(b->st.n ? b->st.n : 1, sizeof(*names));
-		ret = all && names ? 0 : -ENOMEM;
-		for (size_t i = 0; !ret && i < b->st.n; i++) {
-			memcpy(all[i], b->st.e[i].bdf, HOST_BDF_LEN);
-			names[i] = all[i];
-		}
-		bdfs = names;
-		n = (int)b->st.n;
-		if (!ret && !n && !o->json)
-			fprintf(io->out, "nothing to restore: %s records no device\n", o->state);
+		ret = load_state_to_unbind(b);
 	}
 	if (!ret) {
 		json_begin(b);
-		ret = json_end(b, unbind_list(b, bdfs, n));
+		ret = json_end(b, n ? unbind_list(b, bdfs, n) : restore(b));
 	}
-	free(all);
-	free(names);
+	if (b)
+		host_state_free(&b->st);
 	free(b);
 	return ret ? 1 : 0;
 }

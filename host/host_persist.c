@@ -46,13 +46,16 @@ struct step {
 	char cmd[256];    /* RUN: the command; NOTE: the text */
 };
 
+/* A udev rule and an install line name each function: beyond this many, say so. */
+#define PLAN_MAX_BDFS 256
+
 struct plan {
 	const struct host *h;
 	const struct host_io *io;
 	struct step s[MAX_STEPS];
 	unsigned n;
-	char bdfs[HOST_STATE_MAX][HOST_BDF_LEN];
-	char drivers[HOST_STATE_MAX][HOST_NAME_LEN]; /* each BDF's own driver, "" if none */
+	char bdfs[PLAN_MAX_BDFS][HOST_BDF_LEN];
+	char drivers[PLAN_MAX_BDFS][HOST_NAME_LEN]; /* each BDF's own driver, "" if none */
 	size_t n_bdfs;
 };
 
@@ -259,10 +262,12 @@ static void plan_params(struct plan *p)
 static void collect(struct plan *p, const char *state, char **bdfs, int n)
 {
 	struct host_state *st = calloc(1, sizeof(*st));
+	size_t want;
 
 	if (st && state && host_state_load(state, st))
-		st->n = 0;
-	for (size_t i = 0; st && i < (n ? (size_t)n : st->n) && p->n_bdfs < HOST_STATE_MAX; i++) {
+		host_state_free(st);
+	want = st ? (n ? (size_t)n : st->n) : 0;
+	for (size_t i = 0; i < want && p->n_bdfs < PLAN_MAX_BDFS; i++) {
 		const char *bdf = n ? bdfs[i] : st->e[i].bdf;
 		const struct host_state_entry *e = host_state_find(st, bdf);
 		const struct host_dev *d = host_find(p->h, bdf);
@@ -272,6 +277,10 @@ static void collect(struct plan *p, const char *state, char **bdfs, int n)
 			 d && strcmp(d->driver, "vfio-pci") ? d->driver : "");
 		p->n_bdfs++;
 	}
+	if (want > PLAN_MAX_BDFS)
+		pr_warn("only the first %d of %zu functions are in the plan", PLAN_MAX_BDFS, want);
+	if (st)
+		host_state_free(st);
 	free(st);
 }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,29 +197,46 @@ static json_t *bars_json(const struct host *h, const struct host_dev *d)
 
 /* What show says beyond the model: read once for either form. */
 struct card {
-	char reset[128], numa[16], cpus[256], why[256];
+	char reset[128], cpus[256], why[256];
+	long long numa;          /* -1: none (the kernel's -1, or no numa_node file) */
 	struct link l;
 	enum host_verdict v;
 };
 
-static void read_card(const struct host *h, const struct host_dev *d, struct card *c)
+/* 0, or -EINVAL for a NUMA node that is not a number (said, naming the file). */
+static int read_card(const struct host *h, const struct host_dev *d, struct card *c)
 {
+	int ret;
+
 	memset(c, 0, sizeof(*c));
 	c->v = host_group_verdict(h, d->group, c->why, sizeof(c->why));
 	read_reset(h, d->bdf, c->reset, sizeof(c->reset));
 	read_link(h, d->bdf, &c->l);
-	if (host_read(h, c->numa, sizeof(c->numa), "sys/bus/pci/devices/%s/numa_node", d->bdf) < 0)
-		c->numa[0] = '\0';
 	if (host_read(h, c->cpus, sizeof(c->cpus), "sys/bus/pci/devices/%s/local_cpulist", d->bdf) < 0)
 		c->cpus[0] = '\0';
+	ret = host_read_number(h, &c->numa, 10, "sys/bus/pci/devices/%s/numa_node", d->bdf);
+	if (ret == -ENOENT)
+		c->numa = -1;
+	else if (ret)
+		return ret;
+	if (c->numa < -1 || c->numa > INT_MAX) {
+		pr_err("%s/sys/bus/pci/devices/%s/numa_node: %lld is not a NUMA node", h->root, d->bdf,
+		       c->numa);
+		return -EINVAL;
+	}
+	return 0;
 }
 
-static void show_text(const struct host *h, const struct host_dev *d, FILE *out)
+static int show_text(const struct host *h, const struct host_dev *d, FILE *out)
 {
 	struct card c;
 	const struct link *l = &c.l;
+	char numa[24] = "unknown";
 
-	read_card(h, d, &c);
+	if (read_card(h, d, &c))
+		return -EINVAL;
+	if (c.numa >= 0)
+		snprintf(numa, sizeof(numa), "%lld", c.numa);
 	fprintf(out, "%s  %04x:%04x  %s, driver %s\n", d->bdf, d->vendor, d->device,
 		host_class_name(d->class), d->driver[0] ? d->driver : "(none)");
 	if (d->group < 0)
@@ -235,10 +253,10 @@ static void show_text(const struct host *h, const struct host_dev *d, FILE *out)
 		fprintf(out, "link: %s x%s (maximum %s x%s)%s\n", l->speed, l->width, l->max_speed,
 			l->max_width, strcmp(l->speed, l->max_speed) || strcmp(l->width, l->max_width) ?
 			" below its maximum" : "");
-	fprintf(out, "NUMA node: %s, local CPUs: %s\n", c.numa[0] ? c.numa : "unknown",
-		c.cpus[0] ? c.cpus : "unknown");
+	fprintf(out, "NUMA node: %s, local CPUs: %s\n", numa, c.cpus[0] ? c.cpus : "unknown");
 	show_bars(h, d, out);
 	show_identical(h, d, out);
+	return 0;
 }
 
 static int show_json(const struct host *h, const struct host_dev *d, FILE *out)
@@ -246,7 +264,8 @@ static int show_json(const struct host *h, const struct host_dev *d, FILE *out)
 	struct card c;
 	char id[16];
 
-	read_card(h, d, &c);
+	if (read_card(h, d, &c))
+		return -EINVAL;
 	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
 	return host_json_print(out, json_pack(
 		"{s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o}, s:i, s:o, s:o, s:o, s:o}",
@@ -256,7 +275,7 @@ static int show_json(const struct host *h, const struct host_dev *d, FILE *out)
 		"reset_methods", host_json_text(c.reset),
 		"link", "speed", host_json_text(c.l.speed), "width", host_json_text(c.l.width),
 		"max_speed", host_json_text(c.l.max_speed), "max_width", host_json_text(c.l.max_width),
-		"numa_node", c.numa[0] ? atoi(c.numa) : -1, "local_cpus", host_json_text(c.cpus),
+		"numa_node", (int)c.numa, "local_cpus", host_json_text(c.cpus),
 		"functions", functions_json(h, d), "bars", bars_json(h, d),
 		"identical", identical_json(h, d)));
 }
@@ -267,8 +286,5 @@ int host_cmd_show(const struct host *h, const char *bdf, bool json, FILE *out)
 
 	if (!d)
 		return -ENODEV;
-	if (json)
-		return show_json(h, d, out);
-	show_text(h, d, out);
-	return 0;
+	return json ? show_json(h, d, out) : show_text(h, d, out);
 }

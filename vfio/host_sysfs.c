@@ -187,13 +187,87 @@ const char *host_class_name(uint32_t class)
 	return "device";
 }
 
-static unsigned long read_hex(const struct host *h, const char *bdf, const char *attr)
+/*
+ * s, all of it, as a number in base (16: with or without "0x"): no sign
+ * unless a '-' in base 10, no space, nothing after it. 0 or -EINVAL.
+ * atoi() and strtoul() would make garbage 0: IOMMU group 0, vendor 0.
+ */
+static int parse_number(const char *s, int base, long long *v)
 {
-	char buf[32];
+	char *end;
 
-	if (host_read(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/%s", bdf, attr) <= 0)
+	if (!s[0] || isspace((unsigned char)s[0]) || s[0] == '+' || (s[0] == '-' && base != 10))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoll(s, &end, base);
+	return end == s || *end || errno ? -EINVAL : 0;
+}
+
+int host_read_number(const struct host *h, long long *v, int base, const char *fmt, ...)
+{
+	char path[PATH_MAX], buf[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = vpath(h, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (ret)
+		return ret;
+	/* One byte more than a number needs: a longer file is not one. */
+	ret = read_path(h, path, buf, sizeof(buf));
+	if (ret == -ENOENT)
+		return ret;
+	if (ret < 0) {
+		pr_err("%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if ((size_t)ret >= sizeof(buf) - 1 || parse_number(buf, base, v)) {
+		pr_err("%s: '%s' is not a %s number", path, buf, base == 16 ? "hexadecimal" : "decimal");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A device's ID attribute (vendor, device, class), at most max; 0 when there is no such file. */
+static int read_id(const struct host *h, const char *bdf, const char *attr, long long max,
+		   uint32_t *out)
+{
+	long long v = 0;
+	int ret = host_read_number(h, &v, 16, "sys/bus/pci/devices/%s/%s", bdf, attr);
+
+	if (ret == -ENOENT)
+		v = 0;
+	else if (ret)
+		return ret;
+	if (v < 0 || v > max) {
+		pr_err("%s/sys/bus/pci/devices/%s/%s: %#llx is out of range", h->root, bdf, attr, v);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* The number the iommu_group link names; -1 when there is none. */
+static int read_group(const struct host *h, const char *bdf, int *group)
+{
+	char name[HOST_NAME_LEN];
+	long long v;
+	int ret = host_link_name(h, name, sizeof(name), "sys/bus/pci/devices/%s/iommu_group", bdf);
+
+	*group = -1;
+	if (ret == -ENOENT)
 		return 0;
-	return strtoul(buf, NULL, 16);
+	if (ret) {
+		pr_err("%s/sys/bus/pci/devices/%s/iommu_group: %s", h->root, bdf, strerror(-ret));
+		return ret;
+	}
+	if (parse_number(name, 10, &v) || v < 0 || v > INT_MAX) {
+		pr_err("%s/sys/bus/pci/devices/%s/iommu_group: names group '%s', not a group number",
+		       h->root, bdf, name);
+		return -EINVAL;
+	}
+	*group = (int)v;
+	return 0;
 }
 
 /* The upstream bridge is the directory above the device's real one. */
@@ -217,15 +291,25 @@ static void find_parent(const struct host *h, struct host_dev *d)
 		memcpy(d->parent, slash + 1, HOST_BDF_LEN);
 }
 
-static void load_dev(const struct host *h, struct host_dev *d, const char *bdf)
+static int load_dev(const struct host *h, struct host_dev *d, const char *bdf)
 {
 	char buf[HOST_NAME_LEN];
+	uint32_t vendor = 0, device = 0;
+	int ret;
 
 	memset(d, 0, sizeof(*d));
 	memcpy(d->bdf, bdf, HOST_BDF_LEN);
-	d->vendor = (uint16_t)read_hex(h, bdf, "vendor");
-	d->device = (uint16_t)read_hex(h, bdf, "device");
-	d->class = (uint32_t)read_hex(h, bdf, "class");
+	ret = read_id(h, bdf, "vendor", 0xffff, &vendor);
+	if (!ret)
+		ret = read_id(h, bdf, "device", 0xffff, &device);
+	if (!ret)
+		ret = read_id(h, bdf, "class", 0xffffff, &d->class);
+	if (!ret)
+		ret = read_group(h, bdf, &d->group);
+	if (ret)
+		return ret;
+	d->vendor = (uint16_t)vendor;
+	d->device = (uint16_t)device;
 	if (host_link_name(h, d->driver, sizeof(d->driver), "sys/bus/pci/devices/%s/driver", bdf))
 		d->driver[0] = '\0';
 	/* The kernel shows an unset override as "(null)". */
@@ -233,12 +317,10 @@ static void load_dev(const struct host *h, struct host_dev *d, const char *bdf)
 		      "sys/bus/pci/devices/%s/driver_override", bdf) < 0 ||
 	    !strcmp(d->override, "(null)"))
 		d->override[0] = '\0';
-	d->group = -1;
-	if (!host_link_name(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/iommu_group", bdf))
-		d->group = atoi(buf);
 	d->boot_vga = host_read(h, buf, sizeof(buf), "sys/bus/pci/devices/%s/boot_vga", bdf) > 0 &&
 		      !strcmp(buf, "1");
 	find_parent(h, d);
+	return 0;
 }
 
 static int bdf_filter(const struct dirent *e)
@@ -291,14 +373,19 @@ int host_load_traced(struct host *h, const char *root, host_read_fn *on_read, vo
 		return err;
 	}
 	h->devs = calloc(n ? (size_t)n : 1, sizeof(*h->devs));
+	int ret = h->devs ? 0 : -ENOMEM;
+
 	for (int i = 0; i < n; i++) {
-		if (h->devs)
-			load_dev(h, &h->devs[i], list[i]->d_name);
+		if (!ret)
+			ret = load_dev(h, &h->devs[i], list[i]->d_name);
 		free(list[i]);
 	}
 	free(list);
-	if (!h->devs)
-		return -ENOMEM;
+	if (ret) {
+		/* A device read wrong would be judged wrong (garbage is not group 0): none is used. */
+		host_free(h);
+		return ret;
+	}
 	h->n = (size_t)n;
 	h->have_groups = dir_has_entries(h, "sys/kernel/iommu_groups");
 	host_mark_critical(h);

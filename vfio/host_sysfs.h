@@ -42,6 +42,11 @@ struct host {
 	void *on_read_arg;
 };
 
+/*
+ * 0, or -errno said on stderr: a device attribute that is not a number
+ * (vendor, device, class, the iommu_group link's name) is -EINVAL naming
+ * the file, not 0. On error nothing is kept (no host_free() needed).
+ */
 int host_load(struct host *h, const char *root) __attribute__((warn_unused_result));
 /* host_load() with on_read told of every read, the load's own included. */
 int host_load_traced(struct host *h, const char *root, host_read_fn *on_read, void *arg)
@@ -79,6 +84,14 @@ int host_read(const struct host *h, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int host_link_name(const struct host *h, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/*
+ * A number that is the whole of a small sysfs file (its trailing newline
+ * allowed): decimal (a '-' allowed) or, base 16, hexadecimal with or
+ * without "0x". 0; -ENOENT for no such file (not said); -EINVAL for
+ * anything else in it, said on stderr naming the file; other -errno, said.
+ */
+int host_read_number(const struct host *h, long long *v, int base, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), warn_unused_result));
 bool host_exists(const struct host *h, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Marks the devices the host needs (host_critical.c); host_load() calls it. */

@@ -4,9 +4,13 @@
  * reads before passing a card, for the shapes that break passthrough.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
+
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_host_tree.h"
 
@@ -244,13 +248,102 @@ Test(host, bad_input)
 	cr_assert_eq(tree_run(&t, "show"), 2);
 	cr_assert_eq(tree_run(&t, "--help"), 0);
 	assert_out_has("/var/lib/vmm/host-state.json");
-	/* Garbage in sysfs files reads as nothing, not as a crash. */
+	/* A resource file of garbage reads as no BARs, not as a crash. */
 	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:01:00.0", .vendor = 1, .device = 2,
 		 .class = 0x030000, .group = 1 });
 	tree_file(&t, "sys/devices/pci0000:00/0000:01:00.0/resource", "junk\n\n0x1 0x0 zz\n");
-	tree_file(&t, "sys/devices/pci0000:00/0000:01:00.0/vendor", "");
 	cr_assert_eq(tree_run(&t, "show 0000:01:00.0 --json"), 0);
 	assert_out_has("\"bars\":[]");
+}
+
+static int real_stderr = -1;
+
+static void setup_said(void)
+{
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
+	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
+}
+
+/* What the commands said on stderr since the last call. */
+static char *said(void)
+{
+	char *buf = NULL, line[1024];
+	size_t len;
+	FILE *all = open_memstream(&buf, &len), *err;
+
+	fflush(stderr);
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err))
+		fputs(line, all);
+	clearerr(err);
+	fclose(all);
+	return buf;
+}
+
+#define DEV "sys/devices/pci0000:00/0000:01:00.0/"
+
+/* Runs args, which must fail and name what is wrong in the device's sysfs directory. */
+static void assert_named(const char *args, const char *what)
+{
+	char *text, *want;
+
+	free(said());
+	cr_assert_eq(tree_run(&t, args), 1, "%s took garbage in %s", args, what);
+	text = said();
+	cr_assert(asprintf(&want, "%s/sys/bus/pci/devices/0000:01:00.0/%s", t.root, what) > 0);
+	cr_assert(strstr(text, want), "stderr lacks \"%s\":\n%s", want, text);
+	free(want);
+	free(text);
+}
+
+/*
+ * A sysfs number that is not one (a cut-off read, a fake or broken tree)
+ * is an error naming the file: atoi() made a group link to "abc" IOMMU
+ * group 0, and a garbage numa_node node 0.
+ */
+Test(host, sysfs_numbers_are_numbers_or_errors, .init = setup_said, .fini = teardown_said)
+{
+	tree_iommu_on(&t);
+	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:00:02.0", .vendor = 0x8086, .device = 0x3e92,
+		 .class = 0x030000, .driver = "i915", .group = 0 });
+	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:01:00.0", .vendor = 0x10de, .device = 0x2204,
+		 .class = 0x030000, .driver = "nvidia", .group = -1 });
+	tree_symlink(&t, DEV "iommu_group", "sys/kernel/iommu_groups/abc");
+	assert_named("groups", "iommu_group: names group 'abc', not a group number");
+	tree_remove(&t, DEV "iommu_group");
+	tree_symlink(&t, DEV "iommu_group", "sys/kernel/iommu_groups/12");
+	cr_assert_eq(tree_run(&t, "show 0000:01:00.0"), 0, "a good tree again");
+	assert_out_has("IOMMU group 12: ");
+	assert_out_has("NUMA node: 0, ");
+
+	tree_file(&t, DEV "vendor", "0x10de junk\n");
+	assert_named("groups", "vendor: '0x10de junk' is not a hexadecimal number");
+	tree_file(&t, DEV "vendor", "0x10de\n");
+	tree_file(&t, DEV "class", "");
+	assert_named("groups", "class: '' is not a hexadecimal number");
+	tree_file(&t, DEV "class", "0x1030000\n");
+	assert_named("groups", "class: 0x1030000 is out of range");
+	tree_file(&t, DEV "class", "0x030000\n");
+
+	tree_file(&t, DEV "numa_node", "abc\n");
+	assert_named("show 0000:01:00.0 --json", "numa_node: 'abc' is not a decimal number");
+	assert_named("show 0000:01:00.0", "numa_node: 'abc' is not a decimal number");
+	tree_file(&t, DEV "numa_node", "-1\n");
+	cr_assert_eq(tree_run(&t, "show 0000:01:00.0 --json"), 0);
+	assert_out_has("\"numa_node\":-1,");
+	tree_file(&t, DEV "numa_node", "1\n");
+	cr_assert_eq(tree_run(&t, "show 0000:01:00.0 --json"), 0);
+	assert_out_has("\"numa_node\":1,");
+	assert_out_has("\"group\":12,");
 }
 
 /* Two cards in different slots behind a switch without ACS: one group, both go together. */

@@ -7,6 +7,7 @@
  * stand-in.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include <limits.h>
 #include <stdio.h>
@@ -326,14 +327,250 @@ Test(host_bind, dry_run_prints_and_writes_nothing)
 	free(want);
 }
 
-Test(host_bind, bad_state_file_stops_before_any_write)
+Test(host_bind, bad_state_file_stops_bind_before_any_write)
 {
 	two_identical_gpus();
 	tree_file(&t, STATE, "{\"version\":1,\"devices\":[{\"bdf\":\"0000:01:00.0\",\"driver\":");
 	assert_refused("bind 0000:01:00.0 --all-functions");
-	assert_refused("restore");
 	tree_file(&t, STATE, "\x01\xff not json");
-	assert_refused("restore");
+	assert_refused("bind 0000:01:00.0 --all-functions");
+}
+
+static int real_stderr = -1;
+
+static void setup_said(void)
+{
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
+	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
+}
+
+/* What the commands said on stderr since the last call. */
+static char *said(void)
+{
+	char *buf = NULL, line[1024];
+	size_t len;
+	FILE *all = open_memstream(&buf, &len), *err;
+
+	fflush(stderr);
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err))
+		fputs(line, all);
+	clearerr(err);
+	fclose(all);
+	return buf;
+}
+
+#define assert_said(text, what)                                                          \
+	cr_assert(strstr(text, what), "stderr lacks \"%s\":\n%s", what, text)
+
+/* The override, without its newline; "" for the cleared one ("\n"). */
+static char *override_of(const char *bdf)
+{
+	char rel[128];
+
+	snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/driver_override", bdf);
+	char *ovr = tree_read(&t, rel);
+
+	cr_assert_not_null(ovr);
+	ovr[strcspn(ovr, "\n")] = '\0';
+	return ovr;
+}
+
+#define assert_override(bdf, want)                                                   \
+	do {                                                                          \
+		char *o_ = override_of(bdf);                                          \
+		cr_assert_str_eq(o_, want, "%s's driver_override is '%s', not '%s'", bdf, o_, want); \
+		free(o_);                                                             \
+	} while (0)
+
+/*
+ * One entry of four damaged (a quote lost, as a bad edit leaves it): the
+ * other three functions get their drivers back, the damaged one is named
+ * with its line, the file is kept aside as it was, and unbind BDF then
+ * gives the fourth to the kernel's own choice.
+ */
+Test(host_bind, restore_from_corrupt_state_gives_back_what_it_can,
+     .init = setup_said, .fini = teardown_said)
+{
+	two_identical_gpus();
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 0000:02:00.0 --all-functions"), 0);
+	char *state = tree_read(&t, STATE), *bad = strstr(state, "\"snd_hda_intel\"");
+
+	cr_assert_not_null(bad, "%s", state);
+	cr_assert(strstr(bad - 60, "0000:01:00.1"), "the first audio entry is 01:00.1:\n%s", state);
+	bad[0] = ' '; /* "driver": snd_hda_intel", */
+	tree_file(&t, STATE, state);
+	free(said());
+
+	cr_assert_eq(tree_run(&t, "restore"), 1, "restore could not give back everything");
+	char *text = said();
+
+	assert_driver("0000:01:00.0", "nvidia");
+	assert_driver("0000:02:00.0", "nvidia");
+	assert_driver("0000:02:00.1", "snd_hda_intel");
+	assert_driver("0000:01:00.1", "vfio-pci");
+	assert_override("0000:01:00.1", "vfio-pci");
+	assert_said(text, ", line 9, 0000:01:00.1: ");
+	assert_said(text, "not restored: 0000:01:00.1, whose entry at line 9 is unreadable");
+	cr_assert_null(tree_read(&t, STATE), "nothing readable is left to restore");
+	char *kept = tree_read(&t, STATE ".corrupt");
+
+	cr_assert_not_null(kept, "the corrupt file was not kept; stderr:\n%s", text);
+	cr_assert_str_eq(kept, state);
+	assert_said(text, "kept as ");
+
+	cr_assert_eq(tree_run(&t, "unbind 0000:01:00.1"), 0);
+	free(text);
+	text = said();
+	assert_driver("0000:01:00.1", "snd_hda_intel");
+	assert_override("0000:01:00.1", "");
+	assert_said(text, "0000:01:00.1: the state file has no record of it");
+	assert_said(text, "0000:01:00.1: the kernel gave it to snd_hda_intel");
+	char *kept2 = tree_read(&t, STATE ".corrupt");
+
+	cr_assert_str_eq(kept2, state, "the kept file is never overwritten");
+	free(kept2);
+	free(kept);
+	free(text);
+	free(state);
+}
+
+/* Not JSON at all: nothing in it is used, unbind BDF still works from sysfs alone. */
+Test(host_bind, unbind_with_unreadable_state_file, .init = setup_said, .fini = teardown_said)
+{
+	two_identical_gpus();
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
+	tree_file(&t, STATE, "\x01\xff not json");
+	free(said());
+	cr_assert_eq(tree_run(&t, "unbind 0000:01:00.0 0000:01:00.1"), 0);
+	char *text = said();
+
+	assert_driver("0000:01:00.0", "nvidia");
+	assert_driver("0000:01:00.1", "snd_hda_intel");
+	assert_override("0000:01:00.0", "");
+	assert_said(text, "0000:01:00.0: the readable part of the state file has no record of it");
+	char *kept = tree_read(&t, STATE ".corrupt");
+
+	cr_assert_not_null(kept, "the unreadable file was not kept; stderr:\n%s", text);
+	cr_assert_str_eq(kept, "\x01\xff not json");
+	cr_assert_null(tree_read(&t, STATE));
+	free(kept);
+	free(text);
+}
+
+/* Cut off mid-entry: nothing to restore from it, and restore says so rather than succeed. */
+Test(host_bind, restore_from_cut_off_state_file, .init = setup_said, .fini = teardown_said)
+{
+	two_identical_gpus();
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
+	tree_file(&t, STATE, "{\"version\":1,\"devices\":[{\"bdf\":\"0000:01:00.0\",\"driver\":");
+	free(said());
+	cr_assert_eq(tree_run(&t, "restore"), 1);
+	char *text = said();
+
+	assert_said(text, "line 1, 0000:01:00.0: cut off at the end of the file");
+	assert_said(text, "not restored: 0000:01:00.0, whose entry at line 1 is unreadable");
+	assert_said(text, "not restored: 0000:01:00.1, which driver_override still holds on vfio-pci");
+	assert_driver("0000:01:00.0", "vfio-pci");
+	free(text);
+	text = tree_read(&t, STATE ".corrupt");
+	cr_assert_not_null(text);
+	/* A second corrupt file does not replace the first one kept. */
+	tree_file(&t, STATE, "garbage");
+	cr_assert_eq(tree_run(&t, "restore"), 1);
+	char *first = tree_read(&t, STATE ".corrupt"), *second = tree_read(&t, STATE ".corrupt.1");
+
+	cr_assert_str_eq(first, "{\"version\":1,\"devices\":[{\"bdf\":\"0000:01:00.0\",\"driver\":");
+	cr_assert_not_null(second);
+	cr_assert_str_eq(second, "garbage");
+	free(first);
+	free(second);
+	free(text);
+}
+
+/* An entry that parses but names no PCI address is skipped: a "bdf" becomes a sysfs path. */
+Test(host_bind, restore_skips_an_entry_with_no_pci_address,
+     .init = setup_said, .fini = teardown_said)
+{
+	two_identical_gpus();
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions"), 0);
+	tree_file(&t, STATE, "{\"version\": 1, \"devices\": [\n"
+		  "{\"bdf\": \"0000:01:00.0\", \"driver\": \"nvidia\", \"driver_override\": null},\n"
+		  "{\"bdf\": \"../../../../etc\", \"driver\": \"x\", \"driver_override\": null},\n"
+		  "{\"bdf\": \"0000:01:00.1\", \"driver\": \"snd_hda_intel\", \"driver_override\": null}\n"
+		  "]}\n");
+	free(said());
+	cr_assert_eq(tree_run(&t, "restore"), 1);
+	char *text = said();
+
+	assert_driver("0000:01:00.0", "nvidia");
+	assert_driver("0000:01:00.1", "snd_hda_intel");
+	assert_said(text, ", line 3: \"bdf\" is not a PCI address; this entry is not used");
+	assert_said(text, "not restored: the entry at line 3");
+	free(text);
+}
+
+/* No state file at all: unbind BDF hands the function to the kernel, says what is unknown. */
+Test(host_bind, unbind_without_state_file, .init = setup_said, .fini = teardown_said)
+{
+	tree_dev(&t, &(struct fake_dev){ .bdf = "0000:00:03.0", .vendor = 0x1234, .device = 0x11e8,
+		 .class = 0x00ff00, .group = 5, .driver = "e1000e" });
+	cr_assert_eq(tree_run(&t, "bind 00:03.0"), 0);
+	tree_remove(&t, STATE);
+	free(said());
+	cr_assert_eq(tree_run(&t, "unbind 0000:00:03.0"), 0);
+	char *text = said();
+
+	assert_driver("0000:00:03.0", "e1000e");
+	assert_override("0000:00:03.0", "");
+	assert_said(text, "0000:00:03.0: the state file has no record of it: its driver and "
+		    "driver_override before the bind are unknown");
+	assert_said(text, "0000:00:03.0: the kernel gave it to e1000e");
+	free(text);
+}
+
+/* The state file has no limit: every function bound is recorded and given back. */
+Test(host_bind, records_and_restores_more_than_256_functions)
+{
+	enum { N = 300, PER_RUN = 20 };
+	char bdf[N][HOST_BDF_LEN];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(bdf[i], HOST_BDF_LEN, "0000:%02x:%02x.0", 0x10 + i / 32, i % 32);
+		tree_dev(&t, &(struct fake_dev){ .bdf = bdf[i], .vendor = 0x8086, .device = 0x10d3,
+			 .class = 0x020000, .group = 100 + i });
+	}
+	for (int i = 0; i < N; i += PER_RUN) {
+		char args[1024] = "bind";
+		size_t off = 4;
+
+		for (int j = i; j < i + PER_RUN && j < N; j++, off += HOST_BDF_LEN) {
+			args[off] = ' ';
+			memcpy(args + off + 1, bdf[j], HOST_BDF_LEN);
+		}
+		cr_assert_eq(tree_run(&t, args), 0, "%s", args);
+	}
+	char *state = tree_read(&t, STATE);
+	int recorded = 0;
+
+	for (const char *p = state; (p = strstr(p, "\"bdf\"")); p++)
+		recorded++;
+	cr_assert_eq(recorded, N, "the state file records %d functions of %d bound", recorded, N);
+	cr_assert_eq(tree_run(&t, "restore"), 0);
+	for (int i = 0; i < N; i++) {
+		assert_driver(bdf[i], "");
+		assert_override(bdf[i], "");
+	}
+	free(state);
 }
 
 Test(host_bind, missing_device_and_missing_vfio_driver)

@@ -4,6 +4,7 @@
  * file and when, read-only images, refused images, and hostile guests.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -631,6 +632,160 @@ Test(pflash, unwritable_file_becomes_readonly)
 	file = read_whole(path, 4 * SECTOR);
 	cr_assert_eq(memcmp(file, img, 4 * SECTOR), 0);
 	free(file);
+	free(img);
+}
+
+/* ---- a sync that fails ---- */
+
+/*
+ * The pflash test links with -Wl,--wrap=fdatasync: the device's syncs come
+ * here, and fail with sync_errno while it is set (a disk that stops
+ * taking writes: EIO, ENOSPC on thin storage).
+ */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+static int sync_errno;
+static unsigned syncs_failed;
+
+int __wrap_fdatasync(int fd)
+{
+	if (!sync_errno)
+		return __real_fdatasync(fd);
+	syncs_failed++;
+	errno = sync_errno;
+	return -1;
+}
+
+static int real_stderr = -1;
+
+static void setup_said(void)
+{
+	sync_errno = 0;
+	syncs_failed = 0;
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_geq(real_stderr, 0);
+	cr_redirect_stderr();
+}
+
+/* stderr back, for what LeakSanitizer reports at exit. */
+static void teardown_said(void)
+{
+	fflush(stderr);
+	dup2(real_stderr, STDERR_FILENO);
+	close(real_stderr);
+}
+
+/* What was logged so far. */
+static char *said(void)
+{
+	char *buf = NULL, line[1024];
+	size_t len;
+	FILE *all = open_memstream(&buf, &len), *err;
+
+	fflush(stderr);
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err))
+		fputs(line, all);
+	clearerr(err);
+	fclose(all);
+	return buf;
+}
+
+static unsigned count_lines(const char *text, const char *what)
+{
+	unsigned n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * OVMF's variable update, erase then program, whose sync fails: the guest
+ * reads back the block as it was (a firmware that verifies sees it), the
+ * file holds it as it was, one line names the file and the error, and
+ * the flash then fails every write, so that OVMF's probe at the next boot
+ * finds it write-protected instead of trusting a store that lost a write.
+ */
+Test(pflash, failed_sync_fails_the_write_where_the_firmware_looks,
+     .init = setup_said, .fini = teardown_said)
+{
+	uint8_t *img = make_image(path, 8 * SECTOR), *file, var[64];
+	const uint8_t *data;
+	struct pflash_stats st;
+	char *text, *want;
+
+	for (size_t i = 0; i < sizeof(var); i++)
+		var[i] = (uint8_t)~pattern(2 * SECTOR + 0x100 + i);
+	pf = open_ok(path, false);
+	cr_assert_eq(ovmf_probe(pf), PROBE_FLASH);
+	sync_errno = EIO;
+	ovmf_erase(pf, 2);
+	ovmf_write(pf, 2 * SECTOR + 0x100, var, sizeof(var));
+	cr_assert_eq(syncs_failed, 1);
+
+	/* What QemuFlashRead (a plain copy, in read-array mode) gets back: the old block. */
+	data = pflash_data(pf);
+	for (uint64_t i = 0; i < SECTOR; i++) {
+		uint64_t off = 2 * SECTOR + i;
+
+		cr_assert_eq(rd8(pf, off), img[off], "byte %#llx reads %#x, not the %#x it held",
+			     (unsigned long long)off, rd8(pf, off), img[off]);
+		cr_assert_eq(data[off], img[off]);
+	}
+	file = read_whole(path, 8 * SECTOR);
+	cr_assert_eq(memcmp(file, img, 8 * SECTOR), 0, "the file holds the block as it was");
+	free(file);
+	text = said();
+	cr_assert(asprintf(&want, "pflash: %s: fdatasync failed (%s)", path, strerror(EIO)) > 0);
+	cr_assert_eq(count_lines(text, want), 1, "not one line \"%s\":\n%s", want, text);
+	free(want);
+	free(text);
+
+	/* The disk is fine again, the device does not believe it: writes fail, loudly in status. */
+	sync_errno = 0;
+	wr8(pf, 0, 0x50);
+	wr8(pf, 2 * SECTOR, 0x10);
+	wr8(pf, 2 * SECTOR, 0x00);
+	cr_assert_eq(rd8(pf, 2 * SECTOR), SR_READY | SR_PROG_ERR);
+	wr8(pf, 0, 0x50);
+	ovmf_erase(pf, 3);
+	cr_assert_eq(rd8(pf, 0), SR_READY | SR_ERASE_ERR);
+	wr8(pf, 0, 0xff);
+	cr_assert_eq(rd8(pf, 2 * SECTOR), img[2 * SECTOR]);
+	cr_assert_eq(rd8(pf, 3 * SECTOR + 5), img[3 * SECTOR + 5]);
+	cr_assert_eq(ovmf_probe(pf), PROBE_FLASH_WP, "the next boot's probe must see it");
+	pflash_get_stats(pf, &st);
+	cr_assert_geq(st.errors, 3);
+	file = read_whole(path, 8 * SECTOR);
+	cr_assert_eq(memcmp(file, img, 8 * SECTOR), 0);
+	text = said();
+	cr_assert_eq(count_lines(text, "fdatasync"), 0, "said again:\n%s", text);
+	free(text);
+	free(file);
+	free(img);
+}
+
+/* Syncs that succeed keep what was written: the undo is only for a failed one. */
+Test(pflash, good_syncs_keep_every_write, .init = setup_said, .fini = teardown_said)
+{
+	uint8_t *img = make_image(path, 8 * SECTOR), var[16];
+
+	memset(var, 0xa5, sizeof(var));
+	pf = open_ok(path, false);
+	ovmf_erase(pf, 1);
+	ovmf_write(pf, SECTOR, var, sizeof(var));
+	ovmf_write(pf, 4 * SECTOR + 7, var, sizeof(var));
+	sync_errno = ENOSPC;
+	ovmf_write(pf, 5 * SECTOR, var, sizeof(var));
+	cr_assert_eq(syncs_failed, 1);
+	cr_assert_eq(rd8(pf, SECTOR), 0xa5, "a write synced before the failure is kept");
+	cr_assert_eq(rd8(pf, SECTOR + 16), 0xff);
+	cr_assert_eq(rd8(pf, 4 * SECTOR + 7), 0xa5);
+	cr_assert_eq(rd8(pf, 5 * SECTOR), img[5 * SECTOR], "the one the failed sync covered is undone");
+	cr_assert_eq(file_byte(path, 5 * SECTOR), img[5 * SECTOR]);
+	cr_assert_eq(file_byte(path, 4 * SECTOR + 7), 0xa5);
 	free(img);
 }
 
