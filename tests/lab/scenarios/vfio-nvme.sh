@@ -17,9 +17,13 @@ lab_qemu_args=(-drive "file=$nvme_img,format=raw,if=none,id=labnvme"
 	-device nvme,serial=vmmlab,drive=labnvme)
 lab_timeout=900
 guest_checks=nvme
+# 5 s after the guest's checks, for the reset on demand through the API.
+guest_cmdline="agent.end_delay=5"
 lab_host_files() {
 	{ yes "vmm lab nvme" | head -c 1048576; head -c 15728640 /dev/zero; } >"$nvme_img" ||
 		{ lab_fail "cannot write $nvme_img"; return 1; }
+	lab_install_program "$(command -v curl)" "$1" /usr/bin/curl ||
+		{ lab_fail "no curl to copy into the lab host (tools/setup.sh installs it)"; return 1; }
 }
 lab_script='
 bdf=
@@ -36,8 +40,31 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
 lab "bus_exit=$?"
 cat /tmp/bus.err
 grep -q "reset=bus: the kernel offers only: flr" /tmp/bus.err && lab bus_refused=1
-vmm_run run -v --cpus 2 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
-	--vars /tmp/vars.fd --vfio "$bdf,reset=flr" 2>/tmp/vmm.err
+nvme_run() {
+	exec "$VMM" run -v --cpus 2 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
+		--vars /tmp/vars.fd --vfio "$bdf,reset=flr" --api-socket /tmp/api.sock \
+		--kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --cmdline "$GUEST_CMDLINE" \
+		</dev/null >/tmp/guest.log 2>/tmp/vmm.err
+}
+# put NAME ENDPOINT BODY: LAB NAME_status and NAME_body.
+put() {
+	lab "${1}_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket /tmp/api.sock \
+		-X PUT -d "$3" "http://localhost/api/v1/$2")"
+	lab "${1}_body=$(tr -d "\n" </tmp/body)"
+}
+nvme_run &
+pid=$!
+# Once the guest is done with the disk: an FLR on demand, and one the kernel does not offer.
+if wait_line /tmp/guest.log "VMM-AGENT: done" $pid 400; then
+	put reset vm.vmm-reset-device "{\"id\": \"vfio0\", \"method\": \"flr\"}"
+	put reset_bus vm.vmm-reset-device "{\"id\": \"vfio0\", \"method\": \"bus\"}"
+	curl -s --unix-socket /tmp/api.sock http://localhost/api/v1/vm.counters >/tmp/c.json
+	lab "resets_counted=$(sed -n "s/.*\"resets\":\([0-9]*\).*/\1/p" /tmp/c.json)"
+	curl -s --unix-socket /tmp/api.sock http://localhost/api/v1/vm.info >/tmp/info.json
+	lab "info_on_demand=$(grep -c "\"when\":\"on demand\"" /tmp/info.json)"
+fi
+wait_exit $pid vmm 120
+cat /tmp/guest.log
 cat /tmp/vmm.err
 grep -q "vfio $bdf: reset at start (flr) in" /tmp/vmm.err &&
 	grep -q "vfio $bdf: reset at exit (flr) in" /tmp/vmm.err && lab nvme_reset_logged=1
@@ -57,4 +84,10 @@ scenario_check() {
 	expect lab bus_exit -eq 1
 	expect lab bus_refused -eq 1
 	expect lab nvme_bar0_direct -eq 1
+	expect lab reset_status -eq 200
+	expect lab reset_body =~ '"method":"flr","ms":[0-9]'
+	expect lab reset_bus_status -eq 400
+	expect lab reset_bus_body =~ 'the kernel offers only: flr'
+	expect lab resets_counted -eq 2
+	expect lab info_on_demand -eq 1
 }
