@@ -301,8 +301,71 @@ Test(vfio_pci, identity_comes_from_the_device_and_hidden_capabilities_are_unlink
 	cr_assert_eq(cfg(0x71, 1), 0x90, "PCIe -> MSI-X");
 	cr_assert_eq(cfg(0x91, 1), 0);
 	cr_assert_eq(cfg(0x100, 4), 0, "no extended capabilities reach the guest");
-	/* what a hidden capability's bytes hold is still the device's; it just is not linked */
-	cr_assert_eq(cfg(0x68, 1), PCI_CAP_ID_AF);
+}
+
+/* The Advanced Features capability at 0x68 says it can do an FLR. */
+static void af_with_flr(uint8_t *cfg)
+{
+	cfg[0x68 + PCI_AF_CAP] = PCI_AF_CAP_TP | PCI_AF_CAP_FLR;
+}
+
+Test(vfio_pci, a_hidden_capability_reads_as_zeros_and_takes_no_writes)
+{
+	teardown();
+	edit_cfg = af_with_flr;
+	make_device(false);
+	cr_assert_eq(cfg(0x68, 4), 0, "AF, unlinked, is not there by offset either: 0x%08x",
+		     cfg(0x68, 4));
+	cfg_w(0x68 + PCI_AF_CTRL, 1, PCI_AF_CTRL_FLR);
+	cr_assert_eq(get32(0x68 + PCI_AF_CTRL) & 0xff, 0, "the guest started no FLR on the device");
+	cr_assert_eq(cfg(0x68 + PCI_AF_CTRL, 1), 0);
+	/* it ends where the next capability begins: PCIe at 0x70 is whole */
+	cr_assert_eq(cfg(0x70, 1), PCI_CAP_ID_EXP);
+	cfg_w(0x78, 2, 0x2810);
+	cr_assert_eq(get32(0x78) & 0xffff, 0x2810, "PCIe device control is still the device's");
+}
+
+Test(vfio_pci, extended_config_space_reads_as_zeros_and_takes_no_writes)
+{
+	/* AER's registers at 0x104 on, ACS at 0x140 with its control at 0x146 */
+	put32(0x104, 0x00100000);
+	put32(0x144, 0x0000001f);
+	cr_assert_eq(cfg(0x100, 4), 0);
+	cr_assert_eq(cfg(0x104, 4), 0, "AER's status is not one offset away: 0x%08x", cfg(0x104, 4));
+	cr_assert_eq(cfg(0x140, 4), 0, "nor ACS's header: 0x%08x", cfg(0x140, 4));
+	cr_assert_eq(cfg(0x144, 4), 0);
+	cfg_w(0x146, 2, 0x001f);
+	cr_assert_eq(get32(0x144), 0x0000001f, "ACS control stays as the host set it");
+	cfg_w(0xffc, 4, 0xffffffff);
+	cr_assert_eq(get32(0xffc), 0, "the last dword neither");
+	cr_assert_eq(cfg(0xffc, 4), 0);
+}
+
+/* After MSI-X: a second MSI capability at 0xa0, then two vendor-specific ones. */
+static void second_msi(uint8_t *cfg)
+{
+	cfg[0x91] = 0xa0;
+	cfg[0xa0] = PCI_CAP_ID_MSI;
+	cfg[0xa1] = 0xb0;
+	cfg[0xa2] = PCI_MSI_FLAGS_64BIT;
+	cfg[0xb0] = PCI_CAP_ID_VNDR;
+	cfg[0xb1] = 0xc0;
+	cfg[0xc0] = PCI_CAP_ID_VNDR;
+}
+
+Test(vfio_pci, a_second_capability_of_an_emulated_kind_is_hidden)
+{
+	teardown();
+	edit_cfg = second_msi;
+	make_device(false);
+	cr_assert_eq(cfg(0x91, 1), 0xb0, "MSI-X -> vendor: the second MSI is hidden");
+	cr_assert_eq(cfg(0xb1, 1), 0xc0, "vendor-specific ones come in numbers: both stay");
+	cr_assert_eq(cfg(0xa0, 4), 0);
+	/* the guest enabling it by offset does not reach the device's own MSI */
+	cfg_w(0xa4, 4, 0xfee00000);
+	cfg_w(0xa2, 2, PCI_MSI_FLAGS_ENABLE);
+	cr_assert_eq(get32(0xa0) >> 16, PCI_MSI_FLAGS_64BIT, "the device's MSI stays off");
+	cr_assert_eq(get32(0xa4), 0);
 }
 
 Test(vfio_pci, a_multifunction_slot_says_so_in_the_header_type)
@@ -360,6 +423,10 @@ Test(vfio_pci, status_and_unemulated_registers_are_the_devices)
 	/* a dword straddling emulated and live bytes: the emulated ones are ours */
 	put32(0x70, 0xdeadbe00 | PCI_CAP_ID_EXP);
 	cr_assert_eq(cfg(0x70, 4), 0xdead9000 | PCI_CAP_ID_EXP, "next is 0x90, the rest live");
+	/* a capability's ID is read-only, on a device that would take the write or not */
+	cfg_w(0x70, 1, 0);
+	cr_assert_eq(get32(0x70) & 0xff, PCI_CAP_ID_EXP);
+	cr_assert_eq(cfg(0x70, 1), PCI_CAP_ID_EXP);
 }
 
 Test(vfio_pci, the_command_register_reaches_the_device)
