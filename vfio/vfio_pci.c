@@ -1173,9 +1173,19 @@ static void bar_direct_init(struct vfio_pci *vp, struct vfio_bar *b, const struc
 {
 	unsigned kept = 0;
 
+	/*
+	 * An area is taken only as far as it lies in the region: past its end
+	 * the memslot would cover whatever the guest put after the BAR.
+	 */
 	if (r->sparse)
-		for (uint32_t i = 0; i < r->nr_areas; i++)
-			direct_add(vp, b, r->areas[i].offset, r->areas[i].offset + r->areas[i].size);
+		for (uint32_t i = 0; i < r->nr_areas; i++) {
+			const struct vfio_region_sparse_mmap_area *a = &r->areas[i];
+
+			if (a->offset < r->size)
+				direct_add(vp, b, a->offset, a->offset +
+					   (a->size < r->size - a->offset ? a->size :
+					    r->size - a->offset));
+		}
 	else
 		direct_add(vp, b, 0, r->size);
 	for (unsigned i = 0; i < b->nr_direct; i++) {

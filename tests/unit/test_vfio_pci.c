@@ -697,6 +697,22 @@ Test(vfio_pci, sparse_areas_are_all_that_is_mapped)
 	cr_assert_eq(v, 0x33333333);
 }
 
+Test(vfio_pci, a_sparse_area_past_the_region_is_mapped_only_as_far_as_the_region)
+{
+	/* what a broken kernel (or vfio-user server) might say of a 32 KiB BAR */
+	static struct vfio_region_sparse_mmap_area areas[] = {
+		{ .offset = 0x5000, .size = 0x100000 }, { .offset = 0x9000, .size = 0x1000 },
+	};
+	const uint64_t bar1 = 0xc0200000;
+
+	make_msix_bar(areas, 2);
+	cr_assert_eq(slots_on(), 1, "the second area lies wholly past the region: %u slots",
+		     slots_on());
+	cr_assert_not_null(slot_at(bar1 + 0x5000));
+	cr_assert_eq(slot_at(bar1 + 0x5000)->size, 0x3000, "up to the BAR's end, not 0x%llx past it",
+		     (unsigned long long)slot_at(bar1 + 0x5000)->size);
+}
+
 #define TRIGGER_FDS (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD)
 #define UNMASK_FDS (VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_DATA_EVENTFD)
 #define TRIGGER_OFF (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_NONE)
