@@ -637,8 +637,15 @@ static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
 	x->table_off = table & PCI_MSIX_TABLE_OFFSET;
 	x->pba_bar = pba & PCI_MSIX_PBA_BIR;
 	x->pba_off = pba & PCI_MSIX_PBA_OFFSET;
-	/* A BAR that cannot be is refused before up to 2048 eventfds are made for it. */
-	if (x->table_bar > 5 || x->pba_bar > 5) {
+	/*
+	 * A BAR that cannot be, or a table or PBA that does not fit in what
+	 * the device has there (its entries out of the guest's reach, and
+	 * msix.c's promise broken), is refused before up to 2048 eventfds
+	 * are made for it.
+	 */
+	if (x->table_bar > 5 || x->pba_bar > 5 ||
+	    x->table_off + (uint64_t)x->nr * MSIX_ENTRY_SIZE > vp->d->region[x->table_bar].size ||
+	    x->pba_off + (x->nr + 63) / 64 * 8ull > vp->d->region[x->pba_bar].size) {
 		ret = -EINVAL;
 		goto fail;
 	}

@@ -1036,6 +1036,26 @@ static void msix_2048(uint8_t *cfg)
 	cfg[0x93] = 0x07;
 }
 
+/* 512 MSI-X vectors: 8 KiB of table. */
+static void msix_512(uint8_t *cfg)
+{
+	cfg[0x92] = 0xff;
+	cfg[0x93] = 0x01;
+}
+
+Test(vfio_pci, an_msix_table_past_the_end_of_its_bar_is_refused, .init = redirect,
+     .fini = unredirect)
+{
+	/* BAR 1, where the table is, has 4 KiB */
+	teardown();
+	make_edited_device(msix_512);
+	cr_assert_eq(cfg(0x71, 1), 0, "PCIe -> nothing: MSI-X, whose table the guest could not "
+		     "reach, is hidden");
+	cr_assert_eq(logged("cannot emulate MSI-X"), 1);
+	cr_assert_eq(open_fds(), fds_before + 1, "and no eventfd was made for it");
+	free_device();
+}
+
 Test(vfio_pci, a_failed_msix_init_closes_the_eventfds_it_made, .init = redirect,
      .fini = unredirect)
 {
