@@ -353,7 +353,7 @@ static void check_msi(struct fake *f, unsigned v, const struct route *r)
 	if (n > MSI_VECTORS)
 		n = MSI_VECTORS;
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE) || f->nr != n)
-		abort(); /* on while the guest has it off, or with other than the vectors it enabled */
+		abort(); /* on while the guest has it off, or not with the vectors it enabled */
 	is64 = ctrl & PCI_MSI_FLAGS_64BIT;
 	addr = guest_cfg(f, pos + PCI_MSI_ADDRESS_LO, 4);
 	if (is64)
@@ -510,12 +510,13 @@ static void describe(struct fake *f, const uint8_t *desc)
 			abort();
 		for (unsigned a = 0; a < vr->nr_areas; a++)
 			vr->areas[a] = (struct vfio_region_sparse_mmap_area){
-				.offset = le(r + 8 + 4 * a, 2) << 10, .size = le(r + 10 + 4 * a, 2) << 10 };
+				.offset = le(r + 8 + 4 * a, 2) << 10,
+				.size = le(r + 10 + 4 * a, 2) << 10 };
 	}
 	put("\x55\xaa", 2, f->dev.region[VFIO_PCI_ROM_REGION_INDEX].offset);
 }
 
-/* What must still be as it was: the device's header, its extended space, what lies past each region. */
+/* What must be as it was: the device's header and extended space, what lies past each region. */
 static void check_device(struct fake *f)
 {
 	static uint8_t now[PCI_CFG_SIZE], zero[PAGE], past[PAGE];
@@ -524,7 +525,7 @@ static void check_device(struct fake *f)
 
 	if (pread(dev_fd, now, cr->size, 0) != (ssize_t)cr->size)
 		abort();
-	/* The header but for command and status is emulated (vfio_pci.h): nothing of it reaches the device. */
+	/* The header but command and status is emulated (vfio_pci.h): no write reaches it. */
 	if (memcmp(now, f->cfg, PCI_COMMAND) ||
 	    memcmp(now + PCI_REVISION_ID, f->cfg + PCI_REVISION_ID,
 		   PCI_STD_HEADER_SIZEOF - PCI_REVISION_ID))
@@ -598,7 +599,7 @@ static void once(void)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &lim) == 0)
 		fd_limit = lim.rlim_cur < 1u << 20 ? (unsigned)lim.rlim_cur : 1u << 20;
-	/* vfio_pci says what it makes of every device: only errors, unless replaying with FUZZ_LOG=1. */
+	/* What vfio_pci makes of each device: errors only, but when replaying with FUZZ_LOG=1. */
 	log_threshold = getenv("FUZZ_LOG") ? LOG_DEBUG : LOG_ERR;
 }
 
