@@ -639,8 +639,15 @@ static int msix_init_vfio(struct vfio_pci *vp, unsigned pos)
 	x->table_off = table & PCI_MSIX_TABLE_OFFSET;
 	x->pba_bar = pba & PCI_MSIX_PBA_BIR;
 	x->pba_off = pba & PCI_MSIX_PBA_OFFSET;
-	/* A BAR that cannot be is refused before up to 2048 eventfds are made for it. */
-	if (x->table_bar > 5 || x->pba_bar > 5) {
+	/*
+	 * A BAR that cannot be, or a table or PBA that does not fit in what
+	 * the device has there (its entries out of the guest's reach, and
+	 * msix.c's promise broken), is refused before up to 2048 eventfds
+	 * are made for it.
+	 */
+	if (x->table_bar > 5 || x->pba_bar > 5 ||
+	    x->table_off + (uint64_t)x->nr * MSIX_ENTRY_SIZE > vp->d->region[x->table_bar].size ||
+	    x->pba_off + (x->nr + 63) / 64 * 8ull > vp->d->region[x->pba_bar].size) {
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -791,13 +798,26 @@ static void exp_init(struct vfio_pci *vp, unsigned pos)
 	vp->link_speed = vp->link_width = 1;
 }
 
-/* Sets up the capability at pos for the guest; false: the guest is not to see it. */
-static bool cap_take(struct vfio_pci *vp, uint8_t id, unsigned pos)
+/*
+ * Sets up the capability at pos for the guest; false: the guest is not to
+ * see it. taken: a bit per capability ID already given to the guest. A
+ * second MSI, MSI-X or PCI Express capability is hidden: the VMM emulates
+ * one of each, and a second would reach the device's own registers (a
+ * guest's driver finds the first anyway). Vendor-specific ones come in
+ * numbers (virtio has five) and PM is the device's own: those all stay.
+ */
+static bool cap_take(struct vfio_pci *vp, uint8_t id, unsigned pos, uint32_t *taken)
 {
 	int ret;
 
 	if (!cap_kept(id)) {
 		dev_info(vp->name, "capability 0x%02x at 0x%02x is hidden from the guest", id, pos);
+		return false;
+	}
+	if ((id == PCI_CAP_ID_MSI || id == PCI_CAP_ID_MSIX || id == PCI_CAP_ID_EXP) &&
+	    (*taken >> id & 1)) {
+		dev_info(vp->name, "capability 0x%02x at 0x%02x is a second one of its kind; hidden "
+			 "from the guest", id, pos);
 		return false;
 	}
 	if (id == PCI_CAP_ID_MSI && !vp->msi.cap)
@@ -812,19 +832,87 @@ static bool cap_take(struct vfio_pci *vp, uint8_t id, unsigned pos)
 			return false;
 		}
 	}
+	*taken |= 1u << id;
 	return true;
 }
 
 /*
- * Relinks the standard list over the kept capabilities; the links become
- * ours. Each capability is visited once: a list that loops back (a broken
+ * How many bytes from its header a capability spans, where its ID says
+ * (linux/pci_regs.h's sizes of AGP, VPD, PCI-X, the bridge subsystem IDs,
+ * SHPC, SATA, Advanced Features, MSI, PCI Express and MSI-X); otherwise
+ * the header's dword, which every capability has.
+ */
+static unsigned cap_len(const uint8_t *cfg, uint8_t id, unsigned pos)
+{
+	uint16_t w;
+
+	memcpy(&w, &cfg[pos + 2], 2); /* the register after the header, for those it sizes */
+	switch (id) {
+	case PCI_CAP_ID_MSI:
+		return (w & PCI_MSI_FLAGS_64BIT ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32) + 2 +
+		       (w & PCI_MSI_FLAGS_MASKBIT ? 10 : 0); /* and the mask and pending bits */
+	case PCI_CAP_ID_EXP:
+		return (w & PCI_EXP_FLAGS_VERS) >= 2 ? PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 :
+		       PCI_CAP_EXP_ENDPOINT_SIZEOF_V1;
+	case PCI_CAP_ID_AGP:
+		return PCI_AGP_SIZEOF;
+	case PCI_CAP_ID_VPD:
+		return PCI_CAP_VPD_SIZEOF;
+	case PCI_CAP_ID_PCIX: /* w is the command register */
+		return PCI_X_CMD_VERSION(w) ? PCI_CAP_PCIX_SIZEOF_V1 : PCI_CAP_PCIX_SIZEOF_V0;
+	case PCI_CAP_ID_SSVID:
+	case PCI_CAP_ID_SHPC:
+		return 8;
+	case PCI_CAP_ID_SATA:
+		return (cfg[pos + PCI_SATA_REGS] & PCI_SATA_REGS_MASK) == PCI_SATA_REGS_INLINE ?
+		       PCI_SATA_SIZEOF_LONG : PCI_SATA_SIZEOF_SHORT;
+	case PCI_CAP_ID_AF:
+		return PCI_CAP_AF_SIZEOF;
+	case PCI_CAP_ID_MSIX:
+		return PCI_CAP_MSIX_SIZEOF;
+	default:
+		return 4;
+	}
+}
+
+/*
+ * A hidden capability's bytes read as zeros and take no writes, as if
+ * there were nothing there: unlinked alone it stays one offset away from
+ * a guest that looks for it (a driver that knows where its device keeps
+ * it, or one probing for trouble), and what the VMM leaves out, an
+ * Advanced Features FLR, a PCI-X or HyperTransport setting, must not be
+ * driven from the guest behind the VMM's back. It ends where the next
+ * capability begins, so that no other capability's registers are lost;
+ * bytes the VMM already emulates stay as they are.
+ */
+static void cap_hide(struct vfio_pci *vp, uint64_t seen, unsigned pos, uint8_t id)
+{
+	unsigned end = pos + cap_len(vp->pci.cfg, id, pos);
+
+	for (unsigned d = pos + 4; d < end; d += 4)
+		if (d >= 0x100 || (seen >> ((d - 0x40) / 4) & 1)) {
+			end = d;
+			break;
+		}
+	for (unsigned i = pos; i < end && i < 0x100; i++)
+		if (!vp->emu[i]) {
+			vp->pci.cfg[i] = 0;
+			vp->emu[i] = 1;
+		}
+}
+
+/*
+ * Relinks the standard list over the kept capabilities; the IDs and links
+ * become ours. Each capability is visited once: a list that loops back (a broken
  * or hostile device) ends where it loops, for the walk and for the guest.
  */
 static void caps_filter(struct vfio_pci *vp)
 {
 	uint8_t *cfg = vp->pci.cfg;
-	unsigned prev_link = PCI_CAPABILITY_LIST, pos, last = 0;
+	unsigned prev_link = PCI_CAPABILITY_LIST, pos, last = 0, nr_hidden = 0;
 	uint64_t seen = 0; /* a bit per dword from 0x40 to 0xfc */
+	uint32_t taken = 0;
+	struct { uint8_t pos, id; } hidden[48]; /* at most one capability per dword */
 
 	emulate(vp, PCI_CAPABILITY_LIST, 1);
 	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST)) {
@@ -842,21 +930,30 @@ static void caps_filter(struct vfio_pci *vp)
 			break;
 		}
 		seen |= bit;
-		if (cap_take(vp, id, pos)) {
+		if (cap_take(vp, id, pos, &taken)) {
 			cfg[prev_link] = (uint8_t)pos;
-			emulate(vp, pos + 1, 1);
+			emulate(vp, pos, 2); /* its ID too: read-only, whatever the device does */
 			prev_link = pos + 1;
+		} else {
+			hidden[nr_hidden].pos = (uint8_t)pos;
+			hidden[nr_hidden++].id = id;
 		}
 		last = pos;
 		pos = next;
 	}
 	cfg[prev_link] = 0;
+	/* Once every capability's place is known: each hidden one ends where another begins. */
+	for (unsigned i = 0; i < nr_hidden; i++)
+		cap_hide(vp, seen, hidden[i].pos, hidden[i].id);
 }
 
 /*
  * Extended capabilities (AER, ACS, SR-IOV, resizable BAR, ...): none reach
  * the guest for now; they are only named, each once, even in a list that
- * loops back.
+ * loops back. The guest sees what a function without any has: a zero
+ * header at 0x100 and zeros behind it that take no writes, so that no
+ * extended register (a resizable BAR's size under its memslot, ACS, the
+ * AER masks) is one offset away from it.
  */
 static void ext_caps_hide(struct vfio_pci *vp)
 {
@@ -882,7 +979,8 @@ static void ext_caps_hide(struct vfio_pci *vp)
 		last = pos;
 		pos = h >> 20 & ~3u; /* the low two bits are reserved */
 	}
-	memset(&cfg[0x100], 0, 4);
+	memset(&cfg[0x100], 0, PCI_CFG_SIZE - 0x100);
+	emulate(vp, 0x100, PCI_CFG_SIZE - 0x100);
 }
 
 /* ---- BARs ---- */
@@ -1087,9 +1185,19 @@ static void bar_direct_init(struct vfio_pci *vp, struct vfio_bar *b, const struc
 {
 	unsigned kept = 0;
 
+	/*
+	 * An area is taken only as far as it lies in the region: past its end
+	 * the memslot would cover whatever the guest put after the BAR.
+	 */
 	if (r->sparse)
-		for (uint32_t i = 0; i < r->nr_areas; i++)
-			direct_add(vp, b, r->areas[i].offset, r->areas[i].offset + r->areas[i].size);
+		for (uint32_t i = 0; i < r->nr_areas; i++) {
+			const struct vfio_region_sparse_mmap_area *a = &r->areas[i];
+
+			if (a->offset < r->size)
+				direct_add(vp, b, a->offset, a->offset +
+					   (a->size < r->size - a->offset ? a->size :
+					    r->size - a->offset));
+		}
 	else
 		direct_add(vp, b, 0, r->size);
 	for (unsigned i = 0; i < b->nr_direct; i++) {
@@ -1232,17 +1340,13 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 	}
 	for (unsigned i = 0; i < 6; i++)
 		vp->bar[i] = (struct vfio_bar){ .vp = vp, .idx = i };
-	/* The header is ours but for the live status register; past the device's space, zeros. */
+	/* The header is ours but for the live status register; extended space: ext_caps_hide(). */
 	emulate(vp, 0, PCI_STD_HEADER_SIZEOF);
 	vp->emu[PCI_STATUS] = vp->emu[PCI_STATUS + 1] = 0;
-	emulate(vp, vp->cfg_size, PCI_CFG_SIZE - vp->cfg_size);
 	vp->pci.cfg[PCI_HEADER_TYPE] = (uint8_t)((vp->pci.cfg[PCI_HEADER_TYPE] & 0x7f) |
 						 (multifunction ? 0x80 : 0));
 	caps_filter(vp);
-	if (vp->cfg_size > 0x100) {
-		ext_caps_hide(vp);
-		emulate(vp, 0x100, 4);
-	}
+	ext_caps_hide(vp);
 	/* bar_init says where the next BAR starts (after a 64-bit pair): the error names this one. */
 	for (unsigned i = 0, next; i < 6; i = next) {
 		ret = bar_init(vp, i, &next);

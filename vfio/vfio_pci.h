@@ -15,8 +15,10 @@
  *  - the command register, whose I/O, memory, bus-master and INTx-disable
  *    bits also go to the device, which must decode and master for real;
  *  - the capability list: PM, MSI, vendor-specific, PCI Express and MSI-X
- *    stay in it, every other capability is unlinked, and the extended
- *    capabilities are hidden; each hidden one is logged once;
+ *    stay in it, one of each; every other capability is unlinked and its
+ *    bytes read as zeros and take no writes, and the extended capabilities
+ *    are hidden, all of extended config space reading as zeros as on a
+ *    function that has none; each hidden one is logged once;
  *  - in the PCI Express capability of a root complex integrated endpoint,
  *    the type (an endpoint here, behind a root port) and a link.
  * Writes to the rest (e.g. PCIe device control) go to the device.

@@ -304,8 +304,71 @@ Test(vfio_pci, identity_comes_from_the_device_and_hidden_capabilities_are_unlink
 	cr_assert_eq(cfg(0x71, 1), 0x90, "PCIe -> MSI-X");
 	cr_assert_eq(cfg(0x91, 1), 0);
 	cr_assert_eq(cfg(0x100, 4), 0, "no extended capabilities reach the guest");
-	/* what a hidden capability's bytes hold is still the device's; it just is not linked */
-	cr_assert_eq(cfg(0x68, 1), PCI_CAP_ID_AF);
+}
+
+/* The Advanced Features capability at 0x68 says it can do an FLR. */
+static void af_with_flr(uint8_t *cfg)
+{
+	cfg[0x68 + PCI_AF_CAP] = PCI_AF_CAP_TP | PCI_AF_CAP_FLR;
+}
+
+Test(vfio_pci, a_hidden_capability_reads_as_zeros_and_takes_no_writes)
+{
+	teardown();
+	edit_cfg = af_with_flr;
+	make_device(false);
+	cr_assert_eq(cfg(0x68, 4), 0, "AF, unlinked, is not there by offset either: 0x%08x",
+		     cfg(0x68, 4));
+	cfg_w(0x68 + PCI_AF_CTRL, 1, PCI_AF_CTRL_FLR);
+	cr_assert_eq(get32(0x68 + PCI_AF_CTRL) & 0xff, 0, "the guest started no FLR on the device");
+	cr_assert_eq(cfg(0x68 + PCI_AF_CTRL, 1), 0);
+	/* it ends where the next capability begins: PCIe at 0x70 is whole */
+	cr_assert_eq(cfg(0x70, 1), PCI_CAP_ID_EXP);
+	cfg_w(0x78, 2, 0x2810);
+	cr_assert_eq(get32(0x78) & 0xffff, 0x2810, "PCIe device control is still the device's");
+}
+
+Test(vfio_pci, extended_config_space_reads_as_zeros_and_takes_no_writes)
+{
+	/* AER's registers at 0x104 on, ACS at 0x140 with its control at 0x146 */
+	put32(0x104, 0x00100000);
+	put32(0x144, 0x0000001f);
+	cr_assert_eq(cfg(0x100, 4), 0);
+	cr_assert_eq(cfg(0x104, 4), 0, "AER's status is not one offset away: 0x%08x", cfg(0x104, 4));
+	cr_assert_eq(cfg(0x140, 4), 0, "nor ACS's header: 0x%08x", cfg(0x140, 4));
+	cr_assert_eq(cfg(0x144, 4), 0);
+	cfg_w(0x146, 2, 0x001f);
+	cr_assert_eq(get32(0x144), 0x0000001f, "ACS control stays as the host set it");
+	cfg_w(0xffc, 4, 0xffffffff);
+	cr_assert_eq(get32(0xffc), 0, "the last dword neither");
+	cr_assert_eq(cfg(0xffc, 4), 0);
+}
+
+/* After MSI-X: a second MSI capability at 0xa0, then two vendor-specific ones. */
+static void second_msi(uint8_t *cfg)
+{
+	cfg[0x91] = 0xa0;
+	cfg[0xa0] = PCI_CAP_ID_MSI;
+	cfg[0xa1] = 0xb0;
+	cfg[0xa2] = PCI_MSI_FLAGS_64BIT;
+	cfg[0xb0] = PCI_CAP_ID_VNDR;
+	cfg[0xb1] = 0xc0;
+	cfg[0xc0] = PCI_CAP_ID_VNDR;
+}
+
+Test(vfio_pci, a_second_capability_of_an_emulated_kind_is_hidden)
+{
+	teardown();
+	edit_cfg = second_msi;
+	make_device(false);
+	cr_assert_eq(cfg(0x91, 1), 0xb0, "MSI-X -> vendor: the second MSI is hidden");
+	cr_assert_eq(cfg(0xb1, 1), 0xc0, "vendor-specific ones come in numbers: both stay");
+	cr_assert_eq(cfg(0xa0, 4), 0);
+	/* the guest enabling it by offset does not reach the device's own MSI */
+	cfg_w(0xa4, 4, 0xfee00000);
+	cfg_w(0xa2, 2, PCI_MSI_FLAGS_ENABLE);
+	cr_assert_eq(get32(0xa0) >> 16, PCI_MSI_FLAGS_64BIT, "the device's MSI stays off");
+	cr_assert_eq(get32(0xa4), 0);
 }
 
 Test(vfio_pci, a_multifunction_slot_says_so_in_the_header_type)
@@ -363,6 +426,10 @@ Test(vfio_pci, status_and_unemulated_registers_are_the_devices)
 	/* a dword straddling emulated and live bytes: the emulated ones are ours */
 	put32(0x70, 0xdeadbe00 | PCI_CAP_ID_EXP);
 	cr_assert_eq(cfg(0x70, 4), 0xdead9000 | PCI_CAP_ID_EXP, "next is 0x90, the rest live");
+	/* a capability's ID is read-only, on a device that would take the write or not */
+	cfg_w(0x70, 1, 0);
+	cr_assert_eq(get32(0x70) & 0xff, PCI_CAP_ID_EXP);
+	cr_assert_eq(cfg(0x70, 1), PCI_CAP_ID_EXP);
 }
 
 Test(vfio_pci, the_command_register_reaches_the_device)
@@ -781,6 +848,22 @@ Test(vfio_pci, sparse_areas_are_all_that_is_mapped)
 	cr_assert_eq(v, 0x33333333);
 }
 
+Test(vfio_pci, a_sparse_area_past_the_region_is_mapped_only_as_far_as_the_region)
+{
+	/* what a broken kernel (or vfio-user server) might say of a 32 KiB BAR */
+	static struct vfio_region_sparse_mmap_area areas[] = {
+		{ .offset = 0x5000, .size = 0x100000 }, { .offset = 0x9000, .size = 0x1000 },
+	};
+	const uint64_t bar1 = 0xc0200000;
+
+	make_msix_bar(areas, 2);
+	cr_assert_eq(slots_on(), 1, "the second area lies wholly past the region: %u slots",
+		     slots_on());
+	cr_assert_not_null(slot_at(bar1 + 0x5000));
+	cr_assert_eq(slot_at(bar1 + 0x5000)->size, 0x3000, "up to the BAR's end, not 0x%llx past it",
+		     (unsigned long long)slot_at(bar1 + 0x5000)->size);
+}
+
 #define TRIGGER_FDS (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD)
 #define UNMASK_FDS (VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_DATA_EVENTFD)
 #define TRIGGER_OFF (VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_NONE)
@@ -1102,6 +1185,26 @@ static void msix_2048(uint8_t *cfg)
 {
 	cfg[0x92] = 0xff;
 	cfg[0x93] = 0x07;
+}
+
+/* 512 MSI-X vectors: 8 KiB of table. */
+static void msix_512(uint8_t *cfg)
+{
+	cfg[0x92] = 0xff;
+	cfg[0x93] = 0x01;
+}
+
+Test(vfio_pci, an_msix_table_past_the_end_of_its_bar_is_refused, .init = redirect,
+     .fini = unredirect)
+{
+	/* BAR 1, where the table is, has 4 KiB */
+	teardown();
+	make_edited_device(msix_512);
+	cr_assert_eq(cfg(0x71, 1), 0, "PCIe -> nothing: MSI-X, whose table the guest could not "
+		     "reach, is hidden");
+	cr_assert_eq(logged("cannot emulate MSI-X"), 1);
+	cr_assert_eq(open_fds(), fds_before + 1, "and no eventfd was made for it");
+	free_device();
 }
 
 Test(vfio_pci, a_failed_msix_init_closes_the_eventfds_it_made, .init = redirect,
