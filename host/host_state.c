@@ -105,7 +105,8 @@ static int add_bad(struct host_state *st, unsigned line, const char *bdf, const 
 	grown = &st->bad[st->n_bad++];
 	grown->line = line;
 	snprintf(grown->bdf, sizeof(grown->bdf), "%s", bdf);
-	snprintf(grown->why, sizeof(grown->why), "%s", why);
+	/* Cut to the field, on purpose: one line of a report. */
+	snprintf(grown->why, sizeof(grown->why), "%.*s", (int)sizeof(grown->why) - 1, why);
 	return 0;
 }
 
