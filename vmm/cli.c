@@ -648,12 +648,25 @@ static int find_config(int argc, char **argv, const char **path)
 	return read_config(*path);
 }
 
+/* "--cpus" for OPT_CPUS. */
+static const char *option_name(int c)
+{
+	static char name[32];
+
+	for (const struct option *o = run_opts; o->name; o++)
+		if (o->val == c) {
+			snprintf(name, sizeof(name), "--%s", o->name);
+			return name;
+		}
+	return "an option";
+}
+
 static int check_run(const struct vm_config *cfg, const char *mem_arg);
 static int cli_print_config(const struct vm_config *cfg, int *done);
 
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 {
-	const char *mem_arg = "512M", *config;
+	const char *mem_arg = "512M", *config, *vm_option = NULL;
 	bool print_config = false;
 	int c, ret;
 
@@ -688,12 +701,18 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 			print_config = true;
 			continue;
 		}
+		if (c != OPT_API_SOCKET && c != OPT_SHUTDOWN_TIMEOUT && c != 'v')
+			vm_option = option_name(c);
 		ret = parse_one(c, optarg, cfg, &mem_arg);
 		if (ret)
 			return ret;
 	}
 	if (optind < argc)
 		return bad("run", argv[optind], "unexpected argument");
+	/* --api-socket alone: the VM comes whole from vm.create (docs/api.md). */
+	if (!cfg->kernel && !cfg->firmware && cfg->api_socket && (vm_option || config))
+		return bad("run:", config ? "--config" : vm_option, "with --api-socket and no "
+			   "--kernel or --firmware, the VM comes from vm.create: give it there");
 	ret = check_run(cfg, mem_arg);
 	if (ret || !print_config)
 		return ret;
@@ -736,11 +755,6 @@ static int cli_print_config(const struct vm_config *cfg, int *done)
 /* What holds between options, whichever way they came. */
 static int check_run(const struct vm_config *cfg, const char *mem_arg)
 {
-	/* --api-socket alone: the VM comes whole from vm.create (docs/api.md). */
-	if (!cfg->kernel && !cfg->firmware && cfg->api_socket && !bad_buf &&
-	    (cfg->initrd || cfg->vars || cfg->nr_disks || cfg->nr_nics || cfg->nr_vfio))
-		return bad("run:", "--api-socket without --kernel or --firmware",
-			   "the VM comes from vm.create then; give its disks and devices there");
 	if (!cfg->kernel && !cfg->firmware && (!cfg->api_socket || bad_buf))
 		return bad("run:", "--kernel FILE or --firmware FILE", "one is required (or "
 			   "--api-socket alone, and the VM from vm.create)");

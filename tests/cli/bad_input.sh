@@ -30,6 +30,7 @@ struct.pack_into("<I", img, 0x260, 0x100000)     # init_size
 open(sys.argv[1], "wb").write(img)
 PY
 echo "this is not a kernel" >"$tmp/text"
+printf '{"payload": {"kernel": "k"}, "disks": [{"path": "d", "readonly": "yes"}]}' >"$tmp/bad.json"
 
 # case NAME EXPECTED-PATTERN [env...] -- ARGS...
 case_() {
@@ -66,6 +67,11 @@ case_ "not a bzImage" "not a bzImage" -- "$vmm" run --kernel "$tmp/text"
 case_ "kernel is a directory" "--kernel $tmp" -- "$vmm" run --kernel "$tmp"
 case_ "missing initrd" "--initrd $tmp/nope" -- "$vmm" run --kernel "$tmp/fake-bzimage" --initrd "$tmp/nope"
 case_ "memory 0" "--memory 0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory 0
+case_ "no payload, no API" "--kernel FILE or --firmware FILE" -- "$vmm" run --cpus 2
+case_ "VM options with the API alone" "run: --cpus: with --api-socket and no --kernel" -- \
+	"$vmm" run --api-socket "$io/api.sock" --cpus 2
+case_ "config of the wrong type" "disks\[0\].readonly: expected true or false" -- \
+	"$vmm" run --config "$tmp/bad.json"
 case_ "memory beyond the host" "--memory 64T" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory 64T
 case_ "memory not a size" "--memory lots" -- "$vmm" run --kernel "$tmp/fake-bzimage" --memory lots
 case_ "cpus 0" "--cpus 0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus 0

@@ -81,7 +81,9 @@ check_edu() {
 		report edu_error "no $edu_module in the guest"
 		return
 	fi
-	if grep -q '^vmm_edu ' /proc/modules || insmod "$edu_module" 2>/tmp/edu_insmod.err; then
+	# agent.edu_narrow=1: 4-byte accesses to the DMA registers (vmm_edu.c, narrow).
+	if grep -q '^vmm_edu ' /proc/modules ||
+		insmod "$edu_module" narrow="$(cmdline_param agent.edu_narrow 0)" 2>/tmp/edu_insmod.err; then
 		report edu_insmod 1
 	else
 		report edu_insmod 0
