@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "core/layout.h"
+#include "core/log.h"
 #include "core/memory.h"
 #include "devices/fw_cfg.h"
 #include "firmware/firmware.h"
@@ -609,6 +610,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct target t;
 
+	/* The guest's misdeeds are logged, rate-limited; a fuzzer makes thousands a second. */
+	log_threshold = LOG_ERR;
 	memset(&t, 0, sizeof(t));
 	if (!fuzz_io_begin(&t.io, data, size))
 		return 0;
