@@ -137,7 +137,7 @@ static const struct vm_files *vm_files(void)
 	if (f.e820_len <= 0 || f.mmio64_len <= 0 || f.bootorder_len <= 0 ||
 	    acpi_fw_cfg_files_build(&acpi, &f.acpi))
 		abort();
-	/* A bzImage of three setup sectors (the boot sector and 1 more: setup_sects 3). */
+	/* A bzImage with setup_sects 3: the boot sector and 3 sectors of setup, 1000 bytes of kernel. */
 	for (size_t i = 0; i < sizeof(f.kernel); i++)
 		f.kernel[i] = (uint8_t)(i * 13 + 1);
 	f.kernel[0x1f1] = 3;
