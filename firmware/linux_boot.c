@@ -238,7 +238,9 @@ static uint64_t kernel_run_end(const struct setup_header *h, size_t pm_size)
 
 	if (h->relocatable_kernel && align_up(LAYOUT_KERNEL, h->kernel_alignment) > run)
 		run = align_up(LAYOUT_KERNEL, h->kernel_alignment);
-	end = run + h->init_size;
+	/* pref_address comes from the file: an end past 2^64 must not wrap into RAM. */
+	if (__builtin_add_overflow(run, h->init_size, &end))
+		return UINT64_MAX;
 	return end > LAYOUT_KERNEL + pm_size ? end : LAYOUT_KERNEL + pm_size;
 }
 

@@ -443,6 +443,30 @@ Test(linux_boot, kernel_too_big_for_ram)
 	free(m.region[0].hva);
 }
 
+/*
+ * A pref_address near the top of the address space: the RAM the kernel
+ * runs in, pref_address + init_size, lies far past guest RAM even though
+ * the sum wraps to a small number in 64 bits (found by fuzz_linux_boot).
+ */
+Test(linux_boot, kernel_run_area_that_wraps_is_refused)
+{
+	struct guest_mem m = mem_new(64 * SZ_1M);
+	struct image img = good_image();
+	struct boot_regs regs;
+	const char *why = NULL;
+
+	img.buf[0x234] = 0; /* runs at pref_address */
+	put64(img.buf, 0x258, 0xffffffffffe00000ULL);
+	put32(img.buf, 0x260, 0x300000); /* ends at 2^64 + 1 MiB */
+	cr_assert_eq(load(&m, &img, NULL, NULL, 0, &regs, &why), -ENOSPC);
+	cr_assert_not_null(strstr(why, "kernel does not fit in guest RAM"), "%s", why);
+	cr_assert(all_zero(gp(&m, 0), 4 * SZ_1M), "nothing written on failure");
+	img.buf[0x234] = 1; /* relocatable: still never below pref_address */
+	cr_assert_eq(load(&m, &img, NULL, NULL, 0, &regs, &why), -ENOSPC);
+	free(img.buf);
+	free(m.region[0].hva);
+}
+
 Test(linux_boot, cmdline_up_to_cmdline_size)
 {
 	struct guest_mem m = mem_new(128 * SZ_1M);
