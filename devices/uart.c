@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -251,6 +252,7 @@ static ssize_t uart_tx_out(struct uart *u, struct iovec *iov, int n)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 	struct pollfd p = { .fd = u->tx_fd, .events = POLLOUT };
+	int ready;
 
 	switch (u->tx_how) {
 	case UART_TX_SEND:
@@ -261,8 +263,10 @@ static ssize_t uart_tx_out(struct uart *u, struct iovec *iov, int n)
 		 * has a free page, a terminal some write room): one byte then
 		 * does not wait, unless another writer fills the stream first.
 		 */
-		if (poll(&p, 1, 0) == 0) {
-			errno = EAGAIN;
+		ready = poll(&p, 1, 0);
+		if (ready <= 0) {
+			if (ready == 0)
+				errno = EAGAIN;
 			return -1;
 		}
 		return write(u->tx_fd, iov[0].iov_base, 1);
@@ -716,7 +720,7 @@ int uart_tx_poll(struct uart *u, struct pollfd *p)
 		waited = uart_now_ns() - u->tx_progress_ns;
 		left = waited < u->tx_stall_ns ? u->tx_stall_ns - waited : 0;
 		if (!u->tx_stalled)
-			ms = (int)((left + 999999) / 1000000);
+			ms = left / 1000000 >= INT_MAX ? INT_MAX : (int)((left + 999999) / 1000000);
 	} else {
 		*p = (struct pollfd){ .fd = u->wake_efd, .events = POLLIN };
 	}

@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -645,6 +647,70 @@ Test(uart, full_socket_never_blocks_the_guest)
 	uart_free(dev);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+/* Reads what a pty's master has, until it has been quiet for 200 ms. */
+static size_t read_until_quiet(int fd, uint8_t *buf, size_t cap)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < cap && poll(&p, 1, 200) == 1 && (n = read(fd, buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/*
+ * A stalled SSH session: stdout is a terminal (a pty's blocking slave)
+ * whose master nobody reads. The guest's writes come back, the slave's
+ * own flags stay as they were (the user's shell shares them), and what
+ * went out or waited in the buffer arrives, in order, once the master
+ * reads again.
+ */
+Test(uart, full_terminal_never_blocks_the_guest)
+{
+	static uint8_t got[1 << 20];
+	struct termios t;
+	size_t n, i;
+	int master, slave;
+	struct uart *dev;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(slave, 0);
+	cr_assert_eq(tcgetattr(slave, &t), 0);
+	cfmakeraw(&t);
+	cr_assert_eq(tcsetattr(slave, TCSANOW, &t), 0);
+	fill_stream(slave);
+	dev = uart_new("ttyS1", NULL, slave);
+	cr_assert_not_null(dev);
+	uart_set_tx_stall_ms(dev, 60000);
+	write_blind_promptly(dev, 100 * 1024);
+	cr_assert_eq(fcntl(slave, F_GETFL) & O_NONBLOCK, 0, "the terminal's flags are untouched");
+	cr_assert_eq(uart_ops.read(dev, LSR, 1) & LSR_THRE, 0);
+
+	/* The master reads again: the filler, then the buffer's bytes in order. */
+	n = read_until_quiet(master, got, sizeof(got));
+	for (int tries = 0; tries < 50 && !(uart_ops.read(dev, LSR, 1) & LSR_TEMT); tries++) {
+		uart_tx_drain(dev);
+		n += read_until_quiet(master, got + n, sizeof(got) - n);
+	}
+	cr_assert(uart_ops.read(dev, LSR, 1) & LSR_TEMT, "the terminal took the whole buffer");
+	/* An LSR read drains too: the last of it may have gone out just now. */
+	n += read_until_quiet(master, got + n, sizeof(got) - n);
+	for (i = 0; i < n && got[i] == '#'; i++)
+		;
+	/* A pty makes room as it moves bytes to the master: more may have gone out. */
+	cr_assert_geq(n - i, 4096, "at least the buffer's 4 KiB after the filler: %zu", n - i);
+	for (size_t k = 0; k < n - i; k++)
+		cr_assert_eq(got[i + k], pattern(k), "byte %zu", k);
+	uart_free(dev);
+	close(slave);
+	close(master);
 }
 
 /* OVMF's SerialPortWrite: wait for TEMT, then fill the 16-byte FIFO. */
