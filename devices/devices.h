@@ -20,9 +20,24 @@
  * interrupt the guest enabled: the guest never has to poll. The VMM must
  * ignore SIGPIPE: a vanished reader of out_fd is then EPIPE, and the byte
  * is dropped.
+ *
+ * Neither a vCPU nor the VMM ever waits on out_fd's reader (except in
+ * uart_tx_finish(), for as long as it is told). Transmitted bytes go
+ * through a 4 KiB buffer, written at once as far as the stream takes
+ * them; out_fd may be blocking: the UART writes through a non-blocking
+ * description of its own (a pipe's or terminal's, reopened), never
+ * changing out_fd's flags. While the buffer has no room for 16 bytes the
+ * guest sees LSR.THRE clear (and TEMT while anything waits); the THRE
+ * interrupt comes when room is back. A reader that takes nothing for 2 s
+ * (uart_set_tx_stall_ms()) is given up on until it takes a byte again:
+ * THRE and TEMT read as set, and the bytes that find the buffer full are
+ * dropped; those it holds still go out in order. Bytes written while
+ * there was room are never dropped otherwise (only EPIPE and other
+ * errors of out_fd lose them).
  * Register window: 8 ports.
  */
 struct uart;
+struct pollfd;
 extern const struct bus_ops uart_ops;
 struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd);
 /*
@@ -32,6 +47,28 @@ struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd);
  * the receive pin is disconnected then, as on the real chip.
  */
 size_t uart_input(struct uart *uart, const uint8_t *buf, size_t len);
+/*
+ * The host side of the transmitter, for the VMM's loop. uart_tx_poll()
+ * fills *p with what to poll: out_fd (POLLOUT) while output waits, else
+ * an eventfd the UART signals when output starts waiting. It returns the
+ * longest the loop may sleep (ms; -1: no limit) before it calls
+ * uart_tx_drain() in any case: when a stalled reader is to be given up
+ * on. uart_tx_drain() writes what the stream takes now, gives up on a
+ * stalled reader, and raises the THRE interrupt when the guest may write
+ * again; call it when p is ready or the time is up (any other time is
+ * harmless).
+ */
+int uart_tx_poll(struct uart *uart, struct pollfd *p);
+void uart_tx_drain(struct uart *uart);
+/*
+ * When the machine has stopped: writes what is still buffered, waiting for
+ * the stream at most timeout_ms in all, and no longer than the stall time
+ * without progress; drops the rest (and says so on stderr, where that is
+ * not the same stream).
+ */
+void uart_tx_finish(struct uart *uart, unsigned timeout_ms);
+/* How long a reader may take nothing before the guest stops waiting for it (default 2000 ms). */
+void uart_set_tx_stall_ms(struct uart *uart, unsigned ms);
 void uart_free(struct uart *uart);
 
 /*

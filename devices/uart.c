@@ -2,22 +2,48 @@
 /*
  * 16550A UART, as Linux's 8250 driver probes and drives it.
  *
- * Transmission is instantaneous: a byte written to THR is on out_fd before
- * the write returns, so THR and the transmitter are always empty (LSR THRE
- * and TEMT always set). What matters is the THRE interrupt: it is a latch
- * that is set whenever THR becomes empty (after every THR write, and when
- * IER.ETBEI goes 0->1 while THR is empty), cleared by writing THR or by
- * reading IIR while THRE is the reported source. Linux tests exactly that
- * at startup and falls back to polling a UART that gets it wrong.
+ * The transmitter: a byte written to THR goes into a 4 KiB buffer and is
+ * written to out_fd at once, as far as the host stream takes it, never
+ * waiting for it. While the stream keeps up the buffer stays empty and
+ * the UART looks as it always did: THRE and TEMT set. When the reader is
+ * slow (`vmm run | less`, a stalled SSH terminal or log pipe) the buffer
+ * fills, and the guest sees a busy transmitter: LSR.THRE clears while
+ * there is no room for a FIFO's worth (16 bytes: what Linux writes after
+ * seeing THRE, in its console and its interrupt path alike), TEMT while
+ * anything waits (OVMF's SerialPortLib waits for TEMT, then fills the
+ * FIFO). What drains it is the host: the next THR write or LSR read, or
+ * the VMM's loop through uart_tx_drain() when the stream becomes
+ * writable. THRE then comes back, with its interrupt.
+ *
+ * A reader that takes nothing for tx_stall_ns (2 s) is taken to be gone
+ * for now: THRE and TEMT read as set again, as on a real UART whose line
+ * nobody listens to, so that the guest runs on. The buffer keeps the
+ * oldest bytes, which still arrive in order if the reader comes back;
+ * the bytes that find it full are dropped (counted). The first byte the
+ * stream takes again ends the stall, and back-pressure with it.
+ *
+ * The THRE interrupt is a latch that is set whenever THRE goes from clear
+ * to set, after every THR write that leaves THRE set, and when IER.ETBEI
+ * goes 0->1 while THRE is set; it is cleared by writing THR or by reading
+ * IIR while THRE is the reported source. Linux tests exactly that at
+ * startup and falls back to polling a UART that gets it wrong.
  */
 #include "devices.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/log.h"
@@ -78,12 +104,36 @@ enum {
 #define MSR_LINES_CONNECTED (MSR_CTS | MSR_DSR | MSR_DCD)
 
 #define UART_RX_SIZE 4096
+#define UART_TX_SIZE 4096
+/* Room THRE promises: a 16550A's transmit FIFO, Linux's tx_loadsz for it. */
+#define UART_TX_FIFO 16
+#define UART_TX_STALL_MS 2000
+
+/* How the transmitter writes to the host stream without ever waiting on it. */
+enum uart_tx_how {
+	UART_TX_WRITE,  /* write(2): a non-blocking description, or a regular file */
+	UART_TX_SEND,   /* a socket: send(2) with MSG_DONTWAIT */
+	UART_TX_POLLED, /* a blocking description we could not reopen: poll first */
+};
 
 struct uart {
 	pthread_mutex_t lock;
 	char name[32];
 	struct irq_line irq;
-	int out_fd;
+	int out_fd;         /* the caller's; -1: output goes nowhere */
+	int tx_fd;          /* what we write to: out_fd, or our own description of it */
+	bool tx_fd_owned;
+	enum uart_tx_how tx_how;
+	int wake_efd;       /* tells the VMM's loop that output started waiting */
+	bool wake_sent;     /* ... and it has not seen the buffer empty since */
+	bool log_stalls;    /* stderr is another stream than out_fd, which a stall blocks */
+
+	uint8_t tx[UART_TX_SIZE];
+	size_t tx_head, tx_count;
+	uint64_t tx_progress_ns; /* the stream last took a byte, or output started waiting */
+	uint64_t tx_stall_ns;
+	bool tx_stalled;
+	uint64_t tx_dropped;     /* since the last stall began */
 
 	uint8_t ier, fcr, lcr, mcr, scr, dll, dlm;
 	uint8_t lsr_errors; /* LSR_OE; cleared by reading LSR */
@@ -178,37 +228,182 @@ static void uart_rx_clear(struct uart *u)
 	u->rx_count = 0;
 }
 
-/*
- * One write(2) per byte: console output is a trickle and each byte already
- * cost the guest a VM exit. A byte that cannot be written is dropped: the
- * guest must never stall or see an error because the host's terminal went
- * away (the VMM ignores SIGPIPE, so a closed pipe is EPIPE here).
- */
-static void uart_emit(struct uart *u, uint8_t byte)
+static uint64_t uart_now_ns(void)
 {
-	ssize_t n;
+	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Room for a FIFO's worth: what the guest may write without losing a byte. */
+static bool uart_thre(const struct uart *u)
+{
+	return u->tx_stalled || UART_TX_SIZE - u->tx_count >= UART_TX_FIFO;
+}
+
+static bool uart_temt(const struct uart *u)
+{
+	return u->tx_stalled || u->tx_count == 0;
+}
+
+/* One non-blocking write of up to two pieces of the buffer; as write(2). */
+static ssize_t uart_tx_out(struct uart *u, struct iovec *iov, int n)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	struct pollfd p = { .fd = u->tx_fd, .events = POLLOUT };
+	int ready;
+
+	switch (u->tx_how) {
+	case UART_TX_SEND:
+		return sendmsg(u->tx_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	case UART_TX_POLLED:
+		/*
+		 * Ready for writing means room for at least one byte (a pipe
+		 * has a free page, a terminal some write room): one byte then
+		 * does not wait, unless another writer fills the stream first.
+		 */
+		ready = poll(&p, 1, 0);
+		if (ready <= 0) {
+			if (ready == 0)
+				errno = EAGAIN;
+			return -1;
+		}
+		return write(u->tx_fd, iov[0].iov_base, 1);
+	case UART_TX_WRITE:
+		break;
+	}
+	return writev(u->tx_fd, iov, n);
+}
+
+static void uart_tx_consume(struct uart *u, size_t n)
+{
+	u->tx_head = (u->tx_head + n) % UART_TX_SIZE;
+	u->tx_count -= n;
+	if (u->tx_count == 0) {
+		u->tx_head = 0;
+		u->wake_sent = false;
+	}
+}
+
+/* The stream took bytes again after a stall: back-pressure resumes. */
+static void uart_tx_progress(struct uart *u)
+{
+	u->tx_progress_ns = uart_now_ns();
+	if (!u->tx_stalled)
+		return;
+	u->tx_stalled = false;
+	if (u->log_stalls)
+		dev_warn_rl(&u->warn_rl, u->name, "the console's reader is back; %llu bytes of "
+			    "output were dropped meanwhile", (unsigned long long)u->tx_dropped);
+}
+
+/*
+ * Writes what the stream takes now. A reader that is gone for good (EPIPE:
+ * the VMM ignores SIGPIPE) or a stream that fails otherwise costs the
+ * buffered bytes, as it did when each byte was written at once: the guest
+ * never stalls or sees an error because the host's terminal went away.
+ */
+static void uart_tx_write_out(struct uart *u)
+{
+	while (u->tx_count) {
+		size_t first = UART_TX_SIZE - u->tx_head;
+		struct iovec iov[2] = {
+			{ u->tx + u->tx_head, first < u->tx_count ? first : u->tx_count },
+			{ u->tx, first < u->tx_count ? u->tx_count - first : 0 },
+		};
+		ssize_t n = uart_tx_out(u, iov, iov[1].iov_len ? 2 : 1);
+
+		if (n > 0) {
+			uart_tx_consume(u, (size_t)n);
+			uart_tx_progress(u);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		dev_warn_rl(&u->warn_rl, u->name, "output dropped: %s",
+			    n < 0 ? strerror(errno) : "the stream took nothing");
+		uart_tx_consume(u, u->tx_count);
+		return;
+	}
+}
+
+/*
+ * Output waits: the stall clock runs, and the VMM's loop, which polls
+ * the eventfd while nothing waits, is told to poll the stream instead.
+ */
+static void uart_tx_note_waiting(struct uart *u)
+{
+	uint64_t one = 1;
+
+	if (!u->tx_count || u->wake_sent)
+		return;
+	u->wake_sent = true;
+	if (u->wake_efd >= 0 && write(u->wake_efd, &one, sizeof(one)) < 0)
+		dev_warn_rl(&u->warn_rl, u->name, "cannot wake the console loop: %s",
+			    strerror(errno));
+}
+
+static void uart_tx_check_stall(struct uart *u)
+{
+	if (u->tx_stalled || !u->tx_count || uart_now_ns() - u->tx_progress_ns < u->tx_stall_ns)
+		return;
+	u->tx_stalled = true;
+	u->tx_dropped = 0;
+	if (u->log_stalls)
+		dev_warn_rl(&u->warn_rl, u->name, "nobody has taken console output for %llu ms: "
+			    "dropping what does not fit in %u bytes until they do",
+			    (unsigned long long)(u->tx_stall_ns / 1000000), UART_TX_SIZE);
+}
+
+/* The host's turn: write out, give up on a stalled reader, and raise THRI when THRE comes back. */
+static void uart_tx_service(struct uart *u)
+{
+	bool thre = uart_thre(u);
+
+	uart_tx_write_out(u);
+	uart_tx_check_stall(u);
+	if (!thre && uart_thre(u))
+		u->thri_pending = true;
+	else if (!uart_thre(u))
+		u->thri_pending = false;
+}
+
+/*
+ * A byte that finds the buffer full is dropped, as a 16550A loses a byte
+ * written to a full FIFO: the guest ignored THRE (Linux's console does
+ * so after waiting 10 ms per byte), or the reader stalled.
+ */
+static void uart_tx_push(struct uart *u, uint8_t byte)
+{
 	if (u->out_fd < 0)
 		return;
-	do
-		n = write(u->out_fd, &byte, 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		dev_warn_rl(&u->warn_rl, u->name, "output dropped: %s", strerror(errno));
+	if (u->tx_count == UART_TX_SIZE) {
+		u->tx_dropped++;
+		return;
+	}
+	if (u->tx_count == 0)
+		u->tx_progress_ns = uart_now_ns(); /* the stall clock starts */
+	u->tx[(u->tx_head + u->tx_count) % UART_TX_SIZE] = byte;
+	u->tx_count++;
 }
 
 static void uart_write_thr(struct uart *u, uint8_t byte)
 {
-	u->thri_pending = false;
 	if (uart_loopback(u)) {
 		/* A real receiver overruns when its FIFO is full. */
 		if (!uart_rx_push(u, byte))
 			u->lsr_errors |= LSR_OE;
 	} else {
-		uart_emit(u, byte);
+		uart_tx_push(u, byte);
 	}
-	/* The byte left THR at once: THR is empty again. */
-	u->thri_pending = true;
+	uart_tx_write_out(u);
+	uart_tx_check_stall(u);
+	uart_tx_note_waiting(u);
+	/* Writing THR acknowledges THRI; it is back at once while there is room. */
+	u->thri_pending = uart_thre(u);
 }
 
 static void uart_write_ier(struct uart *u, uint8_t val)
@@ -216,8 +411,8 @@ static void uart_write_ier(struct uart *u, uint8_t val)
 	uint8_t old = u->ier;
 
 	u->ier = val & IER_MASK;
-	/* Enabling ETBEI while THR is empty (it always is) raises THRI. */
-	if (!(old & IER_ETBEI) && (u->ier & IER_ETBEI))
+	/* Enabling ETBEI while THRE is set raises THRI. */
+	if (!(old & IER_ETBEI) && (u->ier & IER_ETBEI) && uart_thre(u))
 		u->thri_pending = true;
 }
 
@@ -228,7 +423,11 @@ static void uart_write_fcr(struct uart *u, uint8_t val)
 		uart_rx_clear(u);
 	if (val & FCR_CLEAR_RX)
 		uart_rx_clear(u);
-	/* FCR_CLEAR_TX: nothing to clear, transmission is instantaneous. */
+	/*
+	 * FCR_CLEAR_TX drops nothing: a byte written to THR is the host's.
+	 * Linux clears the FIFOs when it opens the port, and would otherwise
+	 * lose boot output that a slow reader has not taken yet.
+	 */
 	u->fcr = val & FCR_KEPT;
 }
 
@@ -298,8 +497,15 @@ static uint8_t uart_read_iir(struct uart *u)
 
 static uint8_t uart_read_lsr(struct uart *u)
 {
-	uint8_t lsr = LSR_THRE | LSR_TEMT | u->lsr_errors;
+	uint8_t lsr = u->lsr_errors;
 
+	/* A guest polling THRE drains the buffer itself, interrupts or not. */
+	if (u->tx_count)
+		uart_tx_service(u);
+	if (uart_thre(u))
+		lsr |= LSR_THRE;
+	if (uart_temt(u))
+		lsr |= LSR_TEMT;
 	if (u->rx_count)
 		lsr |= LSR_DR;
 	u->lsr_errors = 0;
@@ -408,6 +614,57 @@ size_t uart_input(struct uart *u, const uint8_t *buf, size_t len)
 	return n;
 }
 
+/*
+ * A way to write to out_fd that never waits for its reader, without
+ * touching out_fd's own flags: stdout is often one file description with
+ * stdin and the user's shell (a terminal's), and O_NONBLOCK set on it
+ * would change their reads too, and stay set if we died. So a pipe, FIFO
+ * or terminal gets a description of its own, opened through
+ * /proc/self/fd with O_NONBLOCK (the same pipe or terminal, its settings
+ * shared); a socket is written with MSG_DONTWAIT; a regular file never
+ * waits for a reader and is written as it is, as is a description that
+ * is non-blocking already.
+ */
+static void uart_open_writer(struct uart *u)
+{
+	char path[40];
+	struct stat st;
+	int flags = fcntl(u->out_fd, F_GETFL), fd;
+
+	u->tx_fd = u->out_fd;
+	u->tx_how = UART_TX_WRITE;
+	if (u->out_fd < 0 || flags < 0 || fstat(u->out_fd, &st) < 0)
+		return; /* a bad fd: each write fails and the byte is dropped */
+	if ((flags & O_NONBLOCK) || S_ISREG(st.st_mode))
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		u->tx_how = UART_TX_SEND;
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", u->out_fd);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		u->tx_fd = fd;
+		u->tx_fd_owned = true;
+		return;
+	}
+	/* ENXIO: a pipe nobody reads any more; its writes fail at once. */
+	if (errno != ENXIO)
+		dev_warn(u->name, "cannot reopen its output non-blocking (%s): polling it before "
+			 "each byte instead", strerror(errno));
+	u->tx_how = UART_TX_POLLED;
+}
+
+/* Whether fd is another stream than stderr, which a warning about a stall may then use. */
+static bool uart_other_than_stderr(int fd)
+{
+	struct stat a, b;
+
+	if (fstat(fd, &a) < 0 || fstat(STDERR_FILENO, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
 struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd)
 {
 	struct uart *u = calloc(1, sizeof(*u));
@@ -421,10 +678,21 @@ struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd)
 		errno = err;
 		return NULL;
 	}
+	u->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->wake_efd < 0) {
+		err = errno;
+		pthread_mutex_destroy(&u->lock);
+		free(u);
+		errno = err;
+		return NULL;
+	}
 	snprintf(u->name, sizeof(u->name), "%s", name ? name : "uart");
 	if (irq)
 		u->irq = *irq;
 	u->out_fd = out_fd;
+	uart_open_writer(u);
+	u->log_stalls = out_fd >= 0 && uart_other_than_stderr(out_fd);
+	u->tx_stall_ns = UART_TX_STALL_MS * 1000000ull;
 	/*
 	 * FIFOs off, IER and MCR clear, as after reset; 9600 8N1 (divisor 12
 	 * from 1.8432 MHz) is what a BIOS would have left for the loader.
@@ -434,10 +702,82 @@ struct uart *uart_new(const char *name, const struct irq_line *irq, int out_fd)
 	return u;
 }
 
+void uart_set_tx_stall_ms(struct uart *u, unsigned ms)
+{
+	pthread_mutex_lock(&u->lock);
+	u->tx_stall_ns = (uint64_t)ms * 1000000ull;
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_tx_poll(struct uart *u, struct pollfd *p)
+{
+	uint64_t waited, left;
+	int ms = -1;
+
+	pthread_mutex_lock(&u->lock);
+	if (u->tx_count) {
+		*p = (struct pollfd){ .fd = u->tx_fd, .events = POLLOUT };
+		waited = uart_now_ns() - u->tx_progress_ns;
+		left = waited < u->tx_stall_ns ? u->tx_stall_ns - waited : 0;
+		if (!u->tx_stalled)
+			ms = left / 1000000 >= INT_MAX ? INT_MAX : (int)((left + 999999) / 1000000);
+	} else {
+		*p = (struct pollfd){ .fd = u->wake_efd, .events = POLLIN };
+	}
+	pthread_mutex_unlock(&u->lock);
+	return ms;
+}
+
+void uart_tx_drain(struct uart *u)
+{
+	uint64_t count;
+
+	pthread_mutex_lock(&u->lock);
+	if (read(u->wake_efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		dev_warn_rl(&u->warn_rl, u->name, "console wake-up: %s", strerror(errno));
+	uart_tx_service(u);
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+void uart_tx_finish(struct uart *u, unsigned timeout_ms)
+{
+	uint64_t deadline = uart_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	size_t left;
+
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		struct pollfd p = { .fd = u->tx_fd, .events = POLLOUT };
+		uint64_t now;
+
+		uart_tx_write_out(u);
+		uart_tx_check_stall(u);
+		now = uart_now_ns();
+		if (!u->tx_count || u->tx_stalled || now >= deadline)
+			break;
+		/*
+		 * Unlocked while it waits; at most 100 ms at a time, so that
+		 * the stall is noticed without a write to wake us.
+		 */
+		pthread_mutex_unlock(&u->lock);
+		poll(&p, 1, deadline - now > 100000000ull ? 100 :
+			    (int)((deadline - now + 999999) / 1000000));
+		pthread_mutex_lock(&u->lock);
+	}
+	left = u->tx_count;
+	uart_tx_consume(u, left);
+	pthread_mutex_unlock(&u->lock);
+	if (left && u->log_stalls)
+		dev_warn(u->name, "%zu bytes of console output dropped: nobody took them", left);
+}
+
 void uart_free(struct uart *u)
 {
 	if (!u)
 		return;
+	if (u->tx_fd_owned)
+		close(u->tx_fd);
+	close(u->wake_efd);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 }

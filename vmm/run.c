@@ -162,6 +162,9 @@ static int load_firmware(struct vm *vm, struct boot_files *bf)
 
 /* ---- the console: stdin to COM1, with Ctrl-A x to quit as in QEMU ---- */
 
+/* The longest a stopped machine's last console output may hold up the end of the run. */
+#define CONSOLE_FINISH_MS 5000
+
 struct console {
 	bool raw;
 	struct termios saved;
@@ -318,28 +321,35 @@ static int sooner(int a, int b)
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
-/* The main thread's loop: console input, signals, the API, and the stop event. */
+/*
+ * The main thread's loop: console input and output, signals, the API, and
+ * the stop event. COM1's output waits here, never on a vCPU: the loop
+ * polls the stream while the UART holds bytes it did not take, and lets
+ * the UART give up on a reader that takes nothing (uart_tx_poll()).
+ */
 static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx *ctx)
 {
 	struct console con;
 
 	console_init(&con, vm->cfg->serial);
 	while (atomic_load(&vm->stop) == VM_RUNNING) {
-		struct pollfd p[3 + 1 + API_MAX_CLIENTS] = {
+		struct pollfd p[4 + 1 + API_MAX_CLIENTS] = {
 			{ .fd = vm->stop_efd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = con.stdin_open && con.npending == 0 ? STDIN_FILENO : -1,
 			  .events = POLLIN },
 		};
-		unsigned nr_api = api_pollfds(api, p + 3, 1 + API_MAX_CLIENTS);
+		int tx_wait = uart_tx_poll(vm->com1, &p[3]);
+		unsigned nr_api = api_pollfds(api, p + 4, 1 + API_MAX_CLIENTS);
 		/* A full receive buffer is retried shortly, and the power button's wait runs out. */
 		int wait = sooner(button_wait_ms(vm), api ? api_timeout_ms(api) : -1), n;
 
+		wait = sooner(wait, tx_wait);
 		if (con.npending)
 			wait = sooner(wait, 10);
 		if (atomic_load(&vm->stop) != VM_RUNNING)
 			break;
-		n = poll(p, 3 + nr_api, wait);
+		n = poll(p, 4 + nr_api, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
@@ -350,8 +360,11 @@ static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx
 			con.stdin_open = false;
 		if (con.npending)
 			console_feed(&con, vm);
+		/* Cheap when nothing waits: a lock and a failed eventfd read. */
+		if (p[3].revents || n == 0)
+			uart_tx_drain(vm->com1);
 		if (api && n >= 0)
-			api_serve(api, p + 3, nr_api, vm_api_handle, ctx);
+			api_serve(api, p + 4, nr_api, vm_api_handle, ctx);
 	}
 	console_restore(&con);
 }
@@ -432,9 +445,14 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 	ctx->vm = vm;
 	ctx->state = VM_API_RUNNING;
 	main_loop(vm, sfd, api, ctx);
-	/* Join the vCPU threads before reporting, so the last guest output is out first. */
+	/*
+	 * Join the vCPU threads before reporting, so the last guest output is
+	 * out first: none of them waits on the console (the UART never blocks),
+	 * and what a slow reader has not taken yet gets a few seconds more.
+	 */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
+	uart_tx_finish(vm->com1, CONSOLE_FINISH_MS);
 	return report_stop(vm, ctx);
 }
 

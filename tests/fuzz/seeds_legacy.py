@@ -24,6 +24,37 @@ def uart_probe_and_echo():
     return i
 
 
+def uart_slow_reader():
+    # Linux's setup (FIFO on, OUT2, THRE interrupts), then output faster
+    # than the 4 KiB pipe's reader takes it: bursts until LSR shows THRE
+    # clear, the reader taking some, the loop's drain raising THRI again,
+    # an IIR read acknowledging it; OVMF's TEMT poll between bursts.
+    i = Input()
+    i.write(UART, 3, 1, 0x03).write(UART, 2, 1, 0xc7).write(UART, 4, 1, 0x0b)
+    i.write(UART, 1, 1, 0x02).read(UART, 2, 1)
+    for n in range(3):
+        i.write(HOST, 5, 2, (0x41 + n) << 16 | 0xfff).read(UART, 5, 1).read(UART, 2, 1)
+    i.write(HOST, 3, 2, 0x800).write(HOST, 4, 1, 0).read(UART, 2, 1).read(UART, 5, 1)
+    for b in b'tail\r\n':
+        i.write(UART, 0, 1, b)
+    i.read(UART, 5, 1).write(HOST, 4, 1, 1).read(UART, 5, 1).read(UART, 2, 1)
+    return i
+
+
+def uart_stalled_reader():
+    # Nobody reads: the buffer fills, the stall time runs out (THRE and
+    # its interrupt back, bytes dropped), the reader comes back, and the
+    # machine stops with output left (uart_tx_finish).
+    i = Input()
+    i.write(UART, 4, 1, 0x08).write(UART, 1, 1, 0x02)
+    i.write(HOST, 5, 2, 0x30 << 16 | 0xfff).write(HOST, 5, 2, 0x50 << 16 | 0xfff)
+    i.read(UART, 5, 1).write(HOST, 6, 1, 0).read(UART, 5, 1).read(UART, 2, 1)
+    i.write(HOST, 5, 2, 0x70 << 16 | 0x100).read(UART, 5, 1)
+    i.write(HOST, 3, 2, 0x1fff).write(HOST, 4, 1, 0).read(UART, 5, 1)
+    i.write(HOST, 5, 2, 0x20 << 16 | 0xfff).write(HOST, 7, 1, 0).read(UART, 5, 1)
+    return i
+
+
 def rtc_time_and_cmos():
     i = Input()
     for reg in (0x0a, 0x0b, 0x00, 0x02, 0x04, 0x07, 0x08, 0x09, 0x32, 0x34, 0x5b):
@@ -69,6 +100,8 @@ def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus-legacy')
     os.makedirs(out, exist_ok=True)
     for name, make in (('uart-probe-echo', uart_probe_and_echo),
+                       ('uart-slow-reader', uart_slow_reader),
+                       ('uart-stalled-reader', uart_stalled_reader),
                        ('rtc-time-cmos', rtc_time_and_cmos),
                        ('i8042-self-test-reset', kbd_self_test_and_reset),
                        ('acpi-enable-button-s5', acpi_enable_and_s5),
