@@ -265,6 +265,17 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 		vp_reset(vp);
 		return;
 	}
+	/*
+	 * Only a reset clears bits (virtio 1.2, 2.1.2). Taking DRIVER_OK away
+	 * and back would re-enable the queues under the device's running
+	 * threads and start() it twice; the queue registers would be writable
+	 * again while it serves them.
+	 */
+	if (old & ~v & ~S_NEEDS_RESET) {
+		vp_warn_rl(vp, "driver cleared status bits %#x without a reset; kept",
+			   old & ~v & ~S_NEEDS_RESET);
+		v |= old;
+	}
 	if ((v & S_FEATURES_OK) && !(old & S_FEATURES_OK) && !features_ok(vp))
 		v &= (uint8_t)~S_FEATURES_OK;
 	/* NEEDS_RESET is the device's to set; only a reset clears it. */

@@ -303,6 +303,31 @@ Test(virtio_pci, negotiation_and_driver_ok_start_the_device)
 	cr_assert_eq(rd(0x1c, 2), 0);
 }
 
+/*
+ * Only a reset clears status bits: DRIVER_OK taken away and set again
+ * must not start the running device a second time (re-enabling its
+ * queues under its threads), nor reopen the queue registers meanwhile.
+ */
+Test(virtio_pci, clearing_driver_ok_without_a_reset_changes_nothing)
+{
+	bring_up(256);
+	cr_assert_eq(fake.starts, 1);
+	wr(0x14, 1, 1 | 2 | 8);
+	cr_assert_eq(rd(0x14, 1), 0x0f, "DRIVER_OK stays until a reset");
+	wr(0x16, 2, 0);
+	wr(0x18, 2, 64);
+	cr_assert_eq(rd(0x18, 2), 256, "queue size read-only while the device runs");
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	cr_assert_eq(fake.starts, 1, "started once");
+	cr_assert_eq(fake.stops, 0);
+	cr_assert_eq(rd(0x14, 1) & 0x40, 0, "no NEEDS_RESET");
+	/* a reset still stops it, and the next DRIVER_OK starts it again */
+	wr(0x14, 1, 0);
+	cr_assert_eq(fake.stops, 1);
+	bring_up(256);
+	cr_assert_eq(fake.starts, 2);
+}
+
 Test(virtio_pci, a_queue_size_not_a_power_of_two_needs_reset)
 {
 	bring_up(100);
