@@ -535,7 +535,9 @@ static bool window_target(const struct pci_device *dev, unsigned off, unsigned s
 
 	if (off != PCI_CFG_DATA || dev->cfg[OFF_PCI_CFG + 4] != VIRTIO_PCI_BAR)
 		return false;
-	if ((l != 1 && l != 2 && l != 4) || size < l || o % l || o + l > VIRTIO_PCI_BAR_SIZE)
+	/* o + l in 32 bits would wrap for an offset near 4 GiB. */
+	if ((l != 1 && l != 2 && l != 4) || size < l || o % l || o >= VIRTIO_PCI_BAR_SIZE ||
+	    l > VIRTIO_PCI_BAR_SIZE - o)
 		return false;
 	*bar_off = o;
 	*len = l;

@@ -473,6 +473,33 @@ Test(virtio_pci, the_pci_cfg_window_reaches_bar_registers)
 	cr_assert_eq(rd(0x14, 1), 3, "status written through the window");
 }
 
+/*
+ * A window whose offset plus length passes 4 GiB (0xfffffffc + 4 is 0 in
+ * 32 bits) lies outside the BAR: it reads the raw bytes and writes
+ * nothing, like any other window beyond the BAR.
+ */
+Test(virtio_pci, a_pci_cfg_window_that_wraps_past_4g_is_refused)
+{
+	unsigned n, at;
+
+	map_bar();
+	at = find_cap(5, &n);
+	cfg_w(at + 4, 1, 4);
+	for (uint32_t len = 1; len <= 4; len *= 2) {
+		cfg_w(at + 8, 4, 0u - len);
+		cfg_w(at + 12, 4, len);
+		cr_assert_eq(cfg(at + 16, len), 0, "length %u: nothing behind it", len);
+		cfg_w(at + 16, len, 0xffffffff);
+		cr_assert_eq(cfg(at + 16, len), 0, "length %u: nothing written", len);
+	}
+	/* the registers are untouched and the window still works */
+	cr_assert_eq(rd(0x14, 1), 0);
+	cr_assert_eq(rd(0x10, 2), 0xffff, "msix_config");
+	cfg_w(at + 8, 4, 0x12);
+	cfg_w(at + 12, 4, 2);
+	cr_assert_eq(cfg(at + 16, 2), 2, "num_queues through the window");
+}
+
 Test(virtio_pci, hostile_accesses_everywhere_are_harmless)
 {
 	bring_up(256);
