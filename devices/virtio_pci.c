@@ -154,7 +154,7 @@ static void vp_needs_reset(void *opaque)
 
 	if (atomic_fetch_or(&vp->status, S_NEEDS_RESET) & S_NEEDS_RESET)
 		return;
-	log_msg(LOG_WARN, vp->name, "device needs reset: the driver broke the virtio protocol");
+	vp_warn_rl(vp, "device needs reset: the driver broke the virtio protocol");
 	vp_config_interrupt(vp);
 }
 
@@ -243,14 +243,14 @@ static void vp_start(struct virtio_pci *vp)
 			continue;
 		ret = virtq_enable(&vdev->vq[i], &c);
 		if (ret) {
-			log_msg(LOG_WARN, vp->name, "queue %u: %s", i, virtq_strerror(ret));
+			vp_warn_rl(vp, "queue %u: %s", i, virtq_strerror(ret));
 			vp_needs_reset(vp);
 			return;
 		}
 	}
 	ret = vdev->ops->start(vdev);
 	if (ret) {
-		log_msg(LOG_WARN, vp->name, "cannot start: %s", strerror(-ret));
+		vp_warn_rl(vp, "cannot start: %s", strerror(-ret));
 		vp_needs_reset(vp);
 		return;
 	}
@@ -496,8 +496,8 @@ static void vp_bar_remap(struct pci_device *dev, unsigned bar, bool was_on, uint
 		return;
 	ret = bus_register(vp->plat.mmio, addr, VIRTIO_PCI_BAR_SIZE, &vp_bar_ops, vp);
 	if (ret) {
-		log_msg(LOG_WARN, vp->name, "BAR 4 at 0x%llx overlaps another device: not mapped",
-			(unsigned long long)addr);
+		vp_warn_rl(vp, "BAR 4 at 0x%llx overlaps another device: not mapped",
+			   (unsigned long long)addr);
 		return;
 	}
 	vp->bar_on = true;
