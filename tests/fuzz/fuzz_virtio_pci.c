@@ -5,11 +5,9 @@
  * checks what devices/virtio.h promises a device model.
  *
  * Spaces (fuzz_io.h):
- *   0 "cfg"  the function's 4 KiB of config space through ECAM on the MMIO
- *            bus (so a BAR move runs as deferred work, as in the VMM)
+ *   0 "cfg"  the function's 4 KiB of config space through ECAM, and
  *   1 "mmio" 64 KiB of the MMIO bus at 0xfe000000, where Linux's seeds put
- *            BAR 4 (32 KiB): the registers reach the device only where the
- *            guest mapped the BAR
+ *            BAR 4 (32 KiB): fuzz_vpci.h, whose platform this target shares
  *   2 "bar"  BAR 4's 32 KiB straight to virtio_pci_bar_read/write(), as the
  *            bus delivers them wherever the BAR sits
  *   3 "host" the device's and the VMM's side; a write at offset
@@ -28,33 +26,28 @@
  * an odd size; start() twice without stop(), with features never offered
  * or without VERSION_1, with a queue that is not a power of two up to the
  * maximum or without a kick fd; a device still running after a reset
- * (status reads 0); DEVICE_NEEDS_RESET cleared by anything but a reset;
- * an MSI route for a GSI the platform never gave, an ioeventfd removed
- * that was never assigned or assigned twice; an INTx level other than 0/1.
+ * (status reads 0); and the transport's promises that fuzz_vpci.c checks
+ * (DEVICE_NEEDS_RESET cleared by anything but a reset, an MSI route for a
+ * GSI the platform never gave, an ioeventfd removed that was never
+ * assigned or assigned twice, an INTx level other than 0/1).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/pci.h"
-#include "core/platform.h"
 #include "devices/virtio_pci.h"
 #include "fuzz_io.h"
+#include "fuzz_vpci.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NR_QUEUES   3
 #define QUEUE_MAX   64
 #define CONFIG_LEN  10 /* not a multiple of 4 or 8: the end is reached unaligned */
-#define DEVFN       PCI_DEVFN(3, 0)
-#define ECAM_BASE   0xe0000000ULL
-#define MMIO_WINDOW 0xfe000000ULL
-#define NR_GSI      (NR_QUEUES + 1)
-#define FIRST_GSI   24
 
 struct target {
 	struct virtio_device vdev; /* first: the fake device's callbacks get it */
@@ -63,14 +56,7 @@ struct target {
 	struct virtq_seg seg[QUEUE_MAX];
 
 	struct fuzz_io io;
-	struct bus mmio;
-	struct pci_bus pci;
-	struct virtio_pci *vp;
-	unsigned nr_gsi;
-	bool refuse_ioeventfd;
-	struct { uint64_t addr; int fd; } ioev[NR_QUEUES * 2];
-	unsigned nr_ioev;
-	uint8_t last_status;
+	struct fuzz_vpci v;
 	FILE *null;
 	bool trace; /* FUZZ_TRACE set: what each access did, for writing seeds */
 };
@@ -178,74 +164,20 @@ static void fake_serve(struct target *t, unsigned q)
 		virtio_interrupt(vdev, q);
 }
 
-/* ---- the platform ---- */
-
-static int plat_ioeventfd(void *opaque, uint64_t addr, unsigned len, int fd, bool assign)
-{
-	struct target *t = opaque;
-	unsigned i;
-
-	if (len != 2)
-		abort();
-	for (i = 0; i < t->nr_ioev; i++)
-		if (t->ioev[i].addr == addr && t->ioev[i].fd == fd)
-			break;
-	if (assign) {
-		if (i < t->nr_ioev || t->nr_ioev == sizeof(t->ioev) / sizeof(t->ioev[0]))
-			abort(); /* assigned twice, or more than one per queue per map */
-		if (t->refuse_ioeventfd)
-			return -ENOSPC;
-		t->ioev[t->nr_ioev++] = (typeof(t->ioev[0])){ addr, fd };
-		return 0;
-	}
-	if (i == t->nr_ioev)
-		abort(); /* KVM would refuse: never assigned */
-	t->ioev[i] = t->ioev[--t->nr_ioev];
-	return 0;
-}
-
-static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
-{
-	struct target *t = opaque;
-
-	if (t->nr_gsi == NR_GSI)
-		abort(); /* one per queue and one for config changes */
-	*efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*efd < 0)
-		abort();
-	*gsi = FIRST_GSI + t->nr_gsi++;
-	return 0;
-}
-
-static int plat_msi_route(void *opaque, unsigned gsi, uint64_t addr, uint32_t data)
-{
-	struct target *t = opaque;
-
-	if (gsi < FIRST_GSI || gsi >= FIRST_GSI + t->nr_gsi)
-		abort();
-	return 0;
-}
-
-static void plat_intx(void *opaque, unsigned gsi, int level)
-{
-	if (level != 0 && level != 1)
-		abort();
-}
-
 /* ---- spaces ---- */
 
 static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct target *t = opaque;
 
-	return virtio_pci_bar_read(t->vp, off, size);
+	return virtio_pci_bar_read(t->v.vp, off, size);
 }
 
 static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {
 	struct target *t = opaque;
 
-	virtio_pci_bar_write(t->vp, off, size, value);
+	virtio_pci_bar_write(t->v.vp, off, size, value);
 }
 
 static const struct bus_ops bar_ops = { "bar", bar_read, bar_write };
@@ -270,36 +202,23 @@ static void host_write(void *opaque, uint64_t off, unsigned size, uint64_t value
 		fake_serve(t, (unsigned)(value % NR_QUEUES));
 		break;
 	case 3:
-		t->refuse_ioeventfd = !t->refuse_ioeventfd;
+		t->v.refuse_ioeventfd = !t->v.refuse_ioeventfd;
 		break;
 	case 4:
 		t->start_fails = !t->start_fails;
 		break;
 	case 5:
-		virtio_pci_stop(t->vp);
+		virtio_pci_stop(t->v.vp);
 		if (t->running)
 			abort(); /* virtio_pci.h: no I/O after it returns */
 		break;
 	case 6:
-		virtio_pci_dump(t->vp, t->null);
+		virtio_pci_dump(t->v.vp, t->null);
 		break;
 	}
 }
 
 static const struct bus_ops host_ops = { "host", host_read, host_write };
-
-static void apply_bars(void *arg)
-{
-	pci_bus_apply_bars(arg);
-}
-
-static void bars_changed(void *opaque)
-{
-	struct target *t = opaque;
-
-	if (bus_defer(&t->mmio, apply_bars, &t->pci))
-		abort(); /* the queue holds far more than one access queues */
-}
 
 /* Notifies reach the device's thread at once; then the transport's promises. */
 static void after(void *arg, const struct fuzz_access *a)
@@ -313,12 +232,9 @@ static void after(void *arg, const struct fuzz_access *a)
 		if (t->vdev.vq[q].enabled && read(t->vdev.kick_fd[q], &n, sizeof(n)) == sizeof(n))
 			fake_serve(t, q);
 	}
-	status = (uint8_t)virtio_pci_bar_read(t->vp, 0x14, 1);
+	status = fuzz_vpci_status(&t->v);
 	if (status == 0 && t->running)
 		abort(); /* a reset stops the device */
-	if ((t->last_status & 0x40) && !(status & 0x40) && status != 0)
-		abort(); /* DEVICE_NEEDS_RESET: only a reset clears it */
-	t->last_status = status;
 	if (t->trace)
 		fprintf(stderr, "%s %s %#llx+%u = %#llx: status %#x\n", a->write ? "w" : "r",
 			a->space == 0 ? "cfg" : a->space == 1 ? "mmio" : a->space == 2 ? "bar" : "host",
@@ -327,11 +243,6 @@ static void after(void *arg, const struct fuzz_access *a)
 
 static void setup(struct target *t)
 {
-	struct pci_platform plat = {
-		.ioeventfd = plat_ioeventfd, .irqfd = plat_irqfd, .msi_route = plat_msi_route,
-		.opaque = t, .mmio = &t->mmio, .intx = { .set_level = plat_intx, .gsi = 16 },
-	};
-
 	t->vdev = (struct virtio_device){
 		.ops = &fake_ops, .name = "virtio-fuzz", .device_id = VIRTIO_ID_BLOCK,
 		.device_features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_INDIRECT_DESC |
@@ -340,15 +251,7 @@ static void setup(struct target *t)
 		.mem = &t->io.mem,
 	};
 	memcpy(t->config, "\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa", CONFIG_LEN);
-	if (bus_init(&t->mmio, "mmio"))
-		abort();
-	pci_bus_init(&t->pci);
-	pci_set_bars_hook(&t->pci, bars_changed, t);
-	if (bus_register(&t->mmio, ECAM_BASE, 1 << 20, &pci_ecam_ops, &t->pci))
-		abort();
-	t->vp = virtio_pci_new(&t->vdev, DEVFN, &plat);
-	if (!t->vp || pci_bus_add(&t->pci, virtio_pci_dev(t->vp)))
-		abort();
+	fuzz_vpci_init(&t->v, &t->vdev);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -373,19 +276,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t->trace = getenv("FUZZ_TRACE") != NULL;
 	setup(t);
 
-	const struct fuzz_space spaces[] = {
-		{ .name = "cfg", .bus = &t->mmio, .base = ECAM_BASE + ((uint64_t)DEVFN << 12),
-		  .len = PCI_CFG_SIZE },
-		{ .name = "mmio", .bus = &t->mmio, .base = MMIO_WINDOW, .len = 0x10000 },
-		{ .name = "bar", .ops = &bar_ops, .opaque = t, .len = VIRTIO_PCI_BAR_SIZE },
-		{ .name = "host", .ops = &host_ops, .opaque = t, .len = 7 },
-	};
-	fuzz_io_run(&t->io, spaces, sizeof(spaces) / sizeof(spaces[0]), after, t);
+	struct fuzz_space spaces[FUZZ_VPCI_SPACES + 2];
 
-	virtio_pci_free(t->vp);
+	fuzz_vpci_spaces(&t->v, spaces);
+	spaces[FUZZ_VPCI_SPACES] = (struct fuzz_space){ .name = "bar", .ops = &bar_ops,
+							.opaque = t, .len = VIRTIO_PCI_BAR_SIZE };
+	spaces[FUZZ_VPCI_SPACES + 1] = (struct fuzz_space){ .name = "host", .ops = &host_ops,
+							    .opaque = t, .len = 7 };
+	fuzz_io_run(&t->io, spaces, FUZZ_VPCI_SPACES + 2, after, t);
+
+	fuzz_vpci_free(&t->v);
 	if (t->running)
 		abort(); /* freed: stopped */
-	bus_destroy(&t->mmio);
 	fuzz_io_end(&t->io);
 	free(t);
 	return 0;

@@ -24,6 +24,8 @@ static int plat_ioeventfd(void *opaque, uint64_t addr, unsigned len, int fd, boo
 	if (assign) {
 		if (i < v->nr_ioev || v->nr_ioev == VIRTIO_MAX_QUEUES)
 			abort(); /* assigned twice, or more than one per queue */
+		if (v->refuse_ioeventfd)
+			return -ENOSPC;
 		v->ioev[v->nr_ioev].addr = addr;
 		v->ioev[v->nr_ioev++].fd = fd;
 		return 0;
@@ -38,6 +40,8 @@ static int plat_irqfd(void *opaque, unsigned *gsi, int *efd)
 {
 	struct fuzz_vpci *v = opaque;
 
+	if (v->nr_gsi == VIRTIO_MAX_QUEUES + 1)
+		abort(); /* one per queue and one for configuration changes, at most */
 	*efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (*efd < 0)
 		abort();

@@ -36,6 +36,7 @@ struct fuzz_vpci {
 	struct pci_bus pci;
 	struct virtio_pci *vp;
 	unsigned nr_gsi;
+	bool refuse_ioeventfd; /* KVM says no (at the next BAR map): notifies go through the VMM */
 	struct { uint64_t addr; int fd; } ioev[VIRTIO_MAX_QUEUES];
 	unsigned nr_ioev;
 	uint8_t last_status;
