@@ -54,6 +54,7 @@
 #define BLK_MAX_RANGE_SECTORS (1u << 22)   /* 2 GiB in one discard / write-zeroes range */
 #define BLK_CHUNK             (256u << 10) /* one bounce or zero-fill transfer */
 #define BLK_SERVE_ROUNDS      8            /* reap/pop rounds before an interrupt decision */
+#define BLK_DRAIN_TRIES       1000         /* 1 ms apart: a ring that fails for a second is broken */
 
 enum blk_op {
 	BLK_OP_RW,     /* readv/writev straight on the guest's buffers */
@@ -100,6 +101,7 @@ struct blk_queue {
 	bool no_punch_hole;           /* the file refused FALLOC_FL_PUNCH_HOLE */
 	bool no_zero_range;           /* ... and FALLOC_FL_ZERO_RANGE */
 	bool broken;                  /* needs_reset raised: take no more chains */
+	bool ring_failed;             /* stopping could not wait for the ring: never used again */
 	bool draining;                /* stopping: finish operations, answer nothing */
 	bool pushed;                  /* used entries since the last interrupt decision */
 };
@@ -627,20 +629,42 @@ static void blk_queue_serve(struct blk_queue *q)
 	q->pushed = false;
 }
 
-/* Waits for every operation in the kernel; nothing is answered any more. */
+/*
+ * Waits for every operation in the kernel; nothing is answered any more.
+ * Returning early would leave the kernel writing guest memory, so a
+ * failing wait is retried; but a ring that fails for BLK_DRAIN_TRIES in a
+ * row without completing anything will not recover, and waiting for it
+ * forever would hang the vCPU (or the exit) that stops the device. Then
+ * the queue is given up: said loudly, its requests never answered, the
+ * queue never started again (DEVICE_NEEDS_RESET at the next DRIVER_OK),
+ * and the buffers the kernel may still write are never freed.
+ */
 static void blk_queue_drain(struct blk_queue *q)
 {
+	unsigned failures = 0;
+
 	q->draining = true;
 	while (q->nr_free < q->nr_slots) {
+		uint32_t before = q->nr_free;
 		int ret = io_uring_submit_and_wait(&q->ring, 1);
 
-		/* Returning now would leave the kernel writing guest memory: retry. */
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
-			blk_warn_rl(q->blk, "queue %u: waiting for I/O: %s",
-				    q->index, strerror(-ret));
-			usleep(1000);
-		}
 		blk_reap(q);
+		if (ret >= 0 || q->nr_free != before) {
+			failures = 0;
+			continue;
+		}
+		if (++failures == BLK_DRAIN_TRIES) {
+			dev_err(q->blk->vdev.name, "queue %u: io_uring keeps failing (%s) with %u "
+				"requests in it; giving up on them: the queue is out of service "
+				"until the device is recreated", q->index, strerror(-ret),
+				q->nr_slots - q->nr_free);
+			q->ring_failed = true;
+			break;
+		}
+		if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			blk_warn_rl(q->blk, "queue %u: waiting for I/O: %s", q->index,
+				    strerror(-ret));
+		usleep(1000);
 	}
 	q->draining = false;
 }
@@ -736,6 +760,11 @@ static int blk_check_queues(struct virtio_blk *blk)
 		}
 		if (!vq->enabled)
 			continue;
+		if (blk->queues[i].ring_failed) {
+			dev_warn(blk->vdev.name, "queue %u: its io_uring failed earlier; not started",
+				 i);
+			return -EIO;
+		}
 		if (vq->size > blk->queues[i].nr_slots || blk->vdev.kick_fd[i] < 0) {
 			dev_warn(blk->vdev.name, "queue %u: size %u (at most %u) or kick fd %d "
 				 "unusable", i, vq->size, blk->queues[i].nr_slots,
@@ -835,12 +864,14 @@ static void blk_queue_free(struct blk_queue *q)
 		close(q->cq_fd);
 	for (uint32_t i = 0; q->slots && i < q->nr_slots; i++) {
 		free(q->slots[i].iov);
-		free(q->slots[i].bounce);
+		if (!q->ring_failed)
+			free(q->slots[i].bounce);
 	}
 	free(q->slots);
 	free(q->free_slots);
 	free(q->segs);
-	free(q->zeroes);
+	if (!q->ring_failed)
+		free(q->zeroes); /* else the kernel may still read or write them: leaked */
 }
 
 static void blk_free(struct virtio_device *vdev)

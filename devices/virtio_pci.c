@@ -154,7 +154,7 @@ static void vp_needs_reset(void *opaque)
 
 	if (atomic_fetch_or(&vp->status, S_NEEDS_RESET) & S_NEEDS_RESET)
 		return;
-	log_msg(LOG_WARN, vp->name, "device needs reset: the driver broke the virtio protocol");
+	vp_warn_rl(vp, "device needs reset: the driver broke the virtio protocol");
 	vp_config_interrupt(vp);
 }
 
@@ -243,14 +243,14 @@ static void vp_start(struct virtio_pci *vp)
 			continue;
 		ret = virtq_enable(&vdev->vq[i], &c);
 		if (ret) {
-			log_msg(LOG_WARN, vp->name, "queue %u: %s", i, virtq_strerror(ret));
+			vp_warn_rl(vp, "queue %u: %s", i, virtq_strerror(ret));
 			vp_needs_reset(vp);
 			return;
 		}
 	}
 	ret = vdev->ops->start(vdev);
 	if (ret) {
-		log_msg(LOG_WARN, vp->name, "cannot start: %s", strerror(-ret));
+		vp_warn_rl(vp, "cannot start: %s", strerror(-ret));
 		vp_needs_reset(vp);
 		return;
 	}
@@ -264,6 +264,17 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 	if (v == 0) {
 		vp_reset(vp);
 		return;
+	}
+	/*
+	 * Only a reset clears bits (virtio 1.2, 2.1.2). Taking DRIVER_OK away
+	 * and back would re-enable the queues under the device's running
+	 * threads and start() it twice; the queue registers would be writable
+	 * again while it serves them.
+	 */
+	if (old & ~v & ~S_NEEDS_RESET) {
+		vp_warn_rl(vp, "driver cleared status bits %#x without a reset; kept",
+			   old & ~v & ~S_NEEDS_RESET);
+		v |= old;
 	}
 	if ((v & S_FEATURES_OK) && !(old & S_FEATURES_OK) && !features_ok(vp))
 		v &= (uint8_t)~S_FEATURES_OK;
@@ -485,8 +496,8 @@ static void vp_bar_remap(struct pci_device *dev, unsigned bar, bool was_on, uint
 		return;
 	ret = bus_register(vp->plat.mmio, addr, VIRTIO_PCI_BAR_SIZE, &vp_bar_ops, vp);
 	if (ret) {
-		log_msg(LOG_WARN, vp->name, "BAR 4 at 0x%llx overlaps another device: not mapped",
-			(unsigned long long)addr);
+		vp_warn_rl(vp, "BAR 4 at 0x%llx overlaps another device: not mapped",
+			   (unsigned long long)addr);
 		return;
 	}
 	vp->bar_on = true;
@@ -524,7 +535,9 @@ static bool window_target(const struct pci_device *dev, unsigned off, unsigned s
 
 	if (off != PCI_CFG_DATA || dev->cfg[OFF_PCI_CFG + 4] != VIRTIO_PCI_BAR)
 		return false;
-	if ((l != 1 && l != 2 && l != 4) || size < l || o % l || o + l > VIRTIO_PCI_BAR_SIZE)
+	/* o + l in 32 bits would wrap for an offset near 4 GiB. */
+	if ((l != 1 && l != 2 && l != 4) || size < l || o % l || o >= VIRTIO_PCI_BAR_SIZE ||
+	    l > VIRTIO_PCI_BAR_SIZE - o)
 		return false;
 	*bar_off = o;
 	*len = l;

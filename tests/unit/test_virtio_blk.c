@@ -10,6 +10,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,30 @@ static int kick[NQ];
 static unsigned irq_count, last_irq_queue;
 static uint16_t avail_idx[NQ];
 static uint32_t qsize[NQ];
+
+/*
+ * The ring's submissions, wrapped at link time (tests/unit/meson.build):
+ * the real ones unless a test makes them fail with -errno.
+ */
+static int submit_fails, wait_fails;
+int __real_io_uring_submit(struct io_uring *ring);
+int __wrap_io_uring_submit(struct io_uring *ring);
+int __real_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr);
+int __wrap_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr);
+
+int __wrap_io_uring_submit(struct io_uring *ring)
+{
+	int err = __atomic_load_n(&submit_fails, __ATOMIC_RELAXED);
+
+	return err ? err : __real_io_uring_submit(ring);
+}
+
+int __wrap_io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)
+{
+	int err = __atomic_load_n(&wait_fails, __ATOMIC_RELAXED);
+
+	return err ? err : __real_io_uring_submit_and_wait(ring, wait_nr);
+}
 
 /* ---- the transport's side ---- */
 
@@ -135,6 +160,7 @@ static void setup(void)
 	for (unsigned q = 0; q < NQ; q++)
 		kick[q] = -1;
 	irq_count = 0;
+	submit_fails = wait_fails = 0;
 	dev = NULL;
 	snprintf(path, sizeof(path), "/tmp/test-vblk-XXXXXX");
 	fd = mkstemp(path);
@@ -920,6 +946,40 @@ Test(blk, stop_then_start_again)
 	run1(0, 4);
 	expect(0, 4, VIRTIO_BLK_S_OK, 513);
 	cr_assert_arr_eq(buf(0x2000), buf(0x1000), 512);
+}
+
+/*
+ * A ring that keeps failing while stop() waits for it (issue 18): stop()
+ * gives up after about a second instead of hanging the vCPU that reset
+ * the device; the request is not answered and the queue never starts
+ * again (the driver sees DEVICE_NEEDS_RESET).
+ */
+Test(blk, stop_gives_up_on_a_ring_that_keeps_failing, .init = quiet, .timeout = 20)
+{
+	struct virtio_blk_options o = defaults();
+	struct timespec t0, t1;
+	double secs;
+
+	boot(&o);
+	__atomic_store_n(&submit_fails, -EAGAIN, __ATOMIC_RELAXED); /* stays queued */
+	req(0, 0, VIRTIO_BLK_T_IN, 1, BUF, 512);
+	submit(0, 0);
+	usleep(50 * 1000);
+	__atomic_store_n(&wait_fails, -EBADF, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dev->ops->stop(dev);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_lt(secs, 10.0, "stop() took %.1f s", secs);
+	cr_assert_eq(used_idx(0), 0, "the request given up on is not answered");
+	cr_assert_eq(status(0, 0), 0xff, "nor its status written");
+	/* the driver's reset and re-init: the queue refuses to start */
+	__atomic_store_n(&submit_fails, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&wait_fails, 0, __ATOMIC_RELAXED);
+	cr_assert_eq(enable(0, 256, features()), 0);
+	dev->driver_features = features();
+	cr_assert_neq(dev->ops->start(dev), 0, "a queue whose ring failed starts again");
+	cr_assert(wait_fd(reset_fd, 0), "DEVICE_NEEDS_RESET");
 }
 
 Test(blk, stop_without_start_and_free)

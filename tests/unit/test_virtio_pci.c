@@ -303,6 +303,31 @@ Test(virtio_pci, negotiation_and_driver_ok_start_the_device)
 	cr_assert_eq(rd(0x1c, 2), 0);
 }
 
+/*
+ * Only a reset clears status bits: DRIVER_OK taken away and set again
+ * must not start the running device a second time (re-enabling its
+ * queues under its threads), nor reopen the queue registers meanwhile.
+ */
+Test(virtio_pci, clearing_driver_ok_without_a_reset_changes_nothing)
+{
+	bring_up(256);
+	cr_assert_eq(fake.starts, 1);
+	wr(0x14, 1, 1 | 2 | 8);
+	cr_assert_eq(rd(0x14, 1), 0x0f, "DRIVER_OK stays until a reset");
+	wr(0x16, 2, 0);
+	wr(0x18, 2, 64);
+	cr_assert_eq(rd(0x18, 2), 256, "queue size read-only while the device runs");
+	wr(0x14, 1, 1 | 2 | 8 | 4);
+	cr_assert_eq(fake.starts, 1, "started once");
+	cr_assert_eq(fake.stops, 0);
+	cr_assert_eq(rd(0x14, 1) & 0x40, 0, "no NEEDS_RESET");
+	/* a reset still stops it, and the next DRIVER_OK starts it again */
+	wr(0x14, 1, 0);
+	cr_assert_eq(fake.stops, 1);
+	bring_up(256);
+	cr_assert_eq(fake.starts, 2);
+}
+
 Test(virtio_pci, a_queue_size_not_a_power_of_two_needs_reset)
 {
 	bring_up(100);
@@ -446,6 +471,33 @@ Test(virtio_pci, the_pci_cfg_window_reaches_bar_registers)
 	cfg_w(at + 12, 4, 1);
 	cfg_w(at + 16, 1, 1 | 2);
 	cr_assert_eq(rd(0x14, 1), 3, "status written through the window");
+}
+
+/*
+ * A window whose offset plus length passes 4 GiB (0xfffffffc + 4 is 0 in
+ * 32 bits) lies outside the BAR: it reads the raw bytes and writes
+ * nothing, like any other window beyond the BAR.
+ */
+Test(virtio_pci, a_pci_cfg_window_that_wraps_past_4g_is_refused)
+{
+	unsigned n, at;
+
+	map_bar();
+	at = find_cap(5, &n);
+	cfg_w(at + 4, 1, 4);
+	for (uint32_t len = 1; len <= 4; len *= 2) {
+		cfg_w(at + 8, 4, 0u - len);
+		cfg_w(at + 12, 4, len);
+		cr_assert_eq(cfg(at + 16, len), 0, "length %u: nothing behind it", len);
+		cfg_w(at + 16, len, 0xffffffff);
+		cr_assert_eq(cfg(at + 16, len), 0, "length %u: nothing written", len);
+	}
+	/* the registers are untouched and the window still works */
+	cr_assert_eq(rd(0x14, 1), 0);
+	cr_assert_eq(rd(0x10, 2), 0xffff, "msix_config");
+	cfg_w(at + 8, 4, 0x12);
+	cfg_w(at + 12, 4, 2);
+	cr_assert_eq(cfg(at + 16, 2), 2, "num_queues through the window");
 }
 
 Test(virtio_pci, hostile_accesses_everywhere_are_harmless)
