@@ -234,7 +234,8 @@ static void vm_reset_device(struct vm_api_ctx *ctx, const struct http_request *r
 				400 : 500, "vm.vmm-reset-device: %s", why);
 	} else {
 		pr_info("api: vm.vmm-reset-device: %s reset (%s) in %.1f ms", id, how, ms);
-		reply_json(reply, json_pack("{ss ss sf}", "id", id, "method", how, "ms", ms));
+		reply_json(reply, json_pack("{ss ss sI}", "id", id, "method", how, "us",
+					    (json_int_t)(ms * 1000)));
 	}
 	json_decref(body);
 }

@@ -465,7 +465,7 @@ Test(api, a_device_is_reset_on_demand_with_the_method_asked)
 	r = ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\", \"method\": \"flr\"}");
 	assert_has(r, "HTTP/1.1 200 ");
 	assert_has(r, "\"method\":\"flr\"");
-	assert_has(r, "\"ms\":12.5");
+	assert_has(r, "\"us\":12500");
 	assert_has(ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio7\"}"), "HTTP/1.1 404 ");
 	r = ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\", \"method\": \"pm\"}");
 	assert_has(r, "HTTP/1.1 400 ");

@@ -85,7 +85,7 @@ scenario_check() {
 	expect lab bus_refused -eq 1
 	expect lab nvme_bar0_direct -eq 1
 	expect lab reset_status -eq 200
-	expect lab reset_body =~ '"method":"flr","ms":[0-9]'
+	expect lab reset_body =~ '"method":"flr","us":[0-9]'
 	expect lab reset_bus_status -eq 400
 	expect lab reset_bus_body =~ 'the kernel offers only: flr'
 	expect lab resets_counted -eq 2
