@@ -122,14 +122,31 @@ static const struct ep_bar_spec ep_bars[NR_EP][7] = {
 	},
 };
 
-/* A broken promise: say which, for whoever replays the input. */
-#define check(cond)                                                               \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "fuzz_pci: %s:%d: %s\n", __FILE__, __LINE__, \
-				#cond);                                           \
-			abort();                                                  \
-		}                                                                 \
+/*
+ * The checks themselves carry no coverage instrumentation: their
+ * branches are no new behaviour of the code under test, and would only
+ * slow the search.
+ */
+#define CHECKER __attribute__((no_sanitize("coverage")))
+
+/* The access being checked, named when a check fails. */
+static const struct fuzz_access *current;
+
+/* A broken promise: say which, and after what, for whoever replays the input. */
+#define check(cond)                                                                  \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			fprintf(stderr, "fuzz_pci: %s:%d: %s\n", __FILE__, __LINE__,    \
+				#cond);                                              \
+			if (current)                                                 \
+				fprintf(stderr, "fuzz_pci: after %s of %u bytes at "    \
+					"space %u offset 0x%llx value 0x%llx\n",        \
+					current->write ? "a write" : "a read",       \
+					current->size, current->space,               \
+					(unsigned long long)current->offset,         \
+					(unsigned long long)current->value);         \
+			abort();                                                     \
+		}                                                                    \
 	} while (0)
 
 static uint32_t cfg32(const uint8_t *cfg, unsigned off)
@@ -156,12 +173,12 @@ static uint64_t ones(unsigned size)
 /* ---- the endpoints' BARs: what they hold, and bar_remap's checks ---- */
 
 /* Byte k of a BAR reads as a pattern of whose BAR it is, so a read shows it reached the right one. */
-static uint8_t bar_byte(const struct ep_bar *b, uint64_t k)
+CHECKER static uint8_t bar_byte(const struct ep_bar *b, uint64_t k)
 {
 	return (uint8_t)((0x10 * (b->ep->id + 1) + b->idx) ^ k);
 }
 
-static uint64_t bar_bytes(const struct ep_bar *b, uint64_t off, unsigned size)
+CHECKER static uint64_t bar_bytes(const struct ep_bar *b, uint64_t off, unsigned size)
 {
 	uint64_t v = 0;
 
@@ -187,7 +204,7 @@ static struct bus *bar_bus(struct fz *fz, enum pci_bar_kind kind)
 }
 
 /* The end of what a BAR of this kind can reach. */
-static uint64_t bar_reach(enum pci_bar_kind kind)
+CHECKER static uint64_t bar_reach(enum pci_bar_kind kind)
 {
 	switch (kind) {
 	case PCI_BAR_IO: return 0x10000;
@@ -202,7 +219,7 @@ static uint64_t bar_reach(enum pci_bar_kind kind)
  * header describes them: the enable bits, the address above the size,
  * off at 0 and where the BAR would leave its reach.
  */
-static bool cfg_decode(const struct ep *e, unsigned idx, uint64_t *addr)
+CHECKER static bool cfg_decode(const struct ep *e, unsigned idx, uint64_t *addr)
 {
 	const uint8_t *cfg = e->pci.cfg;
 	const struct ep_bar_spec *s = &ep_bars[e->id][idx];
@@ -244,7 +261,7 @@ static struct ep *ep_of(struct fz *fz, struct pci_device *dev)
 }
 
 /* Called with no PCI or bus lock held: each of them can be taken here. */
-static void check_unlocked(struct fz *fz)
+CHECKER static void check_unlocked(struct fz *fz)
 {
 	check(pthread_mutex_trylock(&fz->pci.lock) == 0);
 	pthread_mutex_unlock(&fz->pci.lock);
@@ -254,7 +271,7 @@ static void check_unlocked(struct fz *fz)
 	pthread_rwlock_unlock(&fz->pio.lock);
 }
 
-static void ep_remap_checks(struct ep *e, unsigned idx, bool was_on, uint64_t old_addr, bool on,
+CHECKER static void ep_remap_checks(struct ep *e, unsigned idx, bool was_on, uint64_t old_addr, bool on,
 			    uint64_t addr)
 {
 	const struct ep_bar_spec *s;
@@ -478,7 +495,7 @@ static const struct bus_ops host_ops = { "host", host_read, host_write };
 /* ---- the model of what a read returns ---- */
 
 /* The function a config access to bus:devfn reaches, by the bridges' bus numbers. */
-static const struct pci_device *route(struct fz *fz, unsigned bus, unsigned devfn)
+CHECKER static const struct pci_device *route(struct fz *fz, unsigned bus, unsigned devfn)
 {
 	if (bus == 0) {
 		switch (devfn) {
@@ -494,7 +511,7 @@ static const struct pci_device *route(struct fz *fz, unsigned bus, unsigned devf
 	return NULL;
 }
 
-static uint64_t expect_cfg(struct fz *fz, unsigned bus, unsigned devfn, unsigned reg,
+CHECKER static uint64_t expect_cfg(struct fz *fz, unsigned bus, unsigned devfn, unsigned reg,
 			   unsigned size)
 {
 	const struct pci_device *d = route(fz, bus, devfn);
@@ -507,7 +524,7 @@ static uint64_t expect_cfg(struct fz *fz, unsigned bus, unsigned devfn, unsigned
 	return v;
 }
 
-static uint64_t expect_conf_port(struct fz *fz, unsigned off, unsigned size)
+CHECKER static uint64_t expect_conf_port(struct fz *fz, unsigned off, unsigned size)
 {
 	uint32_t a = fz->conf_addr;
 
@@ -525,14 +542,14 @@ static uint64_t expect_conf_port(struct fz *fz, unsigned off, unsigned size)
 }
 
 /* Whether [addr, addr + size) is in [base, base + len): partly is a refused access. */
-static int inside(uint64_t addr, unsigned size, uint64_t base, uint64_t len)
+CHECKER static int inside(uint64_t addr, unsigned size, uint64_t base, uint64_t len)
 {
 	if (addr < base || addr - base >= len)
 		return 0;
 	return size <= len - (addr - base) ? 1 : -1;
 }
 
-static bool expect_bar(struct fz *fz, bool pio, uint64_t addr, unsigned size, uint64_t *v)
+CHECKER static bool expect_bar(struct fz *fz, bool pio, uint64_t addr, unsigned size, uint64_t *v)
 {
 	for (unsigned n = 0; n < NR_EP; n++) {
 		for (unsigned i = 0; i <= PCI_ROM_BAR; i++) {
@@ -552,7 +569,7 @@ static bool expect_bar(struct fz *fz, bool pio, uint64_t addr, unsigned size, ui
 	return false;
 }
 
-static uint64_t expect_read(struct fz *fz, bool pio, uint64_t addr, unsigned size)
+CHECKER static uint64_t expect_read(struct fz *fz, bool pio, uint64_t addr, unsigned size)
 {
 	struct pci_ecam *e = &fz->ecam_mapped;
 	uint64_t v, off;
@@ -574,7 +591,7 @@ static uint64_t expect_read(struct fz *fz, bool pio, uint64_t addr, unsigned siz
 
 /* ---- the checks after each access ---- */
 
-static void check_bar_registers(const struct ep *e)
+CHECKER static void check_bar_registers(const struct ep *e)
 {
 	const uint8_t *cfg = e->pci.cfg;
 
@@ -605,7 +622,7 @@ static void check_bar_registers(const struct ep *e)
 }
 
 /* What bar_remap reported is what config space decodes, and a mapped BAR answers. */
-static void check_ep(struct fz *fz, const struct ep *e)
+CHECKER static void check_ep(struct fz *fz, const struct ep *e)
 {
 	check_bar_registers(e);
 	for (unsigned i = 0; i <= PCI_ROM_BAR; i++) {
@@ -627,7 +644,7 @@ static void check_ep(struct fz *fz, const struct ep *e)
 	}
 }
 
-static void check_ecam(struct fz *fz)
+CHECKER static void check_ecam(struct fz *fz)
 {
 	const uint8_t *cfg = fz->host.mch.cfg;
 	uint64_t bar = cfg32(cfg, MCH_PCIEXBAR) | (uint64_t)cfg32(cfg, MCH_PCIEXBAR + 4) << 32;
@@ -645,14 +662,14 @@ static void check_ecam(struct fz *fz)
 		      now.enabled);
 }
 
-static void check_window(bool open, uint64_t base, uint64_t limit, uint64_t granule,
+CHECKER static void check_window(bool open, uint64_t base, uint64_t limit, uint64_t granule,
 			 uint64_t max)
 {
 	check(base % granule == 0 && limit % granule == granule - 1 && limit <= max);
 	check(open == (limit >= base));
 }
 
-static void check_rp_caps(const uint8_t *cfg)
+CHECKER static void check_rp_caps(const uint8_t *cfg)
 {
 	check(cfg16(cfg, PCI_VENDOR_ID) == PCIE_ROOT_PORT_VENDOR_ID &&
 	      cfg16(cfg, PCI_DEVICE_ID) == PCIE_ROOT_PORT_DEVICE_ID);
@@ -667,7 +684,7 @@ static void check_rp_caps(const uint8_t *cfg)
 	      (2 | PCI_EXP_TYPE_ROOT_PORT << 4 | PCI_EXP_FLAGS_SLOT));
 }
 
-static void check_rp(struct fz *fz, unsigned i)
+CHECKER static void check_rp(struct fz *fz, unsigned i)
 {
 	const struct pcie_root_port *rp = fz->rp[i];
 	const uint8_t *cfg = pcie_root_port_pci(fz->rp[i])->cfg;
@@ -703,7 +720,7 @@ static void check_rp(struct fz *fz, unsigned i)
 }
 
 /* Secondary Bus Reset: once per assertion, and the endpoint behind port 1 reset with it. */
-static void check_bus_resets(struct fz *fz, const unsigned old_resets[2], unsigned old_ep1)
+CHECKER static void check_bus_resets(struct fz *fz, const unsigned old_resets[2], unsigned old_ep1)
 {
 	for (unsigned i = 0; i < 2; i++) {
 		uint16_t bctl = cfg16(pcie_root_port_pci(fz->rp[i])->cfg, PCI_BRIDGE_CONTROL);
@@ -716,7 +733,7 @@ static void check_bus_resets(struct fz *fz, const unsigned old_resets[2], unsign
 	      old_ep1 + (fz->rp_resets[0] - old_resets[0]));
 }
 
-static void model_write(struct fz *fz, bool pio, uint64_t addr, unsigned size, uint64_t value)
+CHECKER static void model_write(struct fz *fz, bool pio, uint64_t addr, unsigned size, uint64_t value)
 {
 	if (!pio)
 		return;
@@ -732,13 +749,14 @@ struct after_state {
 	unsigned resets[2], ep1_resets;
 };
 
-static void after(void *arg, const struct fuzz_access *a)
+CHECKER static void after(void *arg, const struct fuzz_access *a)
 {
 	struct after_state *st = arg;
 	struct fz *fz = st->fz;
 	const struct fuzz_space *s = &st->spaces[a->space];
 	bool pio = s->bus == &fz->pio;
 
+	current = a;
 	if (s->bus && !a->write)
 		check(a->value == expect_read(fz, pio, s->base + a->offset, a->size));
 	if (s->bus && a->write)
@@ -752,6 +770,7 @@ static void after(void *arg, const struct fuzz_access *a)
 	check_bus_resets(fz, st->resets, st->ep1_resets);
 	memcpy(st->resets, fz->rp_resets, sizeof(st->resets));
 	st->ep1_resets = fz->ep[1].resets - fz->host_ep_resets[1];
+	current = NULL;
 }
 
 /* ---- the machine ---- */
