@@ -33,7 +33,9 @@
  *    a deliverable vector routed to its entry's address and data;
  *  - signals: a signal to a deliverable vector fires it once, to a masked
  *    one sets its pending bit; an access that opens a pending vector fires
- *    it once and clears the bit; nothing else fires;
+ *    it once and clears the bit; nothing else fires (but B's device, which
+ *    also signals its config vector when a driver's status write breaks
+ *    the virtio protocol);
  *  - the table reads back what was written, vector control only its mask
  *    bit; the capability's read-only fields never change;
  *  - B: msi_route only for a GSI the irqfd service handed out, each
