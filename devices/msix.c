@@ -85,20 +85,6 @@ void msix_destroy(struct msix *m)
 	m->routed = NULL;
 }
 
-void msix_reset(struct msix *m)
-{
-	pthread_mutex_lock(&m->lock);
-	memset(m->table, 0, (size_t)m->nr * MSIX_ENTRY_SIZE);
-	for (unsigned v = 0; v < m->nr; v++)
-		put32(&m->table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], ENTRY_MASKED);
-	memset(m->pba, 0, (m->nr + 63) / 64 * sizeof(uint64_t));
-	memset(m->routed, 0, m->nr * sizeof(bool));
-	memset(m->open, 0, m->nr * sizeof(bool));
-	m->enabled = m->function_masked = false;
-	m->dev->cfg[m->cap + CTRL_OFF + 1] &= (uint8_t)~((CTRL_ENABLE | CTRL_FMASK) >> 8);
-	pthread_mutex_unlock(&m->lock);
-}
-
 static bool vector_masked(const struct msix *m, unsigned v)
 {
 	return !m->enabled || m->function_masked ||
@@ -110,8 +96,7 @@ static bool pending(const struct msix *m, unsigned v)
 	return m->pba[v / 64] >> (v % 64) & 1;
 }
 
-/* With m->lock held: a vector that can deliver gets its route, then what it had pending. */
-/* Tells mask() when vector v's deliverability changed. */
+/* With m->lock held: tells mask() when vector v's deliverability changed. */
 static void mask_changed(struct msix *m, unsigned v, bool open)
 {
 	if (m->open[v] == open)
@@ -121,6 +106,27 @@ static void mask_changed(struct msix *m, unsigned v, bool open)
 		m->ops->mask(m->opaque, v, !open);
 }
 
+void msix_reset(struct msix *m)
+{
+	pthread_mutex_lock(&m->lock);
+	memset(m->table, 0, (size_t)m->nr * MSIX_ENTRY_SIZE);
+	for (unsigned v = 0; v < m->nr; v++)
+		put32(&m->table[v * MSIX_ENTRY_SIZE + ENTRY_CTRL], ENTRY_MASKED);
+	memset(m->pba, 0, (m->nr + 63) / 64 * sizeof(uint64_t));
+	memset(m->routed, 0, m->nr * sizeof(bool));
+	m->enabled = m->function_masked = false;
+	m->dev->cfg[m->cap + CTRL_OFF + 1] &= (uint8_t)~((CTRL_ENABLE | CTRL_FMASK) >> 8);
+	/*
+	 * Every vector is masked now: those that were open are closed as by
+	 * MSI-X off, and mask() must hear of it, or a device that signals on
+	 * its own keeps signalling into the irqfd.
+	 */
+	for (unsigned v = 0; v < m->nr; v++)
+		mask_changed(m, v, false);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* With m->lock held: a vector that can deliver gets its route, then what it had pending. */
 static void deliverable(struct msix *m, unsigned v)
 {
 	const uint8_t *e = &m->table[v * MSIX_ENTRY_SIZE];

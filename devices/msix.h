@@ -71,7 +71,10 @@ int msix_init(struct msix *m, struct pci_device *dev, unsigned cap, uint8_t next
 	      void *opaque) __attribute__((warn_unused_result));
 void msix_destroy(struct msix *m);
 
-/* Back to reset: MSI-X off, every vector masked with address and data 0, nothing pending. */
+/*
+ * Back to reset: MSI-X off, every vector masked with address and data 0,
+ * nothing pending. mask() hears of each vector that was open.
+ */
 void msix_reset(struct msix *m);
 
 /*

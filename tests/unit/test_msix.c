@@ -187,3 +187,29 @@ Test(msix, mask_says_when_a_vector_opens_and_closes)
 	cr_assert_eq(mask_state[1], 1);
 	cr_assert_eq(mask_calls, 1, "vector 0 was closed already: told once only");
 }
+
+/*
+ * A reset closes every open vector like MSI-X off does, so mask() hears of
+ * it: a passed-through device told nothing would go on signalling into the
+ * irqfd, and the guest would get interrupts with MSI-X off. (fuzz_msix.)
+ */
+Test(msix, reset_tells_mask_which_vectors_closed)
+{
+	program(0, 0xfee00000, 0x41);
+	program(1, 0xfee00000, 0x42);
+	enable(true, false);
+	msix_table_write(&m, 0 * 16 + 12, 4, 0);
+	cr_assert_eq(mask_state[0], 2);
+	mask_calls = 0;
+	msix_reset(&m);
+	cr_assert_eq(mask_state[0], 1, "vector 0 was open: now closed");
+	cr_assert_eq(mask_calls, 1, "vector 1 was closed already: nothing to say");
+	/* and opening it again after the reset routes it again, then says so */
+	routes = 0;
+	program(0, 0xfee00000, 0x43);
+	enable(true, false);
+	msix_table_write(&m, 0 * 16 + 12, 4, 0);
+	cr_assert_eq(routes, 1);
+	cr_assert_eq(route_data[0], 0x43);
+	cr_assert_eq(mask_state[0], 2);
+}
