@@ -98,6 +98,57 @@ static void teardown(void)
 
 TestSuite(file, .init = setup, .fini = teardown);
 
+/*
+ * fsync() and rename() as file.c makes them, recorded in order (linked with
+ * --wrap: tests/unit/meson.build): what was synced, a file or a directory,
+ * and which inode, so a test can say the rename was made durable.
+ */
+static struct {
+	char what;      /* 'f' a file synced, 'd' a directory synced, 'r' a rename */
+	ino_t ino;
+} calls[16];
+static unsigned nr_calls;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+
+int __wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (nr_calls < 16 && fstat(fd, &st) == 0)
+		calls[nr_calls++] = (typeof(calls[0])){ S_ISDIR(st.st_mode) ? 'd' : 'f', st.st_ino };
+	return __real_fsync(fd);
+}
+
+int __wrap_rename(const char *from, const char *to)
+{
+	if (nr_calls < 16)
+		calls[nr_calls++] = (typeof(calls[0])){ 'r', 0 };
+	return __real_rename(from, to);
+}
+
+/*
+ * Issue 18, finding 8: a rename is durable only once its directory is
+ * synced; without that, a crash can bring the old file back (or none).
+ */
+Test(file, the_directory_is_synced_after_the_rename)
+{
+	struct stat d;
+	char seq[17] = "";
+
+	put(path, OLD, 0644);
+	nr_calls = 0;
+	cr_assert_eq(file_replace(path, "new\n", 4, 0644), 0);
+	cr_assert_eq(stat(dir, &d), 0);
+	for (unsigned i = 0; i < nr_calls; i++)
+		seq[i] = calls[i].what;
+	cr_assert_str_eq(seq, "frd", "the new file synced, renamed, then its directory: %s", seq);
+	cr_assert_eq(calls[2].ino, d.st_ino, "the directory synced is the file's own");
+}
+
 /* The audit's case: a file of 72 bytes, a disk with room for 80, a new content of 4 KiB. */
 Test(file, a_full_disk_leaves_the_old_file_whole)
 {
