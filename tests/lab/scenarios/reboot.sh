@@ -22,9 +22,10 @@
 # vm.counters (no passed-through device: {}),
 # a peer of another uid refused, vm.shutdown then vm.boot (a second boot),
 # and `vmm ctl shutdown`: the power button, and the guest powers off.
-# Last, a vmm with only its API socket: vm.info is 404 until vm.create gives
-# it the VmConfig that `vmm run ... --print-config` wrote for the same
-# command line, vm.boot boots it, and the guest reports its 2 vCPUs.
+# That VM is made from JSON alone: a vmm with only its API socket answers
+# vm.info 404 until vm.create gives it the VmConfig that `vmm run ...
+# --print-config` wrote for the command line, vm.boot boots it, and the
+# guest reports its 2 vCPUs.
 
 guest_cmdline='agent.end=reboot'
 lab_modules+=("${lab_host_bridge_modules[@]}")
@@ -100,16 +101,33 @@ lab "noreboot_line=$(grep -c "no-reboot ends the run" /tmp/vmm2.err)"
 sed "s/^/LAB: note: vmm: /" /tmp/vmm2.err
 
 api=/tmp/api.sock
-run_guest --serial file=/tmp/serial3.log --api-socket $api \
-	--cmdline "${GUEST_CMDLINE/agent.end=reboot/agent.end=wait} agent.ticker=1" 2>/tmp/vmm3.err &
-pid=$!
 # call NAME METHOD ENDPOINT: LAB NAME_status, and NAME_body (on one line)
 call() {
 	lab "${1}_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket $api -X "$2" \
 		"http://localhost/api/v1/$3")"
 	lab "${1}_body=$(tr -d "\n" </tmp/body)"
 }
+# The VM from JSON alone: its command line as a file (--print-config), given
+# to a vmm that has only its API socket, through vm.create and vm.boot.
+"$VMM" run --cpus 2 --memory 512M --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
+	--cmdline "${GUEST_CMDLINE/agent.end=reboot/agent.end=wait} agent.ticker=1" \
+	--serial file=/tmp/serial3.log --print-config >/tmp/vm.json
+lab "print_config_exit=$?"
+"$VMM" run --api-socket $api 2>/tmp/vmm3.err &
+pid=$!
+i=0
+while [ ! -S $api ] && [ $i -lt 100 ] && kill -0 $pid 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+call info_none GET vm.info
+lab "create_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket $api -X PUT \
+	-H "Content-Type: application/json" --data-binary @/tmp/vm.json \
+	http://localhost/api/v1/vm.create)"
+call info_created GET vm.info
+call create_boot PUT vm.boot
 if wait_line /tmp/serial3.log "VMM-AGENT: done" $pid 240; then
+	lab "created_cpus=$(grep -o "VMM-AGENT: cpus_online=[0-9][0-9]*" /tmp/serial3.log | sed "s/.*=//")"
 	call ping GET vmm.ping
 	call info GET vm.info
 	names=
@@ -174,30 +192,6 @@ wait_exit $pid api_vmm 60
 lab "api_boots=$(count "VMM-AGENT: userspace-start" /tmp/serial3.log)"
 lab "socket_left=$(ls $api 2>/dev/null | wc -l)"
 sed "s/^/LAB: note: vmm: /" /tmp/vmm3.err
-
-# A VM from JSON alone: the command line above as a file (--print-config),
-# given to a vmm that has only its API socket, through vm.create and vm.boot.
-"$VMM" run --cpus 2 --memory 512M --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" \
-	--cmdline "${GUEST_CMDLINE/agent.end=reboot/agent.end=poweroff}" \
-	--serial file=/tmp/serial4.log --print-config >/tmp/vm.json
-lab "print_config_exit=$?"
-"$VMM" run --api-socket $api 2>/tmp/vmm4.err &
-pid=$!
-i=0
-while [ ! -S $api ] && [ $i -lt 100 ] && kill -0 $pid 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-call info_none GET vm.info
-lab "create_status=$(curl -s -o /tmp/body -w "%{http_code}" --unix-socket $api -X PUT \
-	-H "Content-Type: application/json" --data-binary @/tmp/vm.json \
-	http://localhost/api/v1/vm.create)"
-call info_created GET vm.info
-call create_boot PUT vm.boot
-wait_line /tmp/serial4.log "VMM-AGENT: done" $pid 240 && lab created_guest_done=1
-lab "created_cpus=$(sed -n "s/.*VMM-AGENT: cpus_online=//p" /tmp/serial4.log | tr -d "\r")"
-wait_exit $pid created_vmm 120
-sed "s/^/LAB: note: vmm: /" /tmp/vmm4.err
 '
 
 scenario_check() {
@@ -253,9 +247,7 @@ scenario_check() {
 	expect lab info_created_body =~ '"state":"Created"'
 	schema_check info_created VmInfo
 	expect lab create_boot_status -eq 204
-	expect lab created_guest_done -eq 1
 	expect lab created_cpus = 2
-	expect lab created_vmm_exit -eq 0
 }
 
 # schema_check NAME SCHEMA: the body the lab reported as NAME_body against
