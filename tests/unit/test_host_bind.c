@@ -7,6 +7,8 @@
  * stand-in.
  */
 #include <criterion/criterion.h>
+
+#include "said.h"
 #include <criterion/redirect.h>
 
 #include <limits.h>
@@ -336,38 +338,16 @@ Test(host_bind, bad_state_file_stops_bind_before_any_write)
 	assert_refused("bind 0000:01:00.0 --all-functions");
 }
 
-static int real_stderr = -1;
-
 static void setup_said(void)
 {
-	real_stderr = dup(STDERR_FILENO);
-	cr_assert_geq(real_stderr, 0);
-	cr_redirect_stderr();
+	said_begin();
 }
 
-/* stderr back, for what LeakSanitizer reports at exit. */
 static void teardown_said(void)
 {
-	fflush(stderr);
-	dup2(real_stderr, STDERR_FILENO);
-	close(real_stderr);
+	said_end();
 }
 
-/* What the commands said on stderr since the last call. */
-static char *said(void)
-{
-	char *buf = NULL, line[1024];
-	size_t len;
-	FILE *all = open_memstream(&buf, &len), *err;
-
-	fflush(stderr);
-	err = cr_get_redirected_stderr();
-	while (fgets(line, sizeof(line), err))
-		fputs(line, all);
-	clearerr(err);
-	fclose(all);
-	return buf;
-}
 
 #define assert_said(text, what)                                                          \
 	cr_assert(strstr(text, what), "stderr lacks \"%s\":\n%s", what, text)

@@ -4,6 +4,8 @@
  * file and when, read-only images, refused images, and hostile guests.
  */
 #include <criterion/criterion.h>
+
+#include "said.h"
 #include <criterion/redirect.h>
 
 #include <errno.h>
@@ -657,40 +659,18 @@ int __wrap_fdatasync(int fd)
 	return -1;
 }
 
-static int real_stderr = -1;
-
 static void setup_said(void)
 {
 	sync_errno = 0;
 	syncs_failed = 0;
-	real_stderr = dup(STDERR_FILENO);
-	cr_assert_geq(real_stderr, 0);
-	cr_redirect_stderr();
+	said_begin();
 }
 
-/* stderr back, for what LeakSanitizer reports at exit. */
 static void teardown_said(void)
 {
-	fflush(stderr);
-	dup2(real_stderr, STDERR_FILENO);
-	close(real_stderr);
+	said_end();
 }
 
-/* What was logged so far. */
-static char *said(void)
-{
-	char *buf = NULL, line[1024];
-	size_t len;
-	FILE *all = open_memstream(&buf, &len), *err;
-
-	fflush(stderr);
-	err = cr_get_redirected_stderr();
-	while (fgets(line, sizeof(line), err))
-		fputs(line, all);
-	clearerr(err);
-	fclose(all);
-	return buf;
-}
 
 static unsigned count_lines(const char *text, const char *what)
 {
