@@ -255,6 +255,17 @@ static void add(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * An option built with add(): refused when it filled its buffer, since
+ * add() cut it there and a cut path names another file.
+ */
+static int push_built(struct dec *d, const char *opt, const char *built, size_t size)
+{
+	if (strlen(built) >= size - 1)
+		return fail(d, NULL, "too long for %s (%zu bytes at most)", opt, size - 2);
+	return push2(d, opt, built);
+}
+
 /* ---- the sections ---- */
 
 static int dec_cpus(struct dec *d, const json_t *o)
@@ -379,7 +390,7 @@ static int dec_disk(struct dec *d, const json_t *o)
 		add(opt, sizeof(opt), "serial=%s", serial);
 	if (queues)
 		add(opt, sizeof(opt), "queues=%" PRIu64, queues);
-	return push2(d, "--disk", opt);
+	return push_built(d, "--disk", opt, sizeof(opt));
 }
 
 static int dec_net(struct dec *d, const json_t *o)
@@ -413,7 +424,7 @@ static int dec_net(struct dec *d, const json_t *o)
 			    "pairs", queues);
 	if (queues)
 		add(opt, sizeof(opt), "queues=%" PRIu64, queues / 2);
-	return push2(d, "--net", opt);
+	return push_built(d, "--net", opt, sizeof(opt));
 }
 
 #define SYSFS_PCI "/sys/bus/pci/devices/"
@@ -455,7 +466,7 @@ static int dec_device(struct dec *d, const json_t *o)
 		add(opt, sizeof(opt), "reset=%s", reset);
 	if (json_is_false(mmap))
 		add(opt, sizeof(opt), "mmap=off");
-	return push2(d, "--vfio", opt);
+	return push_built(d, "--vfio", opt, sizeof(opt));
 }
 
 /* Each element of an array section, an object, through fn. */
@@ -502,7 +513,7 @@ static int dec_serial(struct dec *d, const json_t *o)
 		if (!file || !*file)
 			return fail(d, "file", "is required with \"mode\": \"File\"");
 		snprintf(opt, sizeof(opt), "file=%s", file);
-		return push2(d, "--serial", opt);
+		return push_built(d, "--serial", opt, sizeof(opt));
 	}
 	if (file)
 		return fail(d, "file", "only with \"mode\": \"File\"");

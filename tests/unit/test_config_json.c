@@ -175,6 +175,20 @@ Test(config_json, a_bad_value_is_named_by_its_field_too)
 				"to 20 characters (see vmm run --help)\n");
 }
 
+/* A path longer than an option holds is refused, never cut to another file's name. */
+Test(config_json, a_path_too_long_for_its_option_is_refused_not_cut)
+{
+	char text[3000], path[2048], why[256];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	snprintf(text, sizeof(text), "{\"payload\": {\"kernel\": \"bz\"}, \"disks\": [{\"path\": \"%s\"}]}",
+		 path);
+	cr_assert_eq(decode(text, why, sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "disks[0]: too long for --disk"), "%s", why);
+}
+
 Test(config_json, a_device_is_its_sysfs_directory_or_its_address)
 {
 	struct vm_config cfg;
