@@ -801,11 +801,12 @@ static void irq_counts(const char *bdf, json_t *out)
 			sum += n;
 		}
 		/* vfio-msix[3](BDF) -> msix3_interrupts; vfio-intx(BDF) -> intx_interrupts */
-		snprintf(key, sizeof(key), "%.*s", (int)(strchr(name, '(') - name - 5), name + 5);
-		for (p = key; *p; p++)
-			if (*p == '[' || *p == ']')
-				memmove(p, p + 1, strlen(p)), p--;
-		strncat(key, "_interrupts", sizeof(key) - strlen(key) - 1);
+		size_t k = 0;
+
+		for (p = name + 5; *p && *p != '(' && k < sizeof(key) - sizeof("_interrupts"); p++)
+			if (*p != '[' && *p != ']')
+				key[k++] = *p;
+		snprintf(key + k, sizeof(key) - k, "_interrupts");
 		json_object_set_new(out, key, json_integer((json_int_t)sum));
 	}
 	fclose(f);
