@@ -134,6 +134,61 @@ bool pcie_root_port_mem_window(const struct pcie_root_port *rp, uint64_t *base,
 bool pcie_root_port_pref_window(const struct pcie_root_port *rp, uint64_t *base,
 				uint64_t *limit);
 
+/*
+ * Native PCIe hot-plug, as Linux's pciehp drives it (PCIe base spec 6.7):
+ * the slot capability with an attention button, a power controller,
+ * attention and power indicators, presence detect and link-active
+ * reporting; Slot Control and RW1C Slot Status; an MSI capability for the
+ * port's hot-plug interrupt, INTA when MSI is off. The port also carries
+ * the resource reservation capability (vendor-specific, Red Hat's layout,
+ * the one QEMU's pcie-root-port has), which OVMF's PciHotPlugInitDxe reads
+ * to leave bus numbers and windows for a device that is not there yet.
+ *
+ * Every call below, like a guest config access, runs under the PCI bus
+ * lock; the hooks are called with it held and must not take it.
+ */
+struct pcie_root_port_hotplug {
+	/* The port's MSI, as the guest programmed it: the VMM injects it. */
+	void (*msi)(void *opaque, uint64_t addr, uint32_t data);
+	/* INTA's level while MSI is off (the port's pin through PCI0._PRT). */
+	struct irq_line intx;
+	/*
+	 * The guest switched the slot's power: off is the guest letting go of
+	 * the device below (after the attention button, or on its own).
+	 */
+	void (*power)(void *opaque, bool on);
+	void *opaque;
+	/* What OVMF keeps behind the port for a later device; 0: nothing of that kind. */
+	uint32_t bus_reserve;   /* bus numbers below the port, its own secondary included */
+	uint64_t io_reserve;    /* bytes of I/O window */
+	uint32_t mem_reserve;   /* bytes of 32-bit non-prefetchable window */
+	uint64_t pref64_reserve; /* bytes of 64-bit prefetchable window */
+};
+
+/*
+ * Makes the slot hot-plug capable; before the guest runs. It is wiring:
+ * it survives pcie_root_port_reset(), which also powers the slot on if a
+ * device is present and off if not.
+ */
+void pcie_root_port_set_hotplug(struct pcie_root_port *rp, const struct pcie_root_port_hotplug *hp);
+/*
+ * A device was put behind the port while the guest runs: presence (and
+ * the link, while the slot is powered) come up, with Presence Detect
+ * Changed and Data Link Layer State Changed events.
+ */
+void pcie_root_port_hotplug_add(struct pcie_root_port *rp);
+/* The attention button is pressed: the guest's pciehp then lets go of the device (about 5 s). */
+void pcie_root_port_attention_button(struct pcie_root_port *rp);
+/*
+ * The device behind the port is gone: presence and link go down. surprise:
+ * the guest did not power the slot off first, and is told with events as
+ * for a card pulled out; false, after the guest powered it off, it is told
+ * only what it expects then.
+ */
+void pcie_root_port_hotplug_remove(struct pcie_root_port *rp, bool surprise);
+/* Whether the slot's power controller is on (Slot Control's Power Controller Control). */
+bool pcie_root_port_powered(const struct pcie_root_port *rp);
+
 /* Back to power-on config space; the presence flag stays (it is wiring). */
 void pcie_root_port_reset(struct pcie_root_port *rp);
 /* NULL is a no-op. */
