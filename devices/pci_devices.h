@@ -18,6 +18,7 @@
  */
 
 #include "../core/pci.h"
+#include "../core/platform.h"
 
 struct power_ctl;
 
