@@ -109,6 +109,14 @@ struct vm_config {
 	struct vm_vfio_fn_cfg vfio[VM_MAX_VFIO];
 	unsigned nr_vfio;
 	enum vm_vfio_iommu vfio_iommu;
+	/*
+	 * --hotplug-reserve: what OVMF keeps behind each root port that no
+	 * --vfio slot takes, for a function vm.add-device puts there later
+	 * (bytes of I/O, 32-bit and 64-bit prefetchable window).
+	 */
+	struct vm_hotplug_reserve {
+		uint64_t io, mem, pref64;
+	} hotplug_reserve;
 	/* The --vfio functions as planned and placed before the first machine; kept across resets. */
 	const struct vm_vfio_plan *vfio_plan;
 	/*
