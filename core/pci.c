@@ -298,6 +298,28 @@ out:
 	return ret;
 }
 
+int pci_bus_remove_behind(struct pci_bus *pci, struct pci_device *dev)
+{
+	int ret = -ENOENT;
+
+	/* apply_lock first: a BAR walk in progress indexes the list it would shift. */
+	pthread_mutex_lock(&pci->apply_lock);
+	pthread_mutex_lock(&pci->lock);
+	for (unsigned i = 0; i < pci->nr_behind; i++) {
+		if (pci->behind[i] != dev)
+			continue;
+		memmove(&pci->behind[i], &pci->behind[i + 1],
+			(pci->nr_behind - i - 1) * sizeof(pci->behind[0]));
+		pci->behind[--pci->nr_behind] = NULL;
+		dev->parent = NULL;
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&pci->lock);
+	pthread_mutex_unlock(&pci->apply_lock);
+	return ret;
+}
+
 void pci_device_init(struct pci_device *dev, const struct pci_device_ops *ops, void *opaque,
 		     uint8_t devfn)
 {

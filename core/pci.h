@@ -222,6 +222,15 @@ int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pc
 	__attribute__((warn_unused_result));
 
 /*
+ * Takes dev, which pci_bus_add_behind() put behind a bridge, off the bus:
+ * no config access reaches it after this returns, and no
+ * pci_bus_apply_bars() is running or will call its bar_remap. What its
+ * BARs mapped stays for its owner to undo (it knows what is on). -ENOENT
+ * if dev is not behind a bridge.
+ */
+int pci_bus_remove_behind(struct pci_bus *pci, struct pci_device *dev);
+
+/*
  * Resets every function behind bridge (its ops->reset), as a secondary
  * bus reset of that bridge does: the bridge model asks for it under the
  * PCI lock, so it runs later from deferred work (bus_defer()), with no

@@ -762,6 +762,37 @@ Test(pci, bad_placements_behind_a_bridge_are_refused)
 	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &other), 0);
 }
 
+Test(pci, a_function_taken_off_its_bridge_answers_no_more_and_its_place_is_free)
+{
+	static struct pci_device second;
+	const unsigned fn = PCI_DEVFN(0, 1);
+
+	add_bridge_and_child();
+	pci_device_init(&second, &bar_dev_ops, NULL, PCI_DEVFN(0, 0));
+	pci_set_ids(&second, 0x1234, 0x0002, 0x00ff00, PCI_HEADER_TYPE_NORMAL);
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &second), 0);
+	cfg_out(PCI_DEVFN(1, 0), PCI_SECONDARY_BUS, 1, 3);
+	pci_cfg_write_bus(&pci, 3, fn, PCI_BASE_ADDRESS_0, 4, 0xc0002000);
+	pci_cfg_write_bus(&pci, 3, fn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 1);
+
+	cr_assert_eq(pci_bus_remove_behind(&pci, &child), 0);
+	cr_assert_null(child.parent);
+	cr_assert_eq(pci_cfg_read_bus(&pci, 3, fn, PCI_VENDOR_ID, 2), 0xffff, "gone");
+	cr_assert_eq(pci_cfg_read_bus(&pci, 3, PCI_DEVFN(0, 0), PCI_DEVICE_ID, 2), 0x0002,
+		     "the function beside it stays");
+	/* no BAR walk reaches it any more, even when its decoding would change */
+	pci_header(child.cfg)->command = 0;
+	pci_bus_apply_bars(&pci);
+	cr_assert_eq(nr_remaps, 1);
+	cr_assert_eq(pci_bus_remove_behind(&pci, &child), -ENOENT, "not there twice");
+	cr_assert_eq(pci_bus_remove_behind(&pci, &bridge), -ENOENT, "bus 0's are not taken off");
+	/* the place is free for the next one */
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &child), 0);
+	cr_assert_eq(pci_cfg_read_bus(&pci, 3, fn, PCI_VENDOR_ID, 2), 0x1234);
+}
+
 /* ---- secondary bus reset: the core's reset hook ---- */
 
 static struct pci_device *reset_fns[4];
