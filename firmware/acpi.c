@@ -199,6 +199,68 @@ static void dsdt_pci0_prt(struct aml *a)
 	aml_end(a, all);
 }
 
+/* _OSC's first DWORD, as the firmware returns it (ACPI 6.x, 6.2.11). */
+#define OSC_UNKNOWN_UUID     0x04
+#define OSC_UNKNOWN_REVISION 0x08
+#define OSC_PCI_HOST_BRIDGE  "33DB4D5B-1FF7-401C-9657-7441C03DD766"
+
+/* Or (CDW1, bits, CDW1) */
+static void dsdt_or_cdw1(struct aml *a, uint32_t bits)
+{
+	aml_or(a);
+	aml_namestring(a, "CDW1");
+	aml_integer(a, bits);
+	aml_namestring(a, "CDW1");
+}
+
+/*
+ * A PCIe host bridge's _OSC (PCI Firmware spec, 4.5): Linux drives native
+ * PCIe hot-plug, PME, AER and the PCIe capability only where the firmware
+ * grants it here, so without it pciehp never binds the root ports. Every
+ * control asked for is granted, since nothing on this machine handles any
+ * of them firmware-first: Arg3 goes back as it came. Another UUID or
+ * revision is flagged in the first DWORD, as the spec has it.
+ *
+ *   Method (_OSC, 4, Serialized) {
+ *     CreateDWordField (Arg3, 0, CDW1)
+ *     If (LEqual (Arg0, ToUUID (OSC_PCI_HOST_BRIDGE))) {
+ *       If (LEqual (Arg1, One)) { Return (Arg3) }
+ *       Or (CDW1, OSC_UNKNOWN_REVISION, CDW1)
+ *     } Else {
+ *       Or (CDW1, OSC_UNKNOWN_UUID, CDW1)
+ *     }
+ *     Return (Arg3)
+ *   }
+ *
+ * Serialized: CreateDWordField makes a named object, which two threads
+ * running the method at once would both try to create.
+ */
+static void dsdt_pci0_osc(struct aml *a)
+{
+	size_t m = aml_method_begin(a, "_OSC", 4, true), uuid_if, rev_if, other;
+
+	aml_create_dword_field(a, 3, 0, "CDW1");
+	uuid_if = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 0);
+	aml_uuid(a, OSC_PCI_HOST_BRIDGE);
+	rev_if = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 1);
+	aml_integer(a, 1);
+	aml_return(a);
+	aml_arg(a, 3);
+	aml_end(a, rev_if);
+	dsdt_or_cdw1(a, OSC_UNKNOWN_REVISION);
+	aml_end(a, uuid_if);
+	other = aml_else_begin(a);
+	dsdt_or_cdw1(a, OSC_UNKNOWN_UUID);
+	aml_end(a, other);
+	aml_return(a);
+	aml_arg(a, 3);
+	aml_end(a, m);
+}
+
 static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 {
 	size_t dev = aml_device_begin(a, "PCI0");
@@ -211,6 +273,8 @@ static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 	aml_name_integer(a, "_UID", 0);
 	aml_name_integer(a, "_BBN", 0);
 	dsdt_pci0_crs(a, cfg);
+	if (cfg->ecam_base)
+		dsdt_pci0_osc(a);
 	if (cfg->pci_prt)
 		dsdt_pci0_prt(a);
 	aml_end(a, dev);

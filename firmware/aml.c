@@ -24,6 +24,15 @@
 #define AML_ROOT          '\\'
 #define AML_PARENT        '^'
 #define AML_ONES          0xff
+#define AML_METHOD        0x14
+#define AML_ARG0          0x68 /* to Arg6, 0x6e */
+#define AML_OR            0x7d
+#define AML_CREATE_DWORD_FIELD 0x8a
+#define AML_LEQUAL        0x93
+#define AML_IF            0xa0
+#define AML_ELSE          0xa1
+#define AML_RETURN        0xa4
+#define AML_METHOD_SERIALIZED 0x08 /* MethodFlags bit 3; bits 0-2 count the arguments */
 
 /* Resource descriptor tags (ACPI 6.x, 6.4.2 and 6.4.3). */
 #define RES_IRQ_NOFLAGS   0x22 /* small, IRQ, 2 bytes */
@@ -467,4 +476,102 @@ void aml_res_qword_mem(struct aml *a, uint64_t min, uint64_t max, bool cacheable
 	uint8_t flags = SPACE_MEM_RW | (cacheable ? SPACE_MEM_CACHEABLE : 0);
 
 	aml_res_space(a, RES_QWORD_SPACE, 8, SPACE_MEMORY, flags, min, max);
+}
+
+/* ---- control methods ---- */
+
+size_t aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool serialized)
+{
+	size_t mark;
+
+	if (nargs > 7)
+		aml_fail(a, -EINVAL);
+	aml_byte(a, AML_METHOD);
+	mark = a->len;
+	aml_namestring(a, name);
+	aml_byte(a, (uint8_t)((nargs & 7) | (serialized ? AML_METHOD_SERIALIZED : 0)));
+	return mark;
+}
+
+/* An opcode whose PkgLength is inserted right after it by aml_end. */
+static size_t aml_pkg_op_begin(struct aml *a, uint8_t op)
+{
+	aml_byte(a, op);
+	return a->len;
+}
+
+size_t aml_if_begin(struct aml *a)
+{
+	return aml_pkg_op_begin(a, AML_IF);
+}
+
+size_t aml_else_begin(struct aml *a)
+{
+	return aml_pkg_op_begin(a, AML_ELSE);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6) {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	aml_byte(a, (uint8_t)(AML_ARG0 + n));
+}
+
+void aml_create_dword_field(struct aml *a, unsigned arg, uint32_t byte_index, const char *name)
+{
+	aml_byte(a, AML_CREATE_DWORD_FIELD);
+	aml_arg(a, arg);
+	aml_integer(a, byte_index);
+	aml_namestring(a, name);
+}
+
+void aml_lequal(struct aml *a)
+{
+	aml_byte(a, AML_LEQUAL);
+}
+
+void aml_or(struct aml *a)
+{
+	aml_byte(a, AML_OR);
+}
+
+void aml_return(struct aml *a)
+{
+	aml_byte(a, AML_RETURN);
+}
+
+static int hex_digit_any(char c)
+{
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : hex_digit(c);
+}
+
+/*
+ * The first three groups are stored little-endian (they were a DWORD and
+ * two WORDs), the last two as written: ACPI 6.x, 19.6.142 (ToUUID).
+ */
+void aml_uuid(struct aml *a, const char *uuid)
+{
+	static const uint8_t pos[16] = { 6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34 };
+	uint8_t b[16];
+	size_t buf;
+
+	if (strlen(uuid) != 36 || uuid[8] != '-' || uuid[13] != '-' || uuid[18] != '-' ||
+	    uuid[23] != '-') {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	for (unsigned i = 0; i < 16; i++) {
+		int hi = hex_digit_any(uuid[pos[i]]), lo = hex_digit_any(uuid[pos[i] + 1]);
+
+		if (hi < 0 || lo < 0) {
+			aml_fail(a, -EINVAL);
+			return;
+		}
+		b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	buf = aml_buffer_begin(a);
+	aml_bytes(a, b, sizeof(b));
+	aml_buffer_end(a, buf);
 }

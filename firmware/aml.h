@@ -4,8 +4,9 @@
 
 /*
  * A small AML encoder (ACPI 6.x, chapter 20) for the DSDT: names,
- * integers, strings, Scope/Device/Package/Buffer and the resource
- * descriptors a PC's _CRS needs. No methods, no operators.
+ * integers, strings, Scope/Device/Package/Buffer, the resource
+ * descriptors a PC's _CRS needs, and the few control method terms that a
+ * host bridge's _OSC needs (no general expression builder).
  *
  * Objects that carry a PkgLength are opened with *_begin(), which returns
  * a mark, and closed with the matching *_end(mark): the body is written
@@ -73,6 +74,31 @@ void aml_buffer_end(struct aml *a, size_t mark);
 /* ResourceTemplate(): a Buffer of descriptors closed by an EndTag. */
 size_t aml_restemplate_begin(struct aml *a);
 void aml_restemplate_end(struct aml *a, size_t mark);
+
+/*
+ * Control methods (ACPI 6.x, 20.2.5). Operators are written the way AML
+ * stores them, opcode first: each call below writes its opcode, and its
+ * operands are the next terms written (aml_arg, aml_integer,
+ * aml_namestring, aml_uuid or another operator), in the ASL order.
+ */
+/* Method(name, nargs, Serialized or NotSerialized): the body follows; close with aml_end. */
+size_t aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool serialized);
+/* If(predicate) { ... }: the predicate, then the body; close with aml_end. */
+size_t aml_if_begin(struct aml *a);
+/* Else { ... }, right after an If's aml_end; close with aml_end. */
+size_t aml_else_begin(struct aml *a);
+/* CreateDWordField(ArgN, byte_index, name): names a DWORD of a method's buffer argument. */
+void aml_create_dword_field(struct aml *a, unsigned arg, uint32_t byte_index, const char *name);
+/* LEqual(x, y): two operands follow. */
+void aml_lequal(struct aml *a);
+/* Or(x, y, target): two operands and a target (a name) follow. */
+void aml_or(struct aml *a);
+/* Return(x): one operand follows. */
+void aml_return(struct aml *a);
+/* Arg0 to Arg6: a method's arguments. */
+void aml_arg(struct aml *a, unsigned n);
+/* ToUUID("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"): the 16-byte Buffer, in ACPI's byte order. */
+void aml_uuid(struct aml *a, const char *uuid);
 
 /* Resource descriptors (ACPI 6.x, 6.4), for use inside a resource template. */
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len);

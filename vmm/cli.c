@@ -108,6 +108,20 @@ static void usage_run(FILE *f)
 "                        address space, 32G to 1T, or more if the --vfio\n"
 "                        devices' BARs need it; OVMF may make it larger).\n"
 "                        A window too small for those BARs is refused\n"
+"  --hotplug-reserve [io=SIZE][,mem=SIZE][,pref64=SIZE]\n"
+"                        room the firmware keeps behind each root port that\n"
+"                        no --vfio slot takes, for a device added later with\n"
+"                        vm.add-device: the guest cannot place a BAR that\n"
+"                        does not fit its port's windows. pref64: the 64-bit\n"
+"                        prefetchable window, at least the device's largest\n"
+"                        BAR (a GPU: pref64=64G or more; the 64-bit PCI window\n"
+"                        grows to hold every free port's); mem: the 32-bit\n"
+"                        window, for BARs that must stay below 4 GiB; io: I/O\n"
+"                        ports, which PCIe devices seldom need. Each is 0\n"
+"                        (none) or a power of two (the firmware would round\n"
+"                        it up to one): io 4K or 8K, mem 1M to 128M, pref64\n"
+"                        1M to 64T. Keys not given keep their default:\n"
+"                        io=0,mem=16M,pref64=256M. With --firmware only\n"
 "  --serial stdio|file=PATH|none\n"
 "                        where COM1 goes (default stdio). With stdio on a\n"
 "                        terminal, input goes to the guest; Ctrl-A x quits.\n"
@@ -336,6 +350,80 @@ static char *next_item(char **cursor, char **value)
 	return item;
 }
 
+/*
+ * --hotplug-reserve's keys. OVMF rounds a reservation up to a power of two
+ * and aligns it to that, so only powers of two are taken: what is asked is
+ * what the guest gets, and what the 64-bit window is sized for (q35.c).
+ * The bounds let all VM_ROOT_PORTS ports be free at once: OVMF's Q35 I/O
+ * space is 0x6000-0xffff (40 KiB, so 4 x 8 KiB), its 32-bit window
+ * 0xc0000000-0xfc000000 (960 MiB, so 4 x 128 MiB with room left for bus
+ * 0's BARs); 64 TiB of pref64 is a 46-bit guest's whole address space, and
+ * 4 of it still sum without overflow.
+ */
+static const struct {
+	const char *key;
+	uint64_t min, max;
+	const char *range, *why_max;
+} reserve_keys[] = {
+	{ "io", 4 * SZ_1K, 8 * SZ_1K, "0, 4K or 8K",
+	  "4 root ports' worth must fit the firmware's 40 KiB of I/O space" },
+	{ "mem", SZ_1M, 128 * SZ_1M, "0 or a power of two from 1M to 128M",
+	  "4 root ports' worth must fit the firmware's 960 MiB 32-bit window" },
+	{ "pref64", SZ_1M, 1ULL << 46, "0 or a power of two from 1M to 64T",
+	  "64T is a 46-bit guest's whole address space" },
+};
+
+#define NR_RESERVE_KEYS (sizeof(reserve_keys) / sizeof(reserve_keys[0]))
+
+/* One key=SIZE of --hotplug-reserve into *r. */
+static int parse_reserve_key(const char *arg, const char *key, const char *val,
+			     struct vm_hotplug_reserve *r)
+{
+	uint64_t *field[NR_RESERVE_KEYS] = { &r->io, &r->mem, &r->pref64 };
+	unsigned k;
+	uint64_t v;
+	char why[256];
+
+	for (k = 0; k < NR_RESERVE_KEYS && strcmp(key, reserve_keys[k].key); k++)
+		;
+	if (k == NR_RESERVE_KEYS || !val) {
+		snprintf(why, sizeof(why), "%s: %s (expected [io=SIZE][,mem=SIZE][,pref64=SIZE])",
+			 key, k < NR_RESERVE_KEYS ? "needs =SIZE" : "not a key");
+		return bad("--hotplug-reserve", arg, why);
+	}
+	if (size_parse(val, &v)) {
+		snprintf(why, sizeof(why), "%s=%s is not a size (try %s=%s)", key, val, key,
+			 k ? "64M" : "4K");
+		return bad("--hotplug-reserve", arg, why);
+	}
+	if (v && (v < reserve_keys[k].min || v > reserve_keys[k].max || (v & (v - 1)))) {
+		snprintf(why, sizeof(why), "%s=%s: not %s (%s)", key, val, reserve_keys[k].range,
+			 v > reserve_keys[k].max ? reserve_keys[k].why_max :
+			 v < reserve_keys[k].min ? "less than a bridge window's granule" :
+			 "the firmware would round it up to a power of two");
+		return bad("--hotplug-reserve", arg, why);
+	}
+	*field[k] = v;
+	return 0;
+}
+
+static int parse_hotplug_reserve(const char *arg, struct vm_config *cfg)
+{
+	struct vm_hotplug_reserve r = cfg->hotplug_reserve;
+	char copy[VM_SPEC_MAX], *cursor = copy, *key, *val;
+
+	if (!*arg)
+		return bad("--hotplug-reserve", "\"\"", "expected [io=SIZE][,mem=SIZE][,pref64=SIZE]");
+	if (strlen(arg) >= sizeof(copy))
+		return bad("--hotplug-reserve", arg, "too long");
+	strcpy(copy, arg);
+	while ((key = next_item(&cursor, &val)))
+		if (parse_reserve_key(arg, key, val, &r))
+			return 2;
+	cfg->hotplug_reserve = r;
+	return 0;
+}
+
 static int parse_disk(const char *arg, struct vm_config *cfg)
 {
 	struct vm_disk *d;
@@ -519,7 +607,7 @@ static int parse_shutdown_timeout(const char *arg, struct vm_config *cfg)
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
        OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT,
-       OPT_API_SOCKET, OPT_CONFIG, OPT_PRINT_CONFIG };
+       OPT_API_SOCKET, OPT_CONFIG, OPT_PRINT_CONFIG, OPT_HOTPLUG_RESERVE };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -535,6 +623,7 @@ static const struct option run_opts[] = {
 	{ "vars", required_argument, NULL, OPT_VARS },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "pci-mmio64", required_argument, NULL, OPT_MMIO64 },
+	{ "hotplug-reserve", required_argument, NULL, OPT_HOTPLUG_RESERVE },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vfio", required_argument, NULL, OPT_VFIO },
@@ -568,6 +657,7 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 	case OPT_VARS: cfg->vars = arg; return 0;
 	case OPT_NAME: return parse_name(arg, cfg);
 	case OPT_MMIO64: return parse_mmio64(arg, cfg);
+	case OPT_HOTPLUG_RESERVE: return parse_hotplug_reserve(arg, cfg);
 	case OPT_DISK: return parse_disk(arg, cfg);
 	case OPT_NET: return parse_net(arg, cfg);
 	case OPT_VFIO: return parse_vfio(arg, cfg);
@@ -661,6 +751,23 @@ static const char *option_name(int c)
 	return "an option";
 }
 
+/*
+ * --hotplug-reserve's default: a NIC or an NVMe drive added later fits in
+ * 16 MiB of 32-bit window and 256 MiB of 64-bit prefetchable window; no
+ * I/O window, since PCIe functions hardly need one and OVMF's 40 KiB of
+ * I/O space would not go far.
+ */
+static const struct vm_hotplug_reserve hotplug_reserve_default = {
+	.io = 0, .mem = 16 * SZ_1M, .pref64 = 256 * SZ_1M,
+};
+
+static void config_defaults(struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
+				   .name = "guest", .shutdown_timeout_s = 60,
+				   .hotplug_reserve = hotplug_reserve_default };
+}
+
 static int check_run(const struct vm_config *cfg, const char *mem_arg);
 static int cli_print_config(const struct vm_config *cfg, int *done);
 
@@ -671,8 +778,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 	int c, ret;
 
 	*done = 0;
-	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
-				   .name = "guest", .shutdown_timeout_s = 60 };
+	config_defaults(cfg);
 	ret = find_config(argc, argv, &config);
 	if (!ret && config) {
 		char prefix[PATH_MAX + 16];
@@ -725,8 +831,7 @@ int cli_parse_vm_config(const char *text, size_t len, struct vm_config *cfg,
 	const char *mem_arg = "512M";
 	int ret;
 
-	*cfg = (struct vm_config){ .cpus = 1, .mem.size = 512 * SZ_1M, .cmdline = "console=ttyS0",
-				   .name = "guest", .shutdown_timeout_s = 60 };
+	config_defaults(cfg);
 	if (vm_config_json_decode(text, len, args, why, why_len))
 		return 2;
 	bad_buf = why;
@@ -762,6 +867,10 @@ static int check_run(const struct vm_config *cfg, const char *mem_arg)
 		return bad("--vars", cfg->vars, "only with --firmware");
 	if (cfg->pci_mmio64_size && !cfg->firmware)
 		return bad("run:", "--pci-mmio64", "only with --firmware");
+	if (!cfg->firmware && memcmp(&cfg->hotplug_reserve, &hotplug_reserve_default,
+				     sizeof(hotplug_reserve_default)))
+		return bad("run:", "--hotplug-reserve", "only with --firmware (the root ports are "
+			   "the Q35 machine's)");
 	if (cfg->initrd && !cfg->kernel)
 		return bad("--initrd", cfg->initrd, "only with --kernel");
 	if (cfg->nr_vfio && !cfg->firmware)

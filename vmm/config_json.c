@@ -591,18 +591,44 @@ static int dec_options(struct dec *d, const json_t *o)
 	return ret;
 }
 
+/* Ours: --hotplug-reserve, in bytes; a key left out keeps the command line's default. */
+static int dec_hotplug_reserve(struct dec *d, const json_t *o)
+{
+	static const char *const known[] = { "io", "mem", "pref64", NULL };
+	char opt[96] = "";
+	int ret;
+
+	snprintf(d->path, sizeof(d->path), "vmm_hotplug_reserve");
+	ret = check_fields(d, o, known, NULL);
+	for (unsigned i = 0; known[i] && !ret; i++) {
+		json_t *v = json_object_get(o, known[i]);
+
+		if (!v || json_is_null(v))
+			continue;
+		if (!json_is_integer(v))
+			return fail(d, known[i], "expected an integer, got %s", type_name(v));
+		if (json_integer_value(v) < 0 || json_integer_value(v) % 1024)
+			return fail(d, known[i], "%" JSON_INTEGER_FORMAT " is not a whole number "
+				    "of KiB (bytes)", json_integer_value(v));
+		add(opt, sizeof(opt), "%s=%" JSON_INTEGER_FORMAT "K", known[i],
+		    json_integer_value(v) / 1024);
+	}
+	return ret || !opt[0] ? ret : push2(d, "--hotplug-reserve", opt);
+}
+
 int vm_config_json_decode(const char *text, size_t len, struct vm_config_args *out,
 			  char *why, size_t why_len)
 {
 	static const char *const known[] = { "cpus", "memory", "payload", "disks", "net",
-					     "devices", "serial", "console", "vmm_options", NULL };
+					     "devices", "serial", "console", "vmm_options",
+					     "vmm_hotplug_reserve", NULL };
 	static const struct {
 		const char *key;
 		int (*fn)(struct dec *, const json_t *);
 	} objs[] = {
 		{ "cpus", dec_cpus }, { "memory", dec_memory }, { "payload", dec_payload },
 		{ "serial", dec_serial }, { "console", dec_console },
-		{ "vmm_options", dec_options },
+		{ "vmm_options", dec_options }, { "vmm_hotplug_reserve", dec_hotplug_reserve },
 	};
 	struct dec d = { .out = out, .why = why, .why_len = why_len };
 	json_error_t err;
@@ -808,6 +834,14 @@ static json_t *enc_options(const struct vm_config *cfg)
 	return o;
 }
 
+static json_t *enc_hotplug_reserve(const struct vm_config *cfg)
+{
+	const struct vm_hotplug_reserve *r = &cfg->hotplug_reserve;
+
+	return json_pack("{s:I,s:I,s:I}", "io", (json_int_t)r->io, "mem", (json_int_t)r->mem,
+			 "pref64", (json_int_t)r->pref64);
+}
+
 json_t *vm_config_json(const struct vm_config *cfg)
 {
 	json_t *root = json_object(), *cpus = json_object();
@@ -831,6 +865,9 @@ json_t *vm_config_json(const struct vm_config *cfg)
 	json_object_set_new(root, "serial", enc_serial(cfg));
 	json_object_set_new(root, "console", json_pack("{s:s}", "mode", "Off"));
 	json_object_set_new(root, "vmm_options", enc_options(cfg));
+	/* Only the firmware's Q35 machine has root ports to reserve behind. */
+	if (cfg->firmware)
+		json_object_set_new(root, "vmm_hotplug_reserve", enc_hotplug_reserve(cfg));
 	return root;
 }
 

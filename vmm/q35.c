@@ -328,16 +328,37 @@ static void ovmf_cpu_of(const struct vm *vm, struct ovmf_cpu *cpu)
 	cpu->page_1g = e && (e->edx & (1u << 26));
 }
 
+/* What OVMF will need of the 64-bit window, and what to name in messages. */
+struct mmio64_need {
+	uint64_t bytes, align;
+	unsigned reserved;    /* free root ports with a pref64 reservation */
+	bool reserve_largest; /* that reservation is the biggest thing to place */
+	char largest[96];     /* the biggest: "BDF BARn", or the reservation */
+};
+
+/* "64G": a power of two of at least 1 MiB, as --hotplug-reserve takes it. */
+static void fmt_pow2(char *buf, size_t len, uint64_t v)
+{
+	if (v >= 1ULL << 40)
+		snprintf(buf, len, "%lluT", (unsigned long long)(v >> 40));
+	else if (v >= 1ULL << 30)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v >> 30));
+	else
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+}
+
 /*
- * What OVMF will need of the 64-bit window: the 64-bit BARs on bus 0 (the
- * virtio functions') and the --vfio functions' prefetchable ones behind
- * their root ports. *largest says which is the biggest, for messages.
+ * The 64-bit BARs on bus 0 (the virtio functions'), the --vfio functions'
+ * prefetchable ones behind their root ports, and the pref64 reservation
+ * OVMF pads each free root port's window with.
  */
-static uint64_t mmio64_need(const struct q35 *q, uint64_t *align, char *largest, size_t len)
+static void mmio64_need(const struct q35 *q, struct mmio64_need *nd)
 {
 	const struct vm *vm = q->vm;
 	struct ovmf_bar64 bars[256];
-	unsigned n = 0;
+	unsigned n = 0, nvfio;
+	uint64_t max = 0;
+	char size[24];
 
 	for (unsigned devfn = 0; devfn < 256; devfn++) {
 		const struct pci_device *d = vm->pci.dev[devfn];
@@ -346,8 +367,19 @@ static uint64_t mmio64_need(const struct q35 *q, uint64_t *align, char *largest,
 			if (d->bar[b].kind == PCI_BAR_MEM64)
 				bars[n++] = (struct ovmf_bar64){ .port = -1, .size = d->bar[b].size };
 	}
-	n += vm_vfio_bars64(vm->cfg, bars + n, 256 - n, largest, len);
-	return ovmf_mmio64_need(bars, n, align);
+	nvfio = vm_vfio_bars64(vm->cfg, bars + n, 256 - n, nd->largest, sizeof(nd->largest));
+	for (unsigned i = n; i < n + nvfio; i++)
+		max = bars[i].size > max ? bars[i].size : max;
+	n += nvfio;
+	nd->reserved = vm_hotplug_bars64(vm->cfg, bars + n, 256 - n);
+	n += nd->reserved;
+	nd->reserve_largest = nd->reserved && vm->cfg->hotplug_reserve.pref64 > max;
+	if (nd->reserve_largest) {
+		fmt_pow2(size, sizeof(size), vm->cfg->hotplug_reserve.pref64);
+		snprintf(nd->largest, sizeof(nd->largest), "--hotplug-reserve pref64=%s behind each "
+			 "of %u free root ports", size, nd->reserved);
+	}
+	nd->bytes = ovmf_mmio64_need(bars, n, &nd->align);
 }
 
 /*
@@ -397,9 +429,11 @@ static int place_mmio64(struct q35 *q)
 {
 	const struct vm *vm = q->vm;
 	uint64_t top = SZ_4G, size = vm->cfg->pci_mmio64_size, limit, need, align;
+	struct mmio64_need nd;
 	struct ovmf_cpu cpu;
 	unsigned bits, cpu_bits;
-	char largest[64] = "", b1[32], b2[32];
+	char b1[32], b2[32];
+	const char *what, *largest;
 	int ret;
 
 	ovmf_cpu_of(vm, &cpu);
@@ -407,7 +441,11 @@ static int place_mmio64(struct q35 *q)
 	for (unsigned i = 0; i < vm->mem.nr; i++)
 		if (vm->mem.region[i].gpa + vm->mem.region[i].size > top)
 			top = vm->mem.region[i].gpa + vm->mem.region[i].size;
-	need = mmio64_need(q, &align, largest, sizeof(largest));
+	mmio64_need(q, &nd);
+	need = nd.bytes;
+	align = nd.align;
+	what = nd.reserved ? "the 64-bit BARs and hot-plug reservations" : "the 64-bit BARs";
+	largest = nd.largest[0] ? nd.largest : "on bus 0";
 	if (!size) {
 		size = cpu_bits >= 42 ? 1ULL << 40 : 1ULL << (cpu_bits - 2);
 		if (size < 32 * SZ_1G)
@@ -421,17 +459,16 @@ static int place_mmio64(struct q35 *q)
 						 &bits);
 		}
 		if (!ret)
-			pr_info("64-bit PCI window: %s, to hold the passed-through devices' BARs (%s of "
-				"it as the firmware lays them out)",
-				log_fmt_size(b1, sizeof(b1), q->mmio64_size),
+			pr_info("64-bit PCI window: %s, to hold %s (%s of it as the firmware lays "
+				"them out)", log_fmt_size(b1, sizeof(b1), q->mmio64_size), what,
 				log_fmt_size(b2, sizeof(b2), need));
 	}
 	limit = cpu_bits >= 64 ? UINT64_MAX : 1ULL << cpu_bits;
 	if ((ret || !mmio64_within(q, limit)) && !vm->cfg->pci_mmio64_size) {
-		pr_err("--vfio: the 64-bit BARs need %s of the 64-bit PCI window as the firmware lays "
-		       "them out (the largest: %s), more than the guest's %u-bit physical addresses "
-		       "leave room for", log_fmt_size(b1, sizeof(b1), need), largest[0] ? largest : "on bus 0",
-		       cpu_bits);
+		pr_err("%s: %s need %s of the 64-bit PCI window as the firmware lays them out (the "
+		       "largest: %s), more than the guest's %u-bit physical addresses leave room for",
+		       nd.reserve_largest ? "--hotplug-reserve" : "--vfio", what,
+		       log_fmt_size(b1, sizeof(b1), need), largest, cpu_bits);
 		return -ERANGE;
 	}
 	if (ret) {
@@ -450,11 +487,11 @@ static int place_mmio64(struct q35 *q)
 		uint64_t want = pow2_ceil(need); /* need is not 0: an empty need always fits */
 
 		want = want < align ? align : want < SZ_1G ? SZ_1G : want;
-		pr_err("--pci-mmio64: the 64-bit PCI window is %s, but the 64-bit BARs need %s of it as "
-		       "the firmware lays them out (the largest: %s): give --pci-mmio64 %lluG or more",
-		       log_fmt_size(b1, sizeof(b1), q->mmio64_size), log_fmt_size(b2, sizeof(b2), need),
-		       largest[0] ? largest : "on bus 0",
-		       (unsigned long long)(want >> 30));
+		pr_err("--pci-mmio64: the 64-bit PCI window is %s, but %s need %s of it as the "
+		       "firmware lays them out (the largest: %s): give --pci-mmio64 %lluG or more%s",
+		       log_fmt_size(b1, sizeof(b1), q->mmio64_size), what,
+		       log_fmt_size(b2, sizeof(b2), need), largest, (unsigned long long)(want >> 30),
+		       nd.reserved ? ", or a smaller --hotplug-reserve pref64" : "");
 		return -ENOSPC;
 	}
 	q->mmio64_request = size;

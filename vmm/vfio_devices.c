@@ -481,6 +481,22 @@ unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, uns
 	return n;
 }
 
+unsigned vm_hotplug_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap)
+{
+	const struct vm_vfio_plan *plan = cfg->vfio_plan;
+	bool taken[VM_ROOT_PORTS] = { false };
+	unsigned n = 0;
+
+	for (unsigned i = 0; plan && i < plan->nr; i++)
+		if (plan->fn[i].port < VM_ROOT_PORTS)
+			taken[plan->fn[i].port] = true;
+	for (unsigned port = 0; port < VM_ROOT_PORTS && n < cap; port++)
+		if (!taken[port] && cfg->hotplug_reserve.pref64)
+			out[n++] = (struct ovmf_bar64){ .port = (int)port,
+							.size = cfg->hotplug_reserve.pref64 };
+	return n;
+}
+
 static struct vfio_group *group_of(struct vm_vfio *v, int group, char *why, size_t len, int *ret)
 {
 	struct vfio_group *g;

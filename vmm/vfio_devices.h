@@ -56,6 +56,12 @@ struct ovmf_bar64;
 unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap,
 			char *largest, size_t len);
 /*
+ * The 64-bit prefetchable window OVMF keeps behind each root port that no
+ * --vfio slot takes (--hotplug-reserve pref64), as one pseudo-BAR per such
+ * port, for the same layout; none when pref64 is 0. At most cap.
+ */
+unsigned vm_hotplug_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap);
+/*
  * sysfs reset_method of PCI function bdf: the methods the kernel offers,
  * space-separated, into buf (0, or -errno); and writing a list there
  * (root), which the kernel's next reset of the function then follows.

@@ -104,6 +104,14 @@ case_ "pci-mmio64 too small" "--pci-mmio64 1M" -- "$vmm" run --firmware "$fw/FAK
 case_ "pci-mmio64 2^63" "--pci-mmio64 8388608T" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 8388608T
 case_ "pci-mmio64 near 2^64" "--pci-mmio64 17592186044415M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 17592186044415M
 case_ "pci-mmio64 past 52 bits" "--pci-mmio64 2147483649M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --pci-mmio64 2147483649M
+# --hotplug-reserve: each refusal names the key and the value at fault.
+case_ "hotplug-reserve without firmware" "--hotplug-reserve" -- "$vmm" run --kernel "$tmp/fake-bzimage" --hotplug-reserve pref64=1G
+case_ "hotplug-reserve unknown key" "pref32: not a key" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve mem=8M,pref32=8M
+case_ "hotplug-reserve not a size" "pref64=lots is not a size" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve pref64=lots
+case_ "hotplug-reserve io not a 4K granule" "io=6K: not 0, 4K or 8K" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve io=6K
+case_ "hotplug-reserve mem past the 32-bit window's share" "mem=256M: not 0 or a power of two from 1M to 128M" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve mem=256M
+case_ "hotplug-reserve pref64 not a power of two" "pref64=24G: not 0 or a power of two" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve pref64=24G
+case_ "hotplug-reserve pref64 past 64T" "pref64=128T" -- "$vmm" run --firmware "$fw/FAKE_CODE.fd" --hotplug-reserve pref64=128T
 # hold_lock FILE: another process takes FILE's lock (as a running VMM
 # holds its disk and VARS) and keeps it 30 s; returns once it is held (a
 # fixed sleep was not enough on a loaded machine). Sets $holder.

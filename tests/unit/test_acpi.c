@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,7 +468,9 @@ static uint64_t int_value(const uint8_t *p)
 
 struct aml_name {
 	char path[64];
-	const uint8_t *data; /* NULL for a Device or Scope */
+	const uint8_t *data;   /* NULL for a Device, Scope or Method */
+	const uint8_t *method; /* a Method's MethodFlags, then its body */
+	size_t method_len;
 };
 
 struct aml_walk {
@@ -489,7 +492,24 @@ static size_t walk_package_obj(struct aml_walk *w, const char *scope, const uint
 	cr_assert_leq(plen, room, "package overruns its parent");
 	name_len = namestring(p + n, scope, nm->path, sizeof(nm->path));
 	nm->data = NULL;
+	nm->method = NULL;
 	walk(w, nm->path, p + n + name_len, plen - n - name_len);
+	return plen;
+}
+
+/* Method: PkgLength, NameString, MethodFlags, a body walked by asl() instead. */
+static size_t walk_method(struct aml_walk *w, const char *scope, const uint8_t *p, size_t room)
+{
+	struct aml_name *nm = &w->names[w->n++];
+	unsigned n;
+	uint32_t plen = pkglen_decode(p, &n);
+	size_t name_len;
+
+	cr_assert_leq(plen, room, "method overruns its parent");
+	name_len = namestring(p + n, scope, nm->path, sizeof(nm->path));
+	nm->data = NULL;
+	nm->method = p + n + name_len;
+	nm->method_len = plen - n - name_len;
 	return plen;
 }
 
@@ -506,11 +526,14 @@ static void walk(struct aml_walk *w, const char *scope, const uint8_t *p, size_t
 			size_t nl = namestring(q + 1, scope, nm->path, sizeof(nm->path));
 
 			nm->data = q + 1 + nl;
+			nm->method = NULL;
 			off += 1 + nl + data_len(nm->data);
 		} else if (q[0] == 0x10) {
 			off += 1 + walk_package_obj(w, scope, q + 1, len - off - 1);
 		} else if (q[0] == 0x5b && q[1] == 0x82) {
 			off += 2 + walk_package_obj(w, scope, q + 2, len - off - 2);
+		} else if (q[0] == 0x14) {
+			off += 1 + walk_method(w, scope, q + 1, len - off - 1);
 		} else {
 			cr_assert_fail("unknown opcode %#x at %zu", q[0], off);
 		}
@@ -563,6 +586,120 @@ static const uint8_t *buffer_data(const uint8_t *p, size_t *len)
 }
 
 /* ---- the DSDT ---- */
+
+/*
+ * A method body back to ASL-like text, for the terms our methods use:
+ * each PkgLength must end exactly where its terms do.
+ */
+struct asl {
+	const uint8_t *p, *end;
+	char out[1024];
+};
+
+static void asl_put(struct asl *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void asl_put(struct asl *d, const char *fmt, ...)
+{
+	size_t used = strlen(d->out);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->out + used, sizeof(d->out) - used, fmt, ap);
+	va_end(ap);
+}
+
+static void asl_term(struct asl *d);
+
+/* "Op(" term, term... ")" for an operator of nargs operands. */
+static void asl_op(struct asl *d, const char *name, unsigned nargs)
+{
+	asl_put(d, "%s(", name);
+	for (unsigned i = 0; i < nargs; i++) {
+		if (i)
+			asl_put(d, ",");
+		asl_term(d);
+	}
+	asl_put(d, ")");
+}
+
+/* A PkgLength'd block: its TermList, up to the end it gives, in braces. */
+static void asl_block(struct asl *d, const char *name, bool predicate)
+{
+	unsigned n;
+	const uint8_t *end = d->p + pkglen_decode(d->p, &n), *outer = d->end;
+
+	cr_assert_leq(end, outer, "%s overruns its parent", name);
+	d->p += n;
+	d->end = end;
+	asl_put(d, "%s", name);
+	if (predicate)
+		asl_op(d, "", 1);
+	asl_put(d, "{");
+	while (d->p < end)
+		asl_term(d);
+	cr_assert_eq(d->p, end, "%s's terms do not end where its PkgLength does", name);
+	asl_put(d, "}");
+	d->end = outer;
+}
+
+static void asl_buffer(struct asl *d)
+{
+	size_t len;
+	const uint8_t *b = buffer_data(d->p, &len);
+	unsigned n;
+
+	asl_put(d, "Buffer(");
+	for (size_t i = 0; i < len; i++)
+		asl_put(d, "%02X", b[i]);
+	asl_put(d, ")");
+	d->p += 1 + pkglen_decode(d->p + 1, &n);
+}
+
+static void asl_term(struct asl *d)
+{
+	uint8_t op = *d->p;
+	char name[64];
+
+	cr_assert_lt(d->p, d->end, "a term is missing");
+	if (op == 0x11) {
+		asl_buffer(d);
+		return;
+	}
+	if (op <= 0x01 || op == 0x0a || op == 0x0b || op == 0x0c || op == 0x0e) {
+		asl_put(d, "%#llx", (unsigned long long)int_value(d->p));
+		d->p += data_len(d->p);
+		return;
+	}
+	if ((op >= 'A' && op <= 'Z') || op == '_' || op == '\\' || op == '^') {
+		d->p += namestring(d->p, "", name, sizeof(name));
+		asl_put(d, "%s", name + (name[0] == '.')); /* relative: no scope before it */
+		return;
+	}
+	d->p++;
+	switch (op) {
+	case 0x68: case 0x69: case 0x6a: case 0x6b: case 0x6c: case 0x6d: case 0x6e:
+		asl_put(d, "Arg%d", op - 0x68); break;
+	case 0x7d: asl_op(d, "Or", 3); break;
+	case 0x8a: asl_op(d, "CreateDWordField", 3); break;
+	case 0x93: asl_op(d, "LEqual", 2); break;
+	case 0xa4: asl_op(d, "Return", 1); break;
+	case 0xa0: asl_block(d, "If", true); break;
+	case 0xa1: asl_block(d, "Else", false); break;
+	default: cr_assert_fail("opcode %#x is not one our methods use", op);
+	}
+}
+
+static const char *asl(const struct aml_name *method)
+{
+	static struct asl d;
+
+	cr_assert_not_null(method);
+	cr_assert_not_null(method->method, "%s is not a method", method->path);
+	d = (struct asl){ .p = method->method + 1, .end = method->method + method->method_len };
+	while (d.p < d.end)
+		asl_term(&d);
+	return d.out;
+}
 
 Test(acpi, dsdt_s5)
 {
@@ -930,6 +1067,76 @@ Test(aml, buffers_and_resource_templates)
 	check_bytes(emit_restemplate, rt, sizeof(rt));
 }
 
+static void emit_method(struct aml *a)
+{
+	size_t m = aml_method_begin(a, "_OSC", 4, true), i, e;
+
+	i = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 1);
+	aml_integer(a, 1);
+	aml_return(a);
+	aml_arg(a, 3);
+	aml_end(a, i);
+	e = aml_else_begin(a);
+	aml_or(a);
+	aml_namestring(a, "CDW1");
+	aml_integer(a, 4);
+	aml_namestring(a, "CDW1");
+	aml_end(a, e);
+	aml_create_dword_field(a, 3, 4, "CDW2");
+	aml_end(a, m);
+}
+
+static void emit_uuid(struct aml *a)
+{
+	aml_uuid(a, "33db4d5b-1ff7-401c-9657-7441c03dd766");
+}
+
+/* ACPI 6.x, 20.2.5: each If, Else and Method has its PkgLength right after its opcode. */
+Test(aml, methods_and_their_terms)
+{
+	static const uint8_t method[] = {
+		0x14, 0x22, '_', 'O', 'S', 'C', 0x0c,            /* Method, 4 args, Serialized */
+		0xa0, 0x06, 0x93, 0x69, 0x01, 0xa4, 0x6b,        /* If (LEqual (Arg1, One)) { Return (Arg3) } */
+		0xa1, 0x0c, 0x7d, 'C', 'D', 'W', '1', 0x0a, 0x04, 'C', 'D', 'W', '1', /* Else { Or } */
+		0x8a, 0x6b, 0x0a, 0x04, 'C', 'D', 'W', '2',      /* CreateDWordField (Arg3, 4, CDW2) */
+	};
+	/* ToUUID: the first three groups byte-swapped, the rest as written */
+	static const uint8_t uuid[] = {
+		0x11, 0x13, 0x0a, 0x10, 0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40,
+		0x96, 0x57, 0x74, 0x41, 0xc0, 0x3d, 0xd7, 0x66,
+	};
+
+	check_bytes(emit_method, method, sizeof(method));
+	check_bytes(emit_uuid, uuid, sizeof(uuid));
+}
+
+Test(aml, bad_uuids_args_and_arg_counts_are_einval)
+{
+	static const char *const bad[] = {
+		"33DB4D5B-1FF7-401C-9657-7441C03DD76", "33DB4D5B-1FF7-401C-9657-7441C03DD7666",
+		"33DB4D5B+1FF7-401C-9657-7441C03DD766", "G3DB4D5B-1FF7-401C-9657-7441C03DD766",
+		"33DB4D5B-1FF7-401C-9657-7441C03DD7 6",
+	};
+	struct aml a;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		aml_init(&a);
+		aml_uuid(&a, bad[i]);
+		cr_assert_eq(aml_error(&a), -EINVAL, "\"%s\" accepted", bad[i]);
+		aml_free(&a);
+	}
+	aml_init(&a);
+	aml_arg(&a, 7);
+	cr_assert_eq(aml_error(&a), -EINVAL, "there is no Arg7");
+	aml_free(&a);
+	aml_init(&a);
+	aml_method_begin(&a, "M", 8, false);
+	cr_assert_eq(aml_error(&a), -EINVAL, "a method takes at most 7 arguments");
+	aml_free(&a);
+}
+
 Test(aml, big_buffer_gets_word_size_and_2_byte_pkglen)
 {
 	struct aml a;
@@ -1079,6 +1286,34 @@ Test(acpi, q35_dsdt_has_a_pcie_root_bridge_prt_and_reserved_ecam)
 	tables_free(&t);
 }
 
+/*
+ * Linux binds pciehp, AER and PME only if the host bridge's _OSC grants
+ * them: for the PCI host bridge UUID (in ToUUID's byte order) and revision
+ * 1, Arg3 back as it came, every control asked for granted; bit 3 of the
+ * first DWORD for another revision, bit 2 for another UUID (ACPI 6.2.11).
+ */
+Test(acpi, q35_host_bridge_osc_grants_what_the_os_asks)
+{
+	struct acpi_config cfg = q35_config();
+	struct tables t = build(&cfg);
+	static struct aml_walk w;
+	const struct aml_name *osc;
+
+	walk_dsdt(&w, &t);
+	osc = find(&w, "\\_SB_.PCI0._OSC");
+	cr_assert_not_null(osc, "no _OSC");
+	cr_assert_not_null(osc->method, "_OSC is not a method");
+	cr_assert_eq(osc->method[0], 0x0c, "4 arguments, Serialized (it creates CDW1)");
+	cr_assert_str_eq(asl(osc),
+			 "CreateDWordField(Arg3,0,CDW1)"
+			 "If(LEqual(Arg0,Buffer(5B4DDB33F71F1C4096577441C03DD766))){"
+			 "If(LEqual(Arg1,0x1)){Return(Arg3)}"
+			 "Or(CDW1,0x8,CDW1)}"
+			 "Else{Or(CDW1,0x4,CDW1)}"
+			 "Return(Arg3)");
+	tables_free(&t);
+}
+
 Test(acpi, the_direct_boot_dsdt_stays_without_q35_parts)
 {
 	struct acpi_config cfg = config(2);
@@ -1088,6 +1323,7 @@ Test(acpi, the_direct_boot_dsdt_stays_without_q35_parts)
 	walk_dsdt(&w, &t);
 	cr_assert_null(find(&w, "\\_SB_.PCI0._PRT"));
 	cr_assert_null(find(&w, "\\_SB_.PCI0._CID"));
+	cr_assert_null(find(&w, "\\_SB_.PCI0._OSC"), "a PCI host bridge's _OSC is for PCIe's");
 	cr_assert_null(find(&w, "\\_SB_.MCFG"));
 	tables_free(&t);
 }

@@ -767,6 +767,27 @@ Test(ovmf, mmio64_need_ports_align_to_their_largest_bar)
 	cr_assert_eq(ovmf_mmio64_need(two, 6, &align), 256 * SZ_1G + 96 * SZ_1M);
 }
 
+/*
+ * --hotplug-reserve pref64: OVMF pads each free root port's window by it,
+ * which lays out as one BAR of that size behind the port (vmm/q35.c).
+ */
+Test(ovmf, mmio64_need_counts_the_reservation_of_each_free_port)
+{
+	struct ovmf_bar64 bars[] = { H100(0), { 1, 64 * SZ_1G }, { 2, 64 * SZ_1G },
+				     { 3, 64 * SZ_1G } };
+	uint64_t align;
+
+	/* the H100's port ends 48 MiB past 128 GiB: the three 64 GiB windows start at 192 GiB */
+	cr_assert_eq(ovmf_mmio64_need(bars, 6, &align), 384 * SZ_1G);
+	cr_assert_eq(align, 128 * SZ_1G);
+	/* no --vfio: four free ports, packed with no gap */
+	bars[0] = (struct ovmf_bar64){ 0, 64 * SZ_1G };
+	cr_assert_eq(ovmf_mmio64_need(bars, 1, &align), 64 * SZ_1G);
+	memmove(bars + 1, bars + 3, 3 * sizeof(bars[0]));
+	cr_assert_eq(ovmf_mmio64_need(bars, 4, &align), 256 * SZ_1G);
+	cr_assert_eq(align, 64 * SZ_1G);
+}
+
 Test(ovmf, mmio64_need_small_and_none)
 {
 	struct ovmf_bar64 bars[] = { { 2, 16 << 10 }, { 3, 256 * SZ_1M }, { 3, 64 << 10 },

@@ -124,6 +124,14 @@ Test(config_json, a_field_of_the_wrong_type_is_named)
 		{ "{\"payload\": {}, \"disks\": {}}", "disks: expected an array, got an object" },
 		{ "[]", "expected a VmConfig object, got an array" },
 		{ "{\"cpus\": {\"boot_vcpus\": 1}}", "payload: is required" },
+		{ "{\"payload\": {}, \"vmm_hotplug_reserve\": {\"pref64\": \"64G\"}}",
+		  "vmm_hotplug_reserve.pref64: expected an integer, got a string" },
+		{ "{\"payload\": {}, \"vmm_hotplug_reserve\": [1]}",
+		  "vmm_hotplug_reserve: expected an object, got an array" },
+		{ "{\"payload\": {}, \"vmm_hotplug_reserve\": {\"mem\": 1000}}",
+		  "vmm_hotplug_reserve.mem: 1000 is not a whole number of KiB" },
+		{ "{\"payload\": {}, \"vmm_hotplug_reserve\": {\"pref32\": 1048576}}",
+		  "vmm_hotplug_reserve.pref32: not supported" },
 	};
 	char why[256];
 
@@ -204,4 +212,80 @@ Test(config_json, a_device_is_its_sysfs_directory_or_its_address)
 	cr_assert_eq(cfg.vfio[1].reset, VM_VFIO_RESET_BUS);
 	cr_assert(cfg.vfio[1].no_mmap);
 	cr_assert(cfg.vfio[1].rom_off);
+}
+
+Test(config_json, hotplug_reserve_has_defaults_and_later_keys_win)
+{
+	struct vm_config cfg;
+
+	cr_assert_eq(run_args(&cfg, (const char *const[]){ "--firmware", "bz", NULL }), 0);
+	cr_assert_eq(cfg.hotplug_reserve.io, 0);
+	cr_assert_eq(cfg.hotplug_reserve.mem, 16 << 20);
+	cr_assert_eq(cfg.hotplug_reserve.pref64, 256 << 20);
+	cr_assert_eq(run_args(&cfg, (const char *const[]){ "--firmware", "bz", "--hotplug-reserve",
+							    "io=4K,pref64=64G,mem=32M",
+							    "--hotplug-reserve", "mem=0", NULL }), 0);
+	cr_assert_eq(cfg.hotplug_reserve.io, 4096);
+	cr_assert_eq(cfg.hotplug_reserve.mem, 0, "a later --hotplug-reserve overrides its key");
+	cr_assert_eq(cfg.hotplug_reserve.pref64, 64ULL << 30, "and keeps the others");
+	cr_assert_eq(run_args(&cfg, (const char *const[]){ "--firmware", "bz", "--hotplug-reserve",
+							    "pref64=64T,pref64=1M", NULL }), 0);
+	cr_assert_eq(cfg.hotplug_reserve.pref64, 1 << 20, "so does a later key in one option");
+	cr_assert_eq(cfg.hotplug_reserve.mem, 16 << 20);
+}
+
+Test(config_json, hotplug_reserve_round_trips_in_bytes)
+{
+	static const char *const args[] = { "--firmware", "bz", "--hotplug-reserve",
+					    "pref64=64G,io=8K", NULL };
+	char *first = printed(args), *second;
+	struct vm_config cfg;
+
+	cr_assert(strstr(first, "\"vmm_hotplug_reserve\": {\n    \"io\": 8192,\n    \"mem\": "
+			  "16777216,\n    \"pref64\": 68719476736\n  }"), "%s", first);
+	write_file("vm.json", first);
+	second = printed((const char *const[]){ "--config", "vm.json", NULL });
+	cr_assert_str_eq(second, first);
+	free(first);
+	free(second);
+	write_file("vm.json", "{\"payload\": {\"firmware\": \"bz\"},"
+		   " \"vmm_hotplug_reserve\": {\"pref64\": 137438953472}}");
+	cr_assert_eq(run_args(&cfg, (const char *const[]){ "--config", "vm.json", NULL }), 0);
+	cr_assert_eq(cfg.hotplug_reserve.pref64, 128ULL << 30);
+	cr_assert_eq(cfg.hotplug_reserve.mem, 16 << 20, "a key left out keeps its default");
+	first = printed((const char *const[]){ "--kernel", "bz", NULL });
+	cr_assert_null(strstr(first, "vmm_hotplug_reserve"), "no root ports without the firmware");
+	free(first);
+}
+
+/* The command line's checks, through vm.create's path, each naming its key and value. */
+Test(config_json, a_bad_hotplug_reserve_is_named_by_key_and_value)
+{
+	static const struct {
+		const char *reserve, *why;
+	} cases[] = {
+		{ "\"io\": 6144", "io=6K: not 0, 4K or 8K" },
+		{ "\"io\": 16384", "io=16K: not 0, 4K or 8K" },
+		{ "\"mem\": 25165824", "mem=24576K: not 0 or a power of two from 1M to 128M" },
+		{ "\"mem\": 268435456", "mem=262144K: not 0 or a power of two from 1M to 128M" },
+		{ "\"pref64\": 524288", "pref64=512K: not 0 or a power of two from 1M to 64T" },
+		{ "\"pref64\": 140737488355328", "pref64=137438953472K: not 0 or a power of two" },
+	};
+	char text[256], why[512];
+	struct vm_config cfg;
+	struct vm_config_args a = { 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "{\"payload\": {\"firmware\": \"bz\"}, "
+			 "\"vmm_hotplug_reserve\": {%s}}", cases[i].reserve);
+		cr_assert_eq(cli_parse_vm_config(text, strlen(text), &cfg, &a, why, sizeof(why)), 2,
+			     "%s", text);
+		cr_assert(strstr(why, cases[i].why), "%s: said \"%s\"", text, why);
+		vm_config_args_free(&a);
+	}
+	snprintf(text, sizeof(text), "{\"payload\": {\"kernel\": \"bz\"}, "
+		 "\"vmm_hotplug_reserve\": {\"pref64\": 1073741824}}");
+	cr_assert_eq(cli_parse_vm_config(text, strlen(text), &cfg, &a, why, sizeof(why)), 2);
+	cr_assert(strstr(why, "--hotplug-reserve: only with --firmware"), "%s", why);
+	vm_config_args_free(&a);
 }

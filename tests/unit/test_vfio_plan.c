@@ -240,6 +240,32 @@ Test(vfio_plan, window_sizing_reads_nothing)
 	cr_expect_eq(rd.total, 0, "window sizing read %u files", rd.total);
 }
 
+/* --hotplug-reserve pref64 counts once per root port that no --vfio slot takes. */
+Test(vfio_plan, reservation_behind_each_free_port)
+{
+	struct ovmf_bar64 bars[8];
+	unsigned n;
+
+	cfg.vfio_plan = NULL;
+	cfg.hotplug_reserve.pref64 = 0;
+	cr_expect_eq(vm_hotplug_bars64(&cfg, bars, 8), 0, "pref64=0 reserves nothing");
+	cfg.hotplug_reserve.pref64 = 256 * MiB;
+	n = vm_hotplug_bars64(&cfg, bars, 8);
+	cr_assert_eq(n, 4, "no --vfio: every port is free");
+	for (unsigned i = 0; i < n; i++)
+		cr_expect(bars[i].port == (int)i && bars[i].size == 256 * MiB, "port %u", i);
+	make_three();
+	cr_assert_eq(vm_vfio_plan_place(plan), 0);
+	cfg.vfio_plan = plan;
+	cfg.hotplug_reserve.pref64 = 64ULL << 30;
+	n = vm_hotplug_bars64(&cfg, bars, 8);
+	/* the GPU with its audio on port 0, the NIC on port 1 */
+	cr_assert_eq(n, 2);
+	cr_expect(bars[0].port == 2 && bars[0].size == 64ULL << 30);
+	cr_expect(bars[1].port == 3 && bars[1].size == 64ULL << 30);
+	cr_expect_eq(vm_hotplug_bars64(&cfg, bars, 1), 1, "at most cap");
+}
+
 /* Nothing to plan: no plan, and nothing read. */
 Test(vfio_plan, none)
 {
