@@ -87,7 +87,9 @@ void lpc_ich9_free(struct lpc_ich9 *lpc);
  * 0604, interrupt pin INTA. Capabilities: power management (D0 and
  * D3hot), then PCI Express v2 (root port, slot implemented but not
  * hot-plug capable, 2.5 GT/s x1, link-active reporting), then the
- * bridge subsystem ids (1af4:1100); extended: ACS.
+ * bridge subsystem ids (1af4:1100); extended: ACS. A hot-plug port
+ * (pcie_root_port_set_hotplug) goes on from SSVID to MSI at 0x8c and the
+ * resource reservation capability at 0x9c.
  * The port number doubles as the physical slot number. I/O decoding is
  * 16-bit, the prefetchable window 64-bit.
  */
@@ -110,8 +112,11 @@ uint8_t pcie_root_port_secondary_bus(const struct pcie_root_port *rp);
 uint8_t pcie_root_port_subordinate_bus(const struct pcie_root_port *rp);
 /*
  * Whether a device sits below the port: Presence Detect State in Slot
- * Status and, unless the guest set Link Disable, Data Link Layer Link
- * Active in Link Status. The port starts empty.
+ * Status and, unless the guest set Link Disable (or switched a hot-plug
+ * slot off), Data Link Layer Link Active in Link Status. The port starts
+ * empty. This is wiring, before the guest looks: no event is recorded,
+ * and a hot-plug slot's power follows as at reset. While the guest runs,
+ * use pcie_root_port_hotplug_add/remove instead.
  */
 void pcie_root_port_set_present(struct pcie_root_port *rp, bool present);
 /*
@@ -146,16 +151,38 @@ bool pcie_root_port_pref_window(const struct pcie_root_port *rp, uint64_t *base,
  * to leave bus numbers and windows for a device that is not there yet.
  *
  * Every call below, like a guest config access, runs under the PCI bus
- * lock; the hooks are called with it held and must not take it.
+ * lock; the hooks are called with it held and must not take it (nor call
+ * pci_cfg_*): they note what happened, the VMM acts on it afterwards.
+ *
+ * The slot has no Hot-Plug Surprise and emulates Command Completed (every
+ * Slot Control write completes at once). Linux's pciehp, given a button,
+ * listens to the button and to link changes only, not to presence:
+ *   hot-add: put the device behind the port, pcie_root_port_hotplug_add(),
+ *     then pcie_root_port_attention_button(). About 5 s later the guest
+ *     switches the slot on (power(on)), the link comes up and it scans.
+ *   unplug: pcie_root_port_attention_button() once. About 5 s later the
+ *     guest unbinds the driver and switches the slot off (power(off));
+ *     then take the device away and call hotplug_remove(rp, false).
+ *     A second press within those 5 s cancels the removal (pciehp's
+ *     rule), so press once and wait for power(off).
+ *   surprise: take the device away and call hotplug_remove(rp, true);
+ *     the link-down event makes the guest drop the device, after which
+ *     it switches the slot off too (power(off) for a device already gone).
  */
 struct pcie_root_port_hotplug {
-	/* The port's MSI, as the guest programmed it: the VMM injects it. */
+	/*
+	 * The port's MSI, as the guest programmed it: the VMM injects it. One
+	 * message per rise of the hot-plug interrupt condition, and one more
+	 * when the guest's write to Slot Status leaves it raised. May be NULL.
+	 */
 	void (*msi)(void *opaque, uint64_t addr, uint32_t data);
 	/* INTA's level while MSI is off (the port's pin through PCI0._PRT). */
 	struct irq_line intx;
 	/*
 	 * The guest switched the slot's power: off is the guest letting go of
-	 * the device below (after the attention button, or on its own).
+	 * the device below (after the attention button, or on its own). Also
+	 * called when pcie_root_port_reset() changes it; not by set_hotplug
+	 * or set_present (read pcie_root_port_powered() then). May be NULL.
 	 */
 	void (*power)(void *opaque, bool on);
 	void *opaque;
@@ -167,15 +194,17 @@ struct pcie_root_port_hotplug {
 };
 
 /*
- * Makes the slot hot-plug capable; before the guest runs. It is wiring:
- * it survives pcie_root_port_reset(), which also powers the slot on if a
- * device is present and off if not.
+ * Makes the slot hot-plug capable; before the guest runs (it rebuilds
+ * config space as a reset does; *hp is copied). It is wiring: it survives
+ * pcie_root_port_reset(), which also powers the slot on if a device is
+ * present and off if not, as set_hotplug itself does.
  */
 void pcie_root_port_set_hotplug(struct pcie_root_port *rp, const struct pcie_root_port_hotplug *hp);
 /*
  * A device was put behind the port while the guest runs: presence (and
  * the link, while the slot is powered) come up, with Presence Detect
- * Changed and Data Link Layer State Changed events.
+ * Changed and Data Link Layer State Changed events. The three calls below
+ * do nothing on a port without set_hotplug.
  */
 void pcie_root_port_hotplug_add(struct pcie_root_port *rp);
 /* The attention button is pressed: the guest's pciehp then lets go of the device (about 5 s). */
@@ -183,11 +212,17 @@ void pcie_root_port_attention_button(struct pcie_root_port *rp);
 /*
  * The device behind the port is gone: presence and link go down. surprise:
  * the guest did not power the slot off first, and is told with events as
- * for a card pulled out; false, after the guest powered it off, it is told
- * only what it expects then.
+ * for a card pulled out (Presence Detect Changed and Data Link Layer State
+ * Changed); false, after the guest powered it off, it is told only what
+ * it expects then (Presence Detect Changed: the link was down already).
+ * The events follow from the slot's power, so a false surprise is told
+ * the truth too.
  */
 void pcie_root_port_hotplug_remove(struct pcie_root_port *rp, bool surprise);
-/* Whether the slot's power controller is on (Slot Control's Power Controller Control). */
+/*
+ * Whether the slot's power controller is on (Slot Control's Power
+ * Controller Control); always true on a port without set_hotplug.
+ */
 bool pcie_root_port_powered(const struct pcie_root_port *rp);
 
 /* Back to power-on config space; the presence flag stays (it is wiring). */

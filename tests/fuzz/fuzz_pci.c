@@ -8,7 +8,8 @@
  * The machine, wired as vmm/vm.c and vmm/q35.c wire it:
  *   00:00.0  the Q35 MCH (devices/q35_host.c), 0xCF9 included
  *   00:01.0  root port 1, an endpoint wired below it (present)
- *   00:02.0  root port 2, empty
+ *   00:02.0  root port 2, empty, a hot-plug slot (pcie_root_port_set_hotplug):
+ *            presence only, no function is ever put behind it
  *   00:03.0  endpoint A: BAR0 mem32 4 KiB, BAR1 I/O 32, BAR2 mem64
  *            prefetchable 1 MiB, BAR4 mem32 16 bytes, BAR5 I/O 256, ROM 64 KiB
  *   behind root port 1, 0.0: endpoint B: BAR0 mem64 prefetchable 16 MiB,
@@ -23,7 +24,8 @@
  * 5 the host: a write at offset 0 resets endpoint A as an FLR does (value
  * bit 0 set: endpoint B), at 1 sets root port 1's link (speed in value
  * bits 2:0, width in bits 8:3), at 2 resets root port 1 (value bit 0 set:
- * root port 2) as the VMM's reset does.
+ * root port 2) as the VMM's reset does; on root port 2, at 3 a hot-add,
+ * at 4 an attention button press, at 5 a removal (value bit 0: surprise).
  *
  * After every access the target checks what core/pci.h and
  * devices/pci_devices.h promise, and aborts when a promise breaks:
@@ -42,7 +44,13 @@
  *  - a root port keeps its identity, capability chain, 16-bit I/O and
  *    64-bit prefetchable window types, windows on their granules,
  *    presence and link state as wired, and calls bus_reset exactly once
- *    per Secondary Bus Reset asserted, each resetting what is behind it.
+ *    per Secondary Bus Reset asserted, each resetting what is behind it;
+ *  - the hot-plug port keeps its MSI and reservation capabilities, only
+ *    its writable Slot Control bits and its events in Slot Status, a link
+ *    up only while present and powered; its hooks run under the PCI lock,
+ *    power() exactly at each change of Power Controller Control, msi()
+ *    only while MSI and bus mastering are on with an enabled event
+ *    pending, and INTA's level is the interrupt condition while MSI is off.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -103,7 +111,17 @@ struct fz {
 	uint8_t link_speed, link_width; /* root port 1's link, as the host last set it */
 	uint32_t conf_addr; /* what the guest last wrote to 0xCF8, as the model sees it */
 	uint8_t rcr;
+	bool hp_powered; /* root port 2's slot power, as power() last said */
+	int hp_level;    /* its INTA, as set_level() last said */
 };
+
+#define HP_RESV_BUS  2
+#define HP_RESV_IO   0x1000
+#define HP_RESV_MEM  (2u << 20)
+#define HP_RESV_PREF (64ULL << 20)
+#define HP_SLTCTL_WRITABLE 0x17f9 /* ABPE PDCE CCIE HPIE AIC PIC PCC DLLSCE */
+#define HP_SLTSTA_BITS (PCI_EXP_SLTSTA_ABP | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_CC | \
+			PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_DLLSC)
 
 static const struct ep_bar_spec ep_bars[NR_EP][7] = {
 	{
@@ -453,6 +471,53 @@ static void rp1_bus_reset(void *opaque)
 	rp_bus_reset(opaque, 1);
 }
 
+/* Root port 2's hot-plug interrupt condition, from its config space. */
+CHECKER static bool hp_condition(struct fz *fz)
+{
+	const uint8_t *cfg = pcie_root_port_pci(fz->rp[1])->cfg;
+	uint16_t ctl = cfg16(cfg, 0x48 + PCI_EXP_SLTCTL), sta = cfg16(cfg, 0x48 + PCI_EXP_SLTSTA);
+
+	return (ctl & PCI_EXP_SLTCTL_HPIE) &&
+	       ((sta & ctl & (PCI_EXP_SLTSTA_ABP | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_CC)) ||
+		((sta & PCI_EXP_SLTSTA_DLLSC) && (ctl & PCI_EXP_SLTCTL_DLLSCE)));
+}
+
+CHECKER static bool hp_msi_enabled(struct fz *fz)
+{
+	return cfg16(pcie_root_port_pci(fz->rp[1])->cfg, 0x8c + PCI_MSI_FLAGS) & PCI_MSI_FLAGS_ENABLE;
+}
+
+static void hp_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct fz *fz = opaque;
+	const uint8_t *cfg = pcie_root_port_pci(fz->rp[1])->cfg;
+
+	check(pthread_mutex_trylock(&fz->pci.lock) == EBUSY);
+	check(hp_msi_enabled(fz) && (cfg16(cfg, PCI_COMMAND) & PCI_COMMAND_MASTER));
+	check(hp_condition(fz));
+	check(addr == (cfg32(cfg, 0x8c + PCI_MSI_ADDRESS_LO) |
+		       (uint64_t)cfg32(cfg, 0x8c + PCI_MSI_ADDRESS_HI) << 32));
+	check(addr % 4 == 0 && data == cfg16(cfg, 0x8c + PCI_MSI_DATA_64));
+}
+
+static void hp_power(void *opaque, bool on)
+{
+	struct fz *fz = opaque;
+
+	check(pthread_mutex_trylock(&fz->pci.lock) == EBUSY);
+	check(on != fz->hp_powered && on == pcie_root_port_powered(fz->rp[1]));
+	fz->hp_powered = on;
+}
+
+static void hp_set_level(void *opaque, unsigned gsi, int level)
+{
+	struct fz *fz = opaque;
+
+	check(pthread_mutex_trylock(&fz->pci.lock) == EBUSY);
+	check(gsi == 17 && level != fz->hp_level);
+	fz->hp_level = level;
+}
+
 /* ---- the host's side ---- */
 
 static uint64_t host_read(void *opaque, uint64_t offset, unsigned size)
@@ -485,6 +550,20 @@ static void host_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
 		pthread_mutex_lock(&fz->pci.lock);
 		pcie_root_port_reset(fz->rp[value & 1]);
 		fz->rp_bctl[value & 1] = 0;
+		pthread_mutex_unlock(&fz->pci.lock);
+		break;
+	case 3:
+	case 4:
+	case 5:
+		pthread_mutex_lock(&fz->pci.lock);
+		if (offset == 3)
+			pcie_root_port_hotplug_add(fz->rp[1]);
+		else if (offset == 4)
+			pcie_root_port_attention_button(fz->rp[1]);
+		else
+			pcie_root_port_hotplug_remove(fz->rp[1], value & 1);
+		if (offset != 4)
+			fz->rp_present[1] = offset == 3;
 		pthread_mutex_unlock(&fz->pci.lock);
 		break;
 	}
@@ -669,7 +748,7 @@ CHECKER static void check_window(bool open, uint64_t base, uint64_t limit, uint6
 	check(open == (limit >= base));
 }
 
-CHECKER static void check_rp_caps(const uint8_t *cfg)
+CHECKER static void check_rp_caps(const uint8_t *cfg, bool hotplug)
 {
 	check(cfg16(cfg, PCI_VENDOR_ID) == PCIE_ROOT_PORT_VENDOR_ID &&
 	      cfg16(cfg, PCI_DEVICE_ID) == PCIE_ROOT_PORT_DEVICE_ID);
@@ -678,10 +757,39 @@ CHECKER static void check_rp_caps(const uint8_t *cfg)
 	check(cfg16(cfg, PCI_STATUS) & PCI_STATUS_CAP_LIST);
 	check(cfg[PCI_CAPABILITY_LIST] == 0x40 && cfg[0x40] == PCI_CAP_ID_PM && cfg[0x41] == 0x48);
 	check(cfg[0x48] == PCI_CAP_ID_EXP && cfg[0x49] == 0x84);
-	check(cfg[0x84] == PCI_CAP_ID_SSVID && cfg[0x85] == 0);
 	check((cfg32(cfg, 0x100) & 0xffff) == PCI_EXT_CAP_ID_ACS && cfg32(cfg, 0x100) >> 20 == 0);
 	check(cfg16(cfg, 0x48 + PCI_EXP_FLAGS) ==
 	      (2 | PCI_EXP_TYPE_ROOT_PORT << 4 | PCI_EXP_FLAGS_SLOT));
+	check(cfg[0x84] == PCI_CAP_ID_SSVID && cfg[0x85] == (hotplug ? 0x8c : 0));
+	if (!hotplug)
+		return;
+	check(cfg[0x8c] == PCI_CAP_ID_MSI && cfg[0x8d] == 0x9c);
+	check((cfg16(cfg, 0x8c + PCI_MSI_FLAGS) & ~PCI_MSI_FLAGS_ENABLE) == PCI_MSI_FLAGS_64BIT);
+	check(cfg[0x9c] == PCI_CAP_ID_VNDR && cfg[0x9d] == 0 && cfg[0x9e] == 32 && cfg[0x9f] == 1);
+	check(cfg32(cfg, 0x9c + 4) == HP_RESV_BUS && cfg32(cfg, 0x9c + 8) == HP_RESV_IO &&
+	      cfg32(cfg, 0x9c + 12) == 0 && cfg32(cfg, 0x9c + 16) == HP_RESV_MEM &&
+	      cfg32(cfg, 0x9c + 20) == 0 && cfg32(cfg, 0x9c + 24) == (uint32_t)HP_RESV_PREF &&
+	      cfg32(cfg, 0x9c + 28) == (uint32_t)(HP_RESV_PREF >> 32));
+}
+
+/* The slot of root port 2: registers, link, power and INTA as its state says. */
+CHECKER static void check_hotplug_slot(struct fz *fz)
+{
+	const uint8_t *cfg = pcie_root_port_pci(fz->rp[1])->cfg;
+	unsigned exp = 0x48;
+	uint16_t sltctl = cfg16(cfg, exp + PCI_EXP_SLTCTL), sltsta = cfg16(cfg, exp + PCI_EXP_SLTSTA);
+	uint16_t cmd = cfg16(cfg, PCI_COMMAND);
+	bool powered = !(sltctl & PCI_EXP_SLTCTL_PCC), cond = hp_condition(fz);
+
+	check((cfg32(cfg, exp + PCI_EXP_SLTCAP) & 0x7ffff) ==
+	      (PCI_EXP_SLTCAP_ABP | PCI_EXP_SLTCAP_PCP | PCI_EXP_SLTCAP_AIP | PCI_EXP_SLTCAP_PIP |
+	       PCI_EXP_SLTCAP_HPC));
+	check((sltctl & ~HP_SLTCTL_WRITABLE) == 0 && (sltsta & ~HP_SLTSTA_BITS) == 0);
+	check(powered == pcie_root_port_powered(fz->rp[1]) && powered == fz->hp_powered);
+	check(!!(cfg16(cfg, exp + PCI_EXP_LNKSTA) & PCI_EXP_LNKSTA_DLLLA) ==
+	      (fz->rp_present[1] && powered && !(cfg16(cfg, exp + PCI_EXP_LNKCTL) & PCI_EXP_LNKCTL_LD)));
+	check(fz->hp_level == (cond && !hp_msi_enabled(fz) && !(cmd & PCI_COMMAND_INTX_DISABLE)));
+	check(!!(cfg16(cfg, PCI_STATUS) & PCI_STATUS_INTERRUPT) == (cond && !hp_msi_enabled(fz)));
 }
 
 CHECKER static void check_rp(struct fz *fz, unsigned i)
@@ -693,12 +801,17 @@ CHECKER static void check_rp(struct fz *fz, unsigned i)
 	uint16_t bctl = cfg16(cfg, PCI_BRIDGE_CONTROL);
 	uint64_t base, limit;
 
-	check_rp_caps(cfg);
-	check(!(cfg32(cfg, exp + PCI_EXP_SLTCAP) & PCI_EXP_SLTCAP_HPC));
+	check_rp_caps(cfg, i == 1);
 	check(cfg32(cfg, exp + PCI_EXP_SLTCAP) >> 19 == i + 1 && cfg[exp + PCI_EXP_LNKCAP + 3] == i + 1);
 	check(!!(cfg16(cfg, exp + PCI_EXP_SLTSTA) & PCI_EXP_SLTSTA_PDS) == fz->rp_present[i]);
-	check(!!(lnksta & PCI_EXP_LNKSTA_DLLLA) ==
-	      (fz->rp_present[i] && !(lnkctl & PCI_EXP_LNKCTL_LD)));
+	if (i == 1) {
+		check_hotplug_slot(fz);
+	} else {
+		check(!(cfg32(cfg, exp + PCI_EXP_SLTCAP) & PCI_EXP_SLTCAP_HPC));
+		check(cfg16(cfg, exp + PCI_EXP_SLTSTA) == PCI_EXP_SLTSTA_PDS);
+		check(!!(lnksta & PCI_EXP_LNKSTA_DLLLA) ==
+		      (fz->rp_present[i] && !(lnkctl & PCI_EXP_LNKCTL_LD)));
+	}
 	/* The link is wiring: what the host set, through any reset. */
 	check((lnksta & PCI_EXP_LNKSTA_CLS) == (i ? 1 : fz->link_speed) &&
 	      ((lnksta & PCI_EXP_LNKSTA_NLW) >> 4) == (i ? 1 : fz->link_width));
@@ -791,6 +904,12 @@ static void fz_init(struct fz *fz)
 	fz->rp_present[0] = true;
 	fz->link_speed = fz->link_width = 1;
 	pcie_root_port_set_present(fz->rp[0], true);
+	pcie_root_port_set_hotplug(fz->rp[1], &(const struct pcie_root_port_hotplug){
+		.msi = hp_msi, .power = hp_power, .opaque = fz,
+		.intx = { .set_level = hp_set_level, .opaque = fz, .gsi = 17 },
+		.bus_reserve = HP_RESV_BUS, .io_reserve = HP_RESV_IO,
+		.mem_reserve = HP_RESV_MEM, .pref64_reserve = HP_RESV_PREF });
+	fz->hp_powered = pcie_root_port_powered(fz->rp[1]);
 	ep_init(fz, &fz->ep[0], 0, PCI_DEVFN(3, 0));
 	ep_init(fz, &fz->ep[1], 1, PCI_DEVFN(0, 0));
 	if (pci_bus_add(&fz->pci, &fz->host.mch) ||
@@ -832,7 +951,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ .name = "mmio", .bus = &fz->mmio, .base = 0, .len = 1ULL << 32 },
 		{ .name = "mmio-high", .bus = &fz->mmio, .base = 1ULL << 32, .len = 1ULL << 32 },
 		{ .name = "pio", .bus = &fz->pio, .base = 0, .len = 0x10000 },
-		{ .name = "host", .ops = &host_ops, .opaque = fz, .len = 3 },
+		{ .name = "host", .ops = &host_ops, .opaque = fz, .len = 6 },
 	};
 	st = (struct after_state){ .fz = fz, .spaces = spaces };
 	fuzz_io_run(&io, spaces, sizeof(spaces) / sizeof(spaces[0]), after, &st);

@@ -285,6 +285,44 @@ def s_bar_and_ecam_moves():
     return i
 
 
+def s_pciehp():
+    """Linux's pciehp on root port 2 (a hot-plug slot, MSI at 0x8c): probe,
+    a hot-add with the button, the button again to unplug, a surprise
+    removal, then the same with INTx and a host reset of the port."""
+    i = Input()
+    c = ovmf_enumerate(i)
+    sltctl, sltsta = 0x48 + 0x18, 0x48 + 0x1a
+    c.read(RP2, 0x9c, 4).read(RP2, 0xa0, 4).read(RP2, 0xa8, 4)  # OVMF's hint
+    c.write(RP2, 0x90, 4, 0xfee00000).write(RP2, 0x94, 4, 0)    # MSI address, data
+    c.write(RP2, 0x98, 2, 0x4041).write(RP2, 0x8e, 2, 0x0001)
+    c.write(RP2, 0x04, 2, 0x0006)                               # memory, bus master
+    c.read(RP2, 0x48 + 0x14, 4).write(RP2, sltsta, 2, 0x011f)   # SltCap, clear events
+    c.write(RP2, sltctl, 2, 0x17f1 & 0x1031 | 0x07c0)           # notifications on
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0010)        # ISR: CC
+    i.write(HOST, 3, 1, 0)                                      # hot-add
+    i.write(HOST, 4, 1, 0)                                      # button
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0001)
+    c.write(RP2, sltctl, 2, 0x1231).write(RP2, sltsta, 2, 0x0010)  # blink
+    c.write(RP2, sltctl, 2, 0x1231 & ~0x0400).read(RP2, 0x48 + 0x12, 2)  # power on
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0110)
+    c.write(RP2, sltctl, 2, 0x10f1 | 0x0100).write(RP2, sltsta, 2, 0x0010)
+    i.write(HOST, 4, 1, 0)                                      # button: unplug
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0001)
+    c.write(RP2, sltctl, 2, 0x17f1).write(RP2, sltsta, 2, 0x0110)  # power off
+    i.write(HOST, 5, 1, 0)                                      # removed after
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0008)
+    i.write(HOST, 3, 1, 0).write(HOST, 4, 1, 0)
+    c.write(RP2, sltctl, 2, 0x1131).write(RP2, sltsta, 2, 0x011f)
+    i.write(HOST, 5, 1, 1)                                      # surprise
+    c.read(RP2, sltsta, 2).write(RP2, sltsta, 2, 0x0108)
+    c.write(RP2, 0x8e, 2, 0).write(RP2, 0x04, 2, 0x0006)        # INTx from here
+    i.write(HOST, 3, 1, 0).write(HOST, 4, 1, 0)
+    c.read(RP2, 0x06, 2).write(RP2, 0x04, 2, 0x0406).write(RP2, 0x04, 2, 0x0006)
+    i.write(HOST, 2, 1, 1)                                      # host resets port 2
+    c.read(RP2, sltctl, 4)
+    return i
+
+
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus-pci')
     os.makedirs(out, exist_ok=True)
@@ -293,7 +331,8 @@ def main():
                        ('linux-type1-sizing', s_linux_type1_and_sizing),
                        ('linux-pcie-port', s_linux_pcie_port),
                        ('linux-sbr-host-reset', s_sbr_and_reset),
-                       ('linux-bar-ecam-moves', s_bar_and_ecam_moves)):
+                       ('linux-bar-ecam-moves', s_bar_and_ecam_moves),
+                       ('linux-pciehp', s_pciehp)):
         data = make().data
         assert len(data) <= 8192, (name, len(data))
         with open(os.path.join(out, name), 'wb') as f:

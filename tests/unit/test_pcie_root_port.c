@@ -595,3 +595,535 @@ Test(pcie_root_port, reset_restores_power_on_values)
 	cr_assert_eq(bus_resets, 2);
 	pcie_root_port_free(fresh);
 }
+
+/*
+ * A hot-plug port (pcie_root_port_set_hotplug), driven as Linux's pciehp
+ * and OVMF drive it, its hooks recorded.
+ */
+#define HP_DEVFN  PCI_DEVFN(2, 0)
+#define HP_PORT   5
+#define HP_GSI    16
+#define MSI_ADDR  0x00000001fee01000ULL
+#define MSI_DATA  0x4041
+#define RESV_BUS  3
+#define RESV_IO   0x2000
+#define RESV_MEM  (8u << 20)
+#define RESV_PREF (1ULL << 33)
+
+static struct pcie_root_port *hp;
+static struct {
+	unsigned msis;
+	uint64_t addr;
+	uint32_t data;
+	unsigned powers, power_on, power_off;
+	int level;
+	unsigned level_changes;
+} seen;
+
+static void record_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	cr_assert_eq(opaque, &seen);
+	seen.msis++;
+	seen.addr = addr;
+	seen.data = data;
+}
+
+static void record_power(void *opaque, bool on)
+{
+	cr_assert_eq(opaque, &seen);
+	seen.powers++;
+	if (on)
+		seen.power_on++;
+	else
+		seen.power_off++;
+}
+
+static void record_level(void *opaque, unsigned gsi, int level)
+{
+	cr_assert_eq(opaque, &seen);
+	cr_assert_eq(gsi, HP_GSI);
+	cr_assert_neq(level, seen.level, "only changes reach the line");
+	seen.level = level;
+	seen.level_changes++;
+}
+
+static const struct pcie_root_port_hotplug hooks = {
+	.msi = record_msi,
+	.intx = { .set_level = record_level, .opaque = &seen, .gsi = HP_GSI },
+	.power = record_power,
+	.opaque = &seen,
+	.bus_reserve = RESV_BUS,
+	.io_reserve = RESV_IO,
+	.mem_reserve = RESV_MEM,
+	.pref64_reserve = RESV_PREF,
+};
+
+static void hp_setup(void)
+{
+	memset(&seen, 0, sizeof(seen));
+	pci_bus_init(&bus);
+	hp = pcie_root_port_new(HP_DEVFN, HP_PORT, false, NULL, NULL);
+	cr_assert_not_null(hp);
+	pcie_root_port_set_hotplug(hp, &hooks);
+	cr_assert_eq(pci_bus_add(&bus, pcie_root_port_pci(hp)), 0);
+}
+
+static void hp_teardown(void)
+{
+	pcie_root_port_free(hp);
+}
+
+TestSuite(pcie_hotplug, .init = hp_setup, .fini = hp_teardown);
+
+static uint32_t hrd(unsigned offset, unsigned size)
+{
+	return pci_cfg_read(&bus, HP_DEVFN, offset, size);
+}
+
+static void hwr(unsigned offset, unsigned size, uint32_t value)
+{
+	pci_cfg_write(&bus, HP_DEVFN, offset, size, value);
+}
+
+/* Walks the hot-plug port's list; 0 if id is not there. */
+static unsigned hp_find_cap(uint8_t id)
+{
+	unsigned pos = hrd(PCI_CAPABILITY_LIST, 1), n = 0;
+
+	while (pos) {
+		cr_assert_eq(pos % 4, 0);
+		cr_assert_lt(n++, 48, "list does not terminate");
+		if (hrd(pos, 1) == id)
+			return pos;
+		pos = hrd(pos + PCI_CAP_LIST_NEXT, 1);
+	}
+	return 0;
+}
+
+#define EXP 0x48 /* where the PCIe capability is, checked in capabilities_with_hotplug */
+
+static uint16_t hp_sltsta(void)
+{
+	return (uint16_t)hrd(EXP + PCI_EXP_SLTSTA, 2);
+}
+
+static uint16_t hp_sltctl(void)
+{
+	return (uint16_t)hrd(EXP + PCI_EXP_SLTCTL, 2);
+}
+
+static bool hp_link_up(void)
+{
+	return hrd(EXP + PCI_EXP_LNKSTA, 2) & PCI_EXP_LNKSTA_DLLLA;
+}
+
+/* What pciehp writes to Slot Control: a read-modify-write of the bits in mask. */
+static void slot_cmd(uint16_t cmd, uint16_t mask)
+{
+	hwr(EXP + PCI_EXP_SLTCTL, 2, (hp_sltctl() & ~mask) | (cmd & mask));
+}
+
+static void clear_events(void)
+{
+	hwr(EXP + PCI_EXP_SLTSTA, 2, 0xffff);
+}
+
+/* MSI on as Linux's portdrv sets it up: address, data, enable, bus mastering. */
+static void msi_on(void)
+{
+	unsigned msi = hp_find_cap(PCI_CAP_ID_MSI);
+
+	hwr(msi + PCI_MSI_ADDRESS_LO, 4, (uint32_t)MSI_ADDR);
+	hwr(msi + PCI_MSI_ADDRESS_HI, 4, (uint32_t)(MSI_ADDR >> 32));
+	hwr(msi + PCI_MSI_DATA_64, 2, MSI_DATA);
+	hwr(msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+	hwr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+/* pciehp's pcie_enable_notification on a slot with a button. */
+static void notifications_on(void)
+{
+	slot_cmd(PCI_EXP_SLTCTL_DLLSCE | PCI_EXP_SLTCTL_ABPE | PCI_EXP_SLTCTL_HPIE |
+		 PCI_EXP_SLTCTL_CCIE,
+		 PCI_EXP_SLTCTL_PDCE | PCI_EXP_SLTCTL_ABPE | PCI_EXP_SLTCTL_PFDE |
+		 PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_CCIE | PCI_EXP_SLTCTL_DLLSCE);
+}
+
+Test(pcie_hotplug, capabilities_with_hotplug)
+{
+	static const uint8_t want[] = { PCI_CAP_ID_PM, PCI_CAP_ID_EXP, PCI_CAP_ID_SSVID,
+					PCI_CAP_ID_MSI, PCI_CAP_ID_VNDR };
+	static const unsigned at[] = { 0x40, 0x48, 0x84, 0x8c, 0x9c };
+	unsigned pos = hrd(PCI_CAPABILITY_LIST, 1), n = 0;
+	uint32_t sltcap;
+
+	for (; pos; pos = hrd(pos + PCI_CAP_LIST_NEXT, 1), n++) {
+		cr_assert_lt(n, 5, "more capabilities than expected");
+		cr_assert_eq(hrd(pos, 1), want[n], "capability %u: 0x%x", n, hrd(pos, 1));
+		cr_assert_eq(pos, at[n]);
+	}
+	cr_assert_eq(n, 5);
+	sltcap = hrd(EXP + PCI_EXP_SLTCAP, 4);
+	cr_assert_eq(sltcap & 0x7ffff, PCI_EXP_SLTCAP_ABP | PCI_EXP_SLTCAP_PCP |
+					PCI_EXP_SLTCAP_AIP | PCI_EXP_SLTCAP_PIP |
+					PCI_EXP_SLTCAP_HPC,
+		     "button, power controller, indicators; no HPS, no MRL, NCCS clear: 0x%x",
+		     sltcap);
+	cr_assert_eq(sltcap >> 19, HP_PORT, "physical slot number");
+	cr_assert(hrd(EXP + PCI_EXP_FLAGS, 2) & PCI_EXP_FLAGS_SLOT);
+}
+
+Test(pcie_hotplug, none_of_it_without_set_hotplug)
+{
+	struct pcie_root_port *plain = pcie_root_port_new(PCI_DEVFN(3, 0), 1, false, NULL, NULL);
+	const uint8_t *cfg = pcie_root_port_pci(plain)->cfg;
+	uint32_t sltcap;
+
+	memcpy(&sltcap, &cfg[EXP + PCI_EXP_SLTCAP], 4);
+	cr_assert_eq(cfg[0x84 + PCI_CAP_LIST_NEXT], 0, "SSVID ends the list");
+	cr_assert_eq(sltcap & PCI_EXP_SLTCAP_HPC, 0);
+	cr_assert(pcie_root_port_powered(plain), "no power controller: always powered");
+	pcie_root_port_set_present(plain, true);
+	pcie_root_port_attention_button(plain);
+	pcie_root_port_hotplug_remove(plain, true);
+	cr_assert_eq(cfg[EXP + PCI_EXP_SLTSTA], PCI_EXP_SLTSTA_PDS,
+		     "no events, and remove ignored on a plain port");
+	cr_assert_eq(cfg[EXP + PCI_EXP_SLTSTA + 1], 0, "no DLLSC");
+	pcie_root_port_free(plain);
+}
+
+/* The resource reservation capability, read as OVMF's QueryReservationHint does. */
+Test(pcie_hotplug, reservation_capability_as_ovmf_reads_it)
+{
+	unsigned r = hp_find_cap(PCI_CAP_ID_VNDR);
+
+	cr_assert_eq(hrd(PCI_VENDOR_ID, 2), 0x1b36, "OVMF only looks at Red Hat bridges");
+	cr_assert_eq(r, 0x9c);
+	cr_assert_eq(hrd(r + 2, 1), 32, "length: exactly the structure's");
+	cr_assert_eq(hrd(r + 3, 1), 1, "type: resource reservation");
+	cr_assert_eq(hrd(r + 4, 4), RESV_BUS);
+	cr_assert_eq(hrd(r + 8, 4), RESV_IO);
+	cr_assert_eq(hrd(r + 12, 4), 0);
+	cr_assert_eq(hrd(r + 16, 4), RESV_MEM);
+	cr_assert_eq(hrd(r + 20, 4), 0, "no 32-bit prefetchable: OVMF then takes the 64-bit");
+	cr_assert_eq(hrd(r + 24, 4), (uint32_t)RESV_PREF);
+	cr_assert_eq(hrd(r + 28, 4), (uint32_t)(RESV_PREF >> 32));
+	for (unsigned off = r; off < r + 32; off += 4) {
+		uint32_t v = hrd(off, 4);
+
+		hwr(off, 4, ~v);
+		cr_assert_eq(hrd(off, 4), v, "read-only at 0x%x", off);
+	}
+	cr_assert_eq(hrd(0xbc, 4), 0, "nothing after it");
+}
+
+Test(pcie_hotplug, msi_capability)
+{
+	unsigned msi = hp_find_cap(PCI_CAP_ID_MSI);
+
+	cr_assert_eq(msi, 0x8c);
+	cr_assert_eq(hrd(msi + PCI_MSI_FLAGS, 2), PCI_MSI_FLAGS_64BIT,
+		     "64-bit, one vector, no masking, off");
+	hwr(msi + PCI_MSI_FLAGS, 2, 0xffff);
+	cr_assert_eq(hrd(msi + PCI_MSI_FLAGS, 2), PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_ENABLE,
+		     "only enable is writable");
+	hwr(msi + PCI_MSI_ADDRESS_LO, 4, 0xffffffff);
+	hwr(msi + PCI_MSI_ADDRESS_HI, 4, 0xffffffff);
+	hwr(msi + PCI_MSI_DATA_64, 4, 0xffffffff);
+	cr_assert_eq(hrd(msi + PCI_MSI_ADDRESS_LO, 4), 0xfffffffc, "dword-aligned");
+	cr_assert_eq(hrd(msi + PCI_MSI_ADDRESS_HI, 4), 0xffffffff);
+	cr_assert_eq(hrd(msi + PCI_MSI_DATA_64, 4), 0xffff, "16-bit data, reserved after");
+}
+
+Test(pcie_hotplug, slot_control_writable_bits)
+{
+	hwr(EXP + PCI_EXP_SLTCTL, 2, 0xffff);
+	cr_assert_eq(hp_sltctl(), 0x17f9, "ABPE PDCE CCIE HPIE AIC PIC PCC DLLSCE: 0x%x",
+		     hp_sltctl());
+	hwr(EXP + PCI_EXP_SLTCTL, 2, 0);
+	cr_assert_eq(hp_sltctl(), 0);
+}
+
+Test(pcie_hotplug, empty_slot_starts_off)
+{
+	cr_assert_not(pcie_root_port_powered(hp));
+	cr_assert_eq(hp_sltctl() & (PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC),
+		     PCI_EXP_SLTCTL_PWR_OFF | PCI_EXP_SLTCTL_PWR_IND_OFF |
+			     PCI_EXP_SLTCTL_ATTN_IND_OFF);
+	cr_assert_eq(hp_sltsta(), 0, "no presence, no events");
+	cr_assert_not(hp_link_up());
+	cr_assert_eq(seen.powers, 0, "set_hotplug calls no hook");
+}
+
+Test(pcie_hotplug, occupied_slot_starts_on)
+{
+	pcie_root_port_set_present(hp, true);
+	cr_assert(pcie_root_port_powered(hp));
+	cr_assert_eq(hp_sltctl() & (PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC),
+		     PCI_EXP_SLTCTL_PWR_IND_ON | PCI_EXP_SLTCTL_ATTN_IND_OFF);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS, "cold-plugged: no event");
+	cr_assert(hp_link_up());
+	cr_assert_eq(seen.powers, 0);
+}
+
+Test(pcie_hotplug, slot_status_events_are_rw1c)
+{
+	pcie_root_port_hotplug_add(hp);
+	pcie_root_port_attention_button(hp);
+	slot_cmd(0, PCI_EXP_SLTCTL_PCC); /* on: CC, and the link comes up */
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_ABP |
+				  PCI_EXP_SLTSTA_CC | PCI_EXP_SLTSTA_DLLSC,
+		     "0x%x", hp_sltsta());
+	hwr(EXP + PCI_EXP_SLTSTA, 2, 0);
+	cr_assert_eq(hp_sltsta() & PCI_EXP_SLTSTA_ABP, PCI_EXP_SLTSTA_ABP, "0 leaves them");
+	hwr(EXP + PCI_EXP_SLTSTA, 2, PCI_EXP_SLTSTA_ABP | PCI_EXP_SLTSTA_PDS);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_CC |
+				  PCI_EXP_SLTSTA_DLLSC,
+		     "ABP cleared alone, PDS is not RW1C: 0x%x", hp_sltsta());
+	hwr(EXP + PCI_EXP_SLTSTA + 1, 1, PCI_EXP_SLTSTA_DLLSC >> 8);
+	cr_assert_eq(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC, 0, "a byte write reaches bit 8");
+	/* a dword write from Slot Control clears status too, and is a command */
+	hwr(EXP + PCI_EXP_SLTCTL, 4, (uint32_t)0xffff << 16 | hp_sltctl());
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_CC,
+		     "cleared, then the command completed: 0x%x", hp_sltsta());
+	clear_events();
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS);
+}
+
+Test(pcie_hotplug, command_completed_after_every_slot_control_write)
+{
+	hwr(EXP + PCI_EXP_SLTCTL, 2, hp_sltctl());
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_CC, "even a write that changes nothing");
+	clear_events();
+	hwr(EXP + PCI_EXP_SLTCTL + 1, 1, hrd(EXP + PCI_EXP_SLTCTL + 1, 1));
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_CC, "a byte write too");
+	clear_events();
+	hwr(EXP + PCI_EXP_LNKCTL, 2, 0);
+	hwr(EXP + PCI_EXP_SLTSTA, 2, 0);
+	cr_assert_eq(hp_sltsta() & PCI_EXP_SLTSTA_CC, 0, "other registers are no commands");
+	/* pciehp with interrupts: one MSI per command, once CC is cleared each time */
+	msi_on();
+	notifications_on();
+	cr_assert_eq(seen.msis, 1, "the enabling command completes with an MSI");
+	clear_events();
+	slot_cmd(PCI_EXP_SLTCTL_PWR_IND_BLINK, PCI_EXP_SLTCTL_PIC);
+	cr_assert_eq(seen.msis, 2);
+	slot_cmd(PCI_EXP_SLTCTL_PWR_IND_ON, PCI_EXP_SLTCTL_PIC);
+	cr_assert_eq(seen.msis, 2, "CC was still set: no new edge");
+	clear_events();
+	slot_cmd(PCI_EXP_SLTCTL_CCIE, PCI_EXP_SLTCTL_CCIE);
+	cr_assert_eq(seen.msis, 3);
+	clear_events();
+	slot_cmd(0, PCI_EXP_SLTCTL_CCIE);
+	cr_assert_eq(seen.msis, 3, "completion without CCIE raises nothing");
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_CC, "but is still reported, for polling");
+}
+
+Test(pcie_hotplug, power_controller_calls_the_hook)
+{
+	pcie_root_port_hotplug_add(hp);
+	cr_assert_not(hp_link_up(), "slot off: no link");
+	slot_cmd(PCI_EXP_SLTCTL_PWR_ON, PCI_EXP_SLTCTL_PCC);
+	cr_assert_eq(seen.power_on, 1);
+	cr_assert_eq(seen.powers, 1);
+	cr_assert(pcie_root_port_powered(hp));
+	cr_assert(hp_link_up(), "powered with a card: link up");
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC);
+	slot_cmd(PCI_EXP_SLTCTL_PWR_ON, PCI_EXP_SLTCTL_PCC);
+	slot_cmd(PCI_EXP_SLTCTL_PWR_IND_ON | PCI_EXP_SLTCTL_ATTN_IND_OFF,
+		 PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC);
+	hwr(EXP + PCI_EXP_LNKCTL, 2, 0);
+	hwr(EXP + PCI_EXP_SLTSTA, 2, 0xffff);
+	hwr(PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+	cr_assert_eq(seen.powers, 1, "no call for writes that do not switch power");
+	slot_cmd(PCI_EXP_SLTCTL_PWR_OFF, PCI_EXP_SLTCTL_PCC);
+	cr_assert_eq(seen.power_off, 1);
+	cr_assert_eq(seen.powers, 2);
+	cr_assert_not(pcie_root_port_powered(hp));
+	cr_assert_not(hp_link_up(), "off: link down");
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC, "link down is an event too");
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_PDS, "the card is still there");
+}
+
+Test(pcie_hotplug, link_disable_on_a_powered_slot)
+{
+	pcie_root_port_set_present(hp, true);
+	hwr(EXP + PCI_EXP_LNKCTL, 2, PCI_EXP_LNKCTL_LD);
+	cr_assert_not(hp_link_up());
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC);
+	clear_events();
+	hwr(EXP + PCI_EXP_LNKCTL, 2, 0);
+	cr_assert(hp_link_up());
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC);
+}
+
+Test(pcie_hotplug, one_msi_per_event)
+{
+	msi_on();
+	notifications_on();
+	clear_events();
+	seen.msis = 0;
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 1);
+	cr_assert_eq(seen.addr, MSI_ADDR);
+	cr_assert_eq(seen.data, MSI_DATA);
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 1, "condition already true: no edge");
+	clear_events();
+	cr_assert_eq(seen.msis, 1, "clearing everything sends nothing");
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 2);
+	/* an event between the ISR's read and its write-back still gets an MSI */
+	slot_cmd(PCI_EXP_SLTCTL_PWR_ON, PCI_EXP_SLTCTL_PCC); /* CC, while ABP is pending */
+	cr_assert_eq(seen.msis, 2);
+	hwr(EXP + PCI_EXP_SLTSTA, 2, PCI_EXP_SLTSTA_ABP);
+	cr_assert_eq(seen.msis, 3, "CC still pending after the write: another MSI");
+	hwr(EXP + PCI_EXP_SLTSTA, 2, PCI_EXP_SLTSTA_CC);
+	cr_assert_eq(seen.msis, 3);
+	cr_assert_eq(seen.level_changes, 0, "INTA untouched while MSI is on");
+	/* events that are not enabled raise nothing */
+	pcie_root_port_hotplug_add(hp); /* PDC (not enabled by pciehp), DLLSC (enabled) */
+	cr_assert_eq(seen.msis, 4, "the link coming up");
+	hwr(EXP + PCI_EXP_SLTSTA, 2, PCI_EXP_SLTSTA_DLLSC);
+	cr_assert_eq(seen.msis, 4, "PDC alone is not enabled");
+}
+
+Test(pcie_hotplug, no_msi_while_disabled)
+{
+	unsigned msi = hp_find_cap(PCI_CAP_ID_MSI);
+
+	msi_on();
+	notifications_on();
+	clear_events();
+	seen.msis = 0;
+	hwr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 0, "no bus mastering, no MSI");
+	hwr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cr_assert_eq(seen.msis, 1, "sent once it may be");
+	clear_events();
+	hwr(msi + PCI_MSI_FLAGS, 2, 0);
+	hwr(EXP + PCI_EXP_SLTCTL, 2, hp_sltctl() & ~PCI_EXP_SLTCTL_HPIE);
+	cr_assert_eq(seen.msis, 1);
+	clear_events();
+	hwr(msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 1, "HPIE off: no interrupt");
+	hwr(EXP + PCI_EXP_SLTCTL, 2, hp_sltctl() | PCI_EXP_SLTCTL_HPIE);
+	cr_assert_eq(seen.msis, 2, "HPIE on with the button pending");
+}
+
+Test(pcie_hotplug, intx_follows_the_condition_with_msi_off)
+{
+	notifications_on();
+	cr_assert_eq(seen.level, 1, "the enabling command completed");
+	cr_assert(hrd(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	clear_events();
+	cr_assert_eq(seen.level, 0);
+	cr_assert_eq(hrd(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.level, 1);
+	hwr(PCI_COMMAND, 2, PCI_COMMAND_INTX_DISABLE);
+	cr_assert_eq(seen.level, 0, "Interrupt Disable");
+	cr_assert(hrd(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, "still pending inside");
+	hwr(PCI_COMMAND, 2, 0);
+	cr_assert_eq(seen.level, 1);
+	msi_on();
+	cr_assert_eq(seen.level, 0, "MSI on: INTA released");
+	cr_assert_eq(seen.msis, 1, "and the pending event is sent as an MSI");
+	cr_assert_eq(seen.level_changes, 6);
+}
+
+Test(pcie_hotplug, hot_add_then_button_as_pciehp_sees_it)
+{
+	msi_on();
+	notifications_on();
+	clear_events();
+	seen.msis = 0;
+	pcie_root_port_hotplug_add(hp);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS | PCI_EXP_SLTSTA_PDC, "slot off: no link");
+	cr_assert_eq(seen.msis, 0, "PDCE is off with a button");
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(seen.msis, 1);
+	clear_events();
+	/* 5 s later, board_added: power on, indicator blinking */
+	slot_cmd(PCI_EXP_SLTCTL_PWR_ON, PCI_EXP_SLTCTL_PCC);
+	cr_assert_eq(seen.power_on, 1);
+	cr_assert(hp_link_up());
+	cr_assert(hp_sltsta() & PCI_EXP_SLTSTA_DLLSC);
+	cr_assert(hrd(EXP + PCI_EXP_LNKSTA, 2) & PCI_EXP_LNKSTA_NLW, "no training error");
+	cr_assert_eq(hrd(EXP + PCI_EXP_LNKSTA, 2) & PCI_EXP_LNKSTA_LT, 0);
+}
+
+Test(pcie_hotplug, surprise_removal)
+{
+	pcie_root_port_set_present(hp, true);
+	msi_on();
+	notifications_on();
+	clear_events();
+	seen.msis = 0;
+	pcie_root_port_hotplug_remove(hp, true);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC, "0x%x", hp_sltsta());
+	cr_assert_not(hp_link_up());
+	cr_assert_eq(seen.msis, 1, "link down reaches pciehp");
+	cr_assert(pcie_root_port_powered(hp), "power is the guest's to switch off");
+	cr_assert_eq(seen.powers, 0);
+}
+
+Test(pcie_hotplug, removal_after_the_guest_let_go)
+{
+	pcie_root_port_set_present(hp, true);
+	msi_on();
+	notifications_on();
+	clear_events();
+	pcie_root_port_attention_button(hp);
+	clear_events();
+	/* remove_board: power off, then it ignores link changes it caused */
+	slot_cmd(PCI_EXP_SLTCTL_PWR_OFF, PCI_EXP_SLTCTL_PCC);
+	slot_cmd(PCI_EXP_SLTCTL_PWR_IND_OFF, PCI_EXP_SLTCTL_PIC);
+	cr_assert_eq(seen.power_off, 1);
+	clear_events();
+	seen.msis = 0;
+	pcie_root_port_hotplug_remove(hp, false);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDC, "presence only: 0x%x", hp_sltsta());
+	cr_assert_eq(seen.msis, 0, "nothing pciehp listens to");
+	cr_assert_eq(seen.powers, 1);
+}
+
+Test(pcie_hotplug, attention_button_event)
+{
+	pcie_root_port_attention_button(hp);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_ABP);
+	cr_assert_eq(seen.level, 0, "nothing enabled yet");
+	cr_assert_eq(seen.msis, 0);
+}
+
+Test(pcie_hotplug, reset_restores_power_state)
+{
+	pcie_root_port_set_present(hp, true);
+	notifications_on();
+	slot_cmd(PCI_EXP_SLTCTL_PWR_OFF | PCI_EXP_SLTCTL_PWR_IND_BLINK,
+		 PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC);
+	cr_assert_eq(seen.level, 1);
+	cr_assert_eq(seen.power_off, 1);
+	pcie_root_port_reset(hp);
+	cr_assert(pcie_root_port_powered(hp), "occupied: on again");
+	cr_assert_eq(seen.power_on, 1, "and the VMM is told");
+	cr_assert_eq(hp_sltctl(), PCI_EXP_SLTCTL_PWR_IND_ON | PCI_EXP_SLTCTL_ATTN_IND_OFF);
+	cr_assert_eq(hp_sltsta(), PCI_EXP_SLTSTA_PDS, "events cleared");
+	cr_assert(hp_link_up());
+	cr_assert_eq(seen.level, 0, "INTA released");
+	cr_assert_eq(hp_find_cap(PCI_CAP_ID_VNDR), 0x9c, "hot-plug survives a reset");
+	/* empty and switched on by the guest: off after reset */
+	pcie_root_port_hotplug_remove(hp, true);
+	pcie_root_port_reset(hp);
+	cr_assert_not(pcie_root_port_powered(hp));
+	cr_assert_eq(seen.power_off, 2);
+	slot_cmd(PCI_EXP_SLTCTL_PWR_ON, PCI_EXP_SLTCTL_PCC);
+	cr_assert_eq(seen.power_on, 2);
+	pcie_root_port_reset(hp);
+	cr_assert_not(pcie_root_port_powered(hp));
+	cr_assert_eq(seen.power_off, 3);
+	pcie_root_port_reset(hp);
+	cr_assert_eq(seen.powers, 5, "a reset that changes nothing calls nothing");
+}
