@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "../core/layout.h"
 #include "../core/log.h"
@@ -59,6 +61,8 @@ struct q35 {
 		struct q35 *q;
 		unsigned i;
 	} port_ref[VM_ROOT_PORTS];
+	/* Written when the guest switches a slot's power: the main loop looks (q35_hotplug_fd()). */
+	int hotplug_efd;
 	struct pci_ecam ecam_mapped;
 	bool pm_mapped;
 	uint16_t pm_base;
@@ -266,6 +270,53 @@ static void port_bus_reset(void *opaque)
 		log_msg(LOG_WARN, "q35", "root port %u: cannot queue its secondary bus reset", ref->i);
 }
 
+static void port_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct q35_port_ref *ref = opaque;
+
+	(void)vm_signal_msi(ref->q->vm, addr, data);
+}
+
+/* Under the PCI lock, from a vCPU: only wakes the main loop, which reads the slots' power. */
+static void port_power(void *opaque, bool on)
+{
+	struct q35_port_ref *ref = opaque;
+	uint64_t one = 1;
+
+	pr_debug("root port 00:%02x.0: the guest switched its slot %s", ref->i + 1, on ? "on" : "off");
+	if (write(ref->q->hotplug_efd, &one, sizeof(one)) < 0)
+		log_msg(LOG_WARN, "q35", "root port %u: cannot tell the main loop of its power", ref->i);
+}
+
+/* Whether a --vfio slot sits behind port i from the start. */
+static bool port_taken(const struct vm_config *cfg, unsigned i)
+{
+	for (unsigned k = 0; cfg->vfio_plan && k < cfg->vfio_plan->nr; k++)
+		if (cfg->vfio_plan->fn[k].port == i)
+			return true;
+	return false;
+}
+
+/*
+ * Every port is a hot-plug slot: vm.remove-device takes a --vfio function
+ * as it takes one added later. A free port keeps --hotplug-reserve's room
+ * for the one to come; a taken one has its device's.
+ */
+static void port_hotplug(struct q35 *q, unsigned i)
+{
+	const struct vm_hotplug_reserve *r = &q->vm->cfg->hotplug_reserve;
+	bool free_port = !port_taken(q->vm->cfg, i);
+	struct pcie_root_port_hotplug hp = {
+		.msi = port_msi, .power = port_power, .opaque = &q->port_ref[i],
+		.intx = vm_pci_platform(q->vm, 1 + i).intx,
+		.io_reserve = free_port ? r->io : 0,
+		.mem_reserve = free_port ? (uint32_t)r->mem : 0,
+		.pref64_reserve = free_port ? r->pref64 : 0,
+	};
+
+	pcie_root_port_set_hotplug(q->port[i], &hp);
+}
+
 static int setup_pci(struct q35 *q)
 {
 	struct vm *vm = q->vm;
@@ -286,11 +337,17 @@ static int setup_pci(struct q35 *q)
 						port_bus_reset, &q->port_ref[i]);
 		if (!q->port[i])
 			return -errno;
+		port_hotplug(q, i);
 		ret = pci_bus_add(&vm->pci, pcie_root_port_pci(q->port[i]));
 	}
 	if (ret)
 		pr_err("q35: cannot add the PCI functions: %s", strerror(-ret));
 	return ret;
+}
+
+int q35_hotplug_fd(struct vm *vm)
+{
+	return vm->q35 ? vm->q35->hotplug_efd : -1;
 }
 
 struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i)
@@ -606,6 +663,9 @@ int q35_setup(struct vm *vm, const struct q35_boot *boot)
 	q->vm = vm;
 	pthread_mutex_init(&q->remap_lock, NULL);
 	vm->q35 = q;
+	q->hotplug_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->hotplug_efd < 0)
+		return -errno;
 	if ((ret = setup_pci(q)) || (ret = place_mmio64(q)) || (ret = setup_flash(q)))
 		return ret;
 	ret = setup_fw_cfg(q, boot);
@@ -627,6 +687,8 @@ void q35_free(struct vm *vm)
 	for (unsigned i = 0; i < VM_ROOT_PORTS; i++)
 		pcie_root_port_free(q->port[i]);
 	pthread_mutex_destroy(&q->remap_lock);
+	if (q->hotplug_efd >= 0)
+		close(q->hotplug_efd);
 	free(q);
 	vm->q35 = NULL;
 }

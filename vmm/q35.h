@@ -19,6 +19,12 @@ struct q35_boot {
 };
 int q35_setup(struct vm *vm, const struct q35_boot *boot) __attribute__((warn_unused_result));
 void q35_free(struct vm *vm);
+/*
+ * Readable (an eventfd: read it to clear) when the guest switched a root
+ * port's slot power: the main loop then looks which slots it let go of
+ * (vm_vfio_hotplug_service()). -1 without the platform.
+ */
+int q35_hotplug_fd(struct vm *vm);
 /* Root port i (0..VM_ROOT_PORTS - 1) of the firmware platform; NULL without one. */
 struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i);
 

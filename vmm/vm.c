@@ -494,6 +494,22 @@ static void kvm_irq_line(void *opaque, unsigned gsi, int level)
 		pr_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
 }
 
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data,
+	};
+
+	/* 0: the guest blocked it (a masked vector is not ours to see); < 0 an error. */
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+		int ret = -errno;
+
+		pr_warn("KVM_SIGNAL_MSI to %#llx: %s", (unsigned long long)addr, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 void vm_acpi_config(const struct vm *vm, struct acpi_config *acpi)
 {
 	*acpi = (struct acpi_config){

@@ -112,7 +112,8 @@ struct vm_config {
 	/*
 	 * --hotplug-reserve: what OVMF keeps behind each root port that no
 	 * --vfio slot takes, for a function vm.add-device puts there later
-	 * (bytes of I/O, 32-bit and 64-bit prefetchable window).
+	 * (bytes of I/O window, 32-bit non-prefetchable and 64-bit prefetchable
+	 * memory window).
 	 */
 	struct vm_hotplug_reserve {
 		uint64_t io, mem, pref64;
@@ -243,6 +244,8 @@ void vm_close(struct vm *vm);
  */
 int vm_irqfd_new(struct vm *vm, unsigned *gsi, int *efd) __attribute__((warn_unused_result));
 int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+/* One MSI, now (KVM_SIGNAL_MSI): for a model that sends its own (a root port's hot-plug event). */
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 /*
  * A level-triggered irqfd on IOAPIC line gsi: trigger asserts it, the
  * guest's EOI deasserts it and signals resample (INTx of a passed-through
