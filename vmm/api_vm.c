@@ -240,6 +240,125 @@ static void vm_reset_device(struct vm_api_ctx *ctx, const struct http_request *r
 	json_decref(body);
 }
 
+/* A body that must be a JSON object; 400 naming the endpoint otherwise. NULL then. */
+static json_t *body_object(const struct http_request *req, const char *ep, const char *shape,
+			   struct api_reply *reply)
+{
+	json_error_t err;
+	json_t *body = json_loadb(req->body ? req->body : "", req->body_len,
+				  JSON_REJECT_DUPLICATES, &err);
+
+	if (json_is_object(body))
+		return body;
+	api_reply_error(reply, 400, "%s: the body must be %s: %s", ep, shape,
+			body ? "not an object" : err.text);
+	json_decref(body);
+	return NULL;
+}
+
+/*
+ * DeviceConfig's fields we cannot honour are refused by name: a virtual
+ * IOMMU, PCI segments other than 0, a chosen slot, NVIDIA's GPUDirect
+ * clique, BARs kept from mmap (--vfio's mmap=off is all or nothing).
+ */
+static bool device_config_ok(json_t *body, const char **path, const char **id,
+			     struct api_reply *reply)
+{
+	json_t *iommu = NULL, *segment = NULL, *extra;
+	const char *key;
+	json_error_t err;
+
+	if (json_unpack_ex(body, &err, 0, "{s?s s?s s?o s?o}", "path", path, "id", id, "iommu",
+			   &iommu, "pci_segment", &segment)) {
+		api_reply_error(reply, 400, "vm.add-device: %s", err.text);
+		return false;
+	}
+	json_object_foreach(body, key, extra) {
+		if (!strcmp(key, "path") || !strcmp(key, "id") || !strcmp(key, "iommu") ||
+		    !strcmp(key, "pci_segment"))
+			continue;
+		if (!strcmp(key, "pci_device_id") || !strcmp(key, "x_nv_gpudirect_clique") ||
+		    !strcmp(key, "x_exclude_mmap_bars"))
+			api_reply_error(reply, 400, "vm.add-device: %s: not supported by this vmm (the "
+					"device takes the first free root port, its BARs mmapped)", key);
+		else
+			api_reply_error(reply, 400, "vm.add-device: %s: no such field in a DeviceConfig",
+					key);
+		return false;
+	}
+	if (iommu && !json_is_false(iommu)) {
+		api_reply_error(reply, 400, "vm.add-device: iommu: this vmm has no virtual IOMMU "
+				"(only false)");
+		return false;
+	}
+	if (segment && !(json_is_integer(segment) && json_integer_value(segment) == 0)) {
+		api_reply_error(reply, 400, "vm.add-device: pci_segment: this vmm has segment 0 only");
+		return false;
+	}
+	if (!*path) {
+		api_reply_error(reply, 400, "vm.add-device: path: required (the device's sysfs path, "
+				"like /sys/bus/pci/devices/0000:01:00.0/)");
+		return false;
+	}
+	return true;
+}
+
+static void vm_add_device(struct vm_api_ctx *ctx, const struct http_request *req,
+			  struct api_reply *reply)
+{
+	const char *path = NULL, *id = NULL;
+	char why[1024], id_out[32], bdf[32];
+	json_t *body;
+	int ret;
+
+	if (!state_ok(ctx, RUNNING | PAUSED, "vm.add-device", reply))
+		return;
+	if (!ctx->add_device) {
+		api_reply_error(reply, 501, "vm.add-device: not in this build");
+		return;
+	}
+	body = body_object(req, "vm.add-device", "a DeviceConfig ({\"path\": ...})", reply);
+	if (!body)
+		return;
+	if (!device_config_ok(body, &path, &id, reply)) {
+		json_decref(body);
+		return;
+	}
+	ret = ctx->add_device(ctx->vm, path, id, id_out, bdf, sizeof(bdf), why, sizeof(why));
+	if (ret)
+		api_reply_error(reply, ret == -EEXIST ? 409 : ret == -ENOENT || ret == -ENODEV ?
+				404 : ret == -EIO ? 500 : 400, "vm.add-device: %s", why);
+	else
+		reply_json(reply, json_pack("{ss ss}", "id", id_out, "bdf", bdf));
+	json_decref(body);
+}
+
+static void vm_remove_device(struct vm_api_ctx *ctx, const struct http_request *req,
+			     struct api_reply *reply)
+{
+	const char *id = NULL;
+	json_error_t err;
+	char why[256];
+	json_t *body;
+
+	if (!state_ok(ctx, RUNNING | PAUSED, "vm.remove-device", reply))
+		return;
+	if (!ctx->remove_device) {
+		api_reply_error(reply, 501, "vm.remove-device: not in this build");
+		return;
+	}
+	body = body_object(req, "vm.remove-device", "{\"id\": \"vfio0\"}", reply);
+	if (!body)
+		return;
+	if (json_unpack_ex(body, &err, JSON_STRICT, "{s:s}", "id", &id))
+		api_reply_error(reply, 400, "vm.remove-device: %s", err.text);
+	else if (ctx->remove_device(ctx->vm, id, why, sizeof(why)))
+		api_reply_error(reply, 404, "vm.remove-device: %s", why);
+	else
+		reply->status = 204;
+	json_decref(body);
+}
+
 static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, const struct http_request *req,
 			 struct api_reply *reply)
 {
@@ -262,6 +381,10 @@ static void dispatch_put(struct vm_api_ctx *ctx, const char *ep, const struct ht
 		vm_create_req(ctx, req, reply);
 	} else if (!strcmp(ep, "vm.vmm-reset-device")) {
 		vm_reset_device(ctx, req, reply);
+	} else if (!strcmp(ep, "vm.add-device")) {
+		vm_add_device(ctx, req, reply);
+	} else if (!strcmp(ep, "vm.remove-device")) {
+		vm_remove_device(ctx, req, reply);
 	} else if (!strcmp(ep, "vm.power-button")) {
 		if (!state_ok(ctx, RUNNING | PAUSED, "vm.power-button", reply))
 			return;
@@ -277,11 +400,12 @@ static const char *const answered[][2] = {
 	{ "vm.pause", "PUT" }, { "vm.resume", "PUT" }, { "vm.shutdown", "PUT" },
 	{ "vm.reboot", "PUT" }, { "vm.boot", "PUT" }, { "vm.power-button", "PUT" },
 	{ "vm.create", "PUT" }, { "vm.counters", "GET" }, { "vm.vmm-reset-device", "PUT" },
+	{ "vm.add-device", "PUT" }, { "vm.remove-device", "PUT" },
 };
 
 /* Cloud Hypervisor's other endpoints: known, and not answered (yet). */
 static const char *const not_yet[] = {
-	"vm.delete", "vm.add-device", "vm.remove-device",
+	"vm.delete",
 	"vm.add-disk", "vm.add-net", "vm.add-fs", "vm.add-pmem", "vm.add-vsock", "vm.add-vdpa",
 	"vm.add-user-device", "vm.add-generic-vhost-user", "vm.resize", "vm.resize-disk",
 	"vm.resize-zone", "vm.snapshot", "vm.restore", "vm.coredump", "vm.send-migration",

@@ -48,6 +48,10 @@ struct vm_api_ctx {
 	/* vm.vmm-reset-device: vm_vfio_reset_device(); NULL (a test): 501. */
 	int (*reset_device)(struct vm *vm, const char *id, const char *how, double *ms,
 			    char *why, size_t len);
+	/* vm.add-device and vm.remove-device: vm_vfio_add_device(), vm_vfio_remove_device(); NULL: 501. */
+	int (*add_device)(struct vm *vm, const char *path, const char *id, char *id_out,
+			  char *bdf_out, size_t out_len, char *why, size_t len);
+	int (*remove_device)(struct vm *vm, const char *id, char *why, size_t len);
 	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
 	enum vm_api_state state;
 	bool shutdown;          /* vm.shutdown: stop the machine, keep the vmm */

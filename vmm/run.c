@@ -330,10 +330,11 @@ static int sooner(int a, int b)
 static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx *ctx)
 {
 	struct console con;
+	int hotplug_wait = -1;
 
 	console_init(&con, vm->cfg->serial);
 	while (atomic_load(&vm->stop) == VM_RUNNING) {
-		struct pollfd p[4 + 1 + API_MAX_CLIENTS] = {
+		struct pollfd p[4 + 1 + API_MAX_CLIENTS + VM_VFIO_POLLFDS] = {
 			{ .fd = vm->stop_efd, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = con.stdin_open && con.npending == 0 ? STDIN_FILENO : -1,
@@ -341,15 +342,18 @@ static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx
 		};
 		int tx_wait = uart_tx_poll(vm->com1, &p[3]);
 		unsigned nr_api = api_pollfds(api, p + 4, 1 + API_MAX_CLIENTS);
+		/* Hot-plug: slots the guest switched off, the host's requests, device errors. */
+		unsigned nr_vfio = vm_vfio_pollfds(vm, p + 4 + nr_api, VM_VFIO_POLLFDS);
 		/* A full receive buffer is retried shortly, and the power button's wait runs out. */
 		int wait = sooner(button_wait_ms(vm), api ? api_timeout_ms(api) : -1), n;
 
 		wait = sooner(wait, tx_wait);
+		wait = sooner(wait, hotplug_wait);
 		if (con.npending)
 			wait = sooner(wait, 10);
 		if (atomic_load(&vm->stop) != VM_RUNNING)
 			break;
-		n = poll(p, 4 + nr_api, wait);
+		n = poll(p, 4 + nr_api + nr_vfio, wait);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)
@@ -365,6 +369,8 @@ static void main_loop(struct vm *vm, int sfd, struct api *api, struct vm_api_ctx
 			uart_tx_drain(vm->com1);
 		if (api && n >= 0)
 			api_serve(api, p + 4, nr_api, vm_api_handle, ctx);
+		/* Cheap: a few eventfd reads; also after the API, which may have pressed a button. */
+		hotplug_wait = vm_vfio_hotplug_service(vm);
 	}
 	console_restore(&con);
 }
@@ -888,6 +894,8 @@ int vm_run_linux(const struct vm_config *cfg)
 	ctx.device_tree = vm_vfio_device_tree;
 	ctx.counters = vm_vfio_counters;
 	ctx.reset_device = vm_vfio_reset_device;
+	ctx.add_device = vm_vfio_add_device;
+	ctx.remove_device = vm_vfio_remove_device;
 
 	if (cfg->firmware && !cfg->vars) {
 		if (private_vars_make(rp.vars_path, rp.vars_tmpl))

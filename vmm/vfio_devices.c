@@ -19,10 +19,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,10 +40,26 @@
 #include "../vfio/vfio_pci.h"
 
 #define FN_RESETS_KEPT 8
+/* --vfio's functions, and room for one added on each root port. */
+#define VM_VFIO_FNS (VM_MAX_VFIO + VM_ROOT_PORTS)
+/* How long vm.remove-device waits for the guest to let go before pulling the device out. */
+#define HOTPLUG_REMOVE_TIMEOUT_S 20
 
-/* A function of the plan, opened in this machine. */
+/*
+ * A function of the plan, opened in this machine; p NULL: a free entry
+ * (never used, or removed). One added through the API owns its plan.
+ */
 struct vm_vfio_fn {
 	const struct vm_vfio_fn_plan *p;
+	struct vm_vfio_fn_plan *hot_plan;
+	struct vm_vfio_fn_cfg *hot_cfg;
+	char id[16];                 /* "vfio0" ...: vm.info's, the API's name for it */
+	uint64_t remove_by_ns;       /* vm.remove-device pressed the button: pulled out then; 0: not */
+	const char *remove_why;      /* what asked for the removal, for the log */
+	uint64_t button_ns;          /* when the attention button was pressed for it */
+	bool powered_seen;           /* its slot was on since it came: off now is the guest letting go */
+	bool announced;              /* the guest was told it is there (cold-plugged, or added) */
+	int req_efd, err_efd;        /* VFIO's request and error interrupts; -1: none */
 	struct vfio_group *g;
 	struct vfio_device dev;
 	struct vfio_pci *vp;
@@ -56,11 +74,12 @@ struct vm_vfio_fn {
 };
 
 struct vm_vfio {
-	struct vfio_container c;
-	struct vfio_group groups[VM_MAX_VFIO];
+	struct vfio_container c;       /* closed (c.sys NULL) while no function is open */
+	struct vfio_group groups[VM_VFIO_FNS]; /* closed ones (c NULL) are reused */
 	unsigned nr_groups;
-	struct vm_vfio_fn fn[VM_MAX_VFIO];
-	unsigned nr;
+	struct vm_vfio_fn fn[VM_VFIO_FNS];
+	unsigned nr;                   /* entries used so far, free ones among them */
+	unsigned next_id;              /* the number in the next "vfioN" */
 	int kvm_vfio_fd;
 };
 
@@ -501,14 +520,19 @@ static struct vfio_group *group_of(struct vm_vfio *v, int group, char *why, size
 {
 	struct vfio_group *g;
 
-	for (unsigned i = 0; i < v->nr_groups; i++)
-		if (v->groups[i].group == group)
+	unsigned i;
+
+	for (i = 0; i < v->nr_groups; i++)
+		if (v->groups[i].c && v->groups[i].group == group)
 			return &v->groups[i];
-	g = &v->groups[v->nr_groups];
+	for (i = 0; i < v->nr_groups && v->groups[i].c; i++)
+		;
+	g = &v->groups[i];
 	*ret = vfio_group_open(&v->c, g, group, why, len);
 	if (*ret)
 		return NULL;
-	v->nr_groups++;
+	if (i == v->nr_groups)
+		v->nr_groups++;
 	return g;
 }
 
@@ -538,7 +562,7 @@ static int kvm_vfio_add(struct vm *vm, struct vm_vfio *v, const int *fd)
 static bool slot_shared(const struct vm_vfio *v, unsigned i)
 {
 	for (unsigned j = 0; j < v->nr; j++)
-		if (j != i && v->fn[j].p->port == v->fn[i].p->port)
+		if (j != i && v->fn[j].p && v->fn[j].p->port == v->fn[i].p->port)
 			return true;
 	return false;
 }
@@ -547,13 +571,72 @@ static bool slot_shared(const struct vm_vfio *v, unsigned i)
 static bool slot_linked(const struct vm_vfio *v, const struct vm_vfio_fn *f)
 {
 	for (const struct vm_vfio_fn *o = v->fn; o < f; o++)
-		if (o->p->port == f->p->port && o->vp)
+		if (o->p && o->p->port == f->p->port && o->vp)
 			return true;
 	return false;
 }
 
-static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction)
+/*
+ * An eventfd on one of VFIO's per-device interrupts (ERR: the device
+ * reported an error through AER; REQ: the host kernel wants the device
+ * back, e.g. it is being unbound from vfio-pci). -1 when the device has
+ * none of that kind, or the kernel refused.
+ */
+static int fn_irq_efd(struct vm_vfio_fn *f, unsigned index, const char *name)
 {
+	struct {
+		struct vfio_irq_set set;
+		int32_t fd;
+	} __attribute__((packed)) req = {
+		.set = { .argsz = sizeof(req), .index = index, .start = 0, .count = 1,
+			 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER },
+	};
+	int efd;
+
+	if (!f->dev.irq[index].count)
+		return -1;
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+		return -1;
+	req.fd = efd;
+	if (f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_SET_IRQS, &req) < 0) {
+		log_msg(LOG_WARN, NULL, "vfio %s: no %s interrupt: %s", f->p->bdf, name,
+			strerror(errno));
+		close(efd);
+		return -1;
+	}
+	return efd;
+}
+
+/* Listens for the host's request for the device and for its errors (main loop). */
+static void fn_watch(struct vm_vfio_fn *f)
+{
+	f->req_efd = fn_irq_efd(f, VFIO_PCI_REQ_IRQ_INDEX, "request (REQ)");
+	f->err_efd = fn_irq_efd(f, VFIO_PCI_ERR_IRQ_INDEX, "error (ERR)");
+}
+
+static void fn_unwatch(struct vm_vfio_fn *f)
+{
+	struct vfio_irq_set off = { .argsz = sizeof(off), .count = 0,
+				    .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER };
+	int *efd[] = { &f->req_efd, &f->err_efd };
+	unsigned index[] = { VFIO_PCI_REQ_IRQ_INDEX, VFIO_PCI_ERR_IRQ_INDEX };
+
+	for (unsigned i = 0; i < 2; i++) {
+		if (*efd[i] < 0)
+			continue;
+		off.index = index[i];
+		if (f->dev.fd >= 0)
+			(void)f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_SET_IRQS, &off);
+		close(*efd[i]);
+		*efd[i] = -1;
+	}
+}
+
+static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool multifunction,
+		   bool hot)
+{
+	const char *what = hot ? "vm.add-device" : "--vfio";
 	const struct vm_vfio_fn_plan *p = f->p;
 	/*
 	 * INTx: device 0 behind the root port in slot port + 1 of bus 0, so
@@ -573,7 +656,7 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 
 	f->g = group_of(v, p->group, why, sizeof(why), &ret);
 	if (ret || (ret = vfio_device_open(f->g, p->bdf, &f->dev, why, sizeof(why)))) {
-		pr_err("--vfio %s", why);
+		pr_err("%s %s", what, why);
 		return ret;
 	}
 	fn_reset(f, "at start");
@@ -581,16 +664,19 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	f->vp = vfio_pci_new(&f->dev, PCI_DEVFN(0, p->cfg->fn), multifunction, &plat, &opts, why,
 			     sizeof(why));
 	if (!f->vp) {
-		pr_err("--vfio %s", why);
+		pr_err("%s %s", what, why);
 		return -EIO;
 	}
 	ret = pci_bus_add_behind(&vm->pci, pcie_root_port_pci(rp), vfio_pci_dev(f->vp));
 	if (ret) {
-		pr_err("--vfio %s: cannot put it behind root port %u: %s", p->bdf, p->port + 1,
+		pr_err("%s %s: cannot put it behind root port %u: %s", what, p->bdf, p->port + 1,
 		       strerror(-ret));
 		return ret;
 	}
-	pcie_root_port_set_present(rp, true);
+	fn_watch(f);
+	/* A hot-added one is announced once the rest is ready (vm_vfio_add_device()). */
+	if (!hot)
+		pcie_root_port_set_present(rp, true);
 	/* The port's link is the first function's, as the host trained it. */
 	if (!slot_linked(v, f) && vfio_pci_link(f->vp, &speed, &width))
 		pcie_root_port_set_link(rp, speed, width);
@@ -612,7 +698,8 @@ static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
 	if (want == VM_VFIO_IOMMU_AUTO) {
 		iommufd = vfio_iommufd_present("");
 		for (unsigned i = 0; i < v->nr && iommufd; i++)
-			iommufd = !vfio_cdev_name("", v->fn[i].p->bdf, name, sizeof(name));
+			iommufd = !v->fn[i].p ||
+				  !vfio_cdev_name("", v->fn[i].p->bdf, name, sizeof(name));
 	}
 	ret = iommufd ? vfio_iommufd_open(&v->c, "", why, sizeof(why)) :
 			vfio_container_open(&v->c, "", why, sizeof(why));
@@ -674,12 +761,18 @@ int vm_add_vfio_devices(struct vm *vm)
 		return -ENOMEM;
 	v->kvm_vfio_fd = -1;
 	vm->vfio = v;
-	for (unsigned i = 0; i < plan->nr; i++)
+	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
+		v->fn[i].req_efd = v->fn[i].err_efd = -1;
+	for (unsigned i = 0; i < plan->nr; i++) {
 		v->fn[i].p = &plan->fn[i];
-	v->nr = plan->nr;
+		v->fn[i].powered_seen = true; /* a port with a device comes out of reset on */
+		v->fn[i].announced = true;
+		snprintf(v->fn[i].id, sizeof(v->fn[i].id), "vfio%u", i);
+	}
+	v->nr = v->next_id = plan->nr;
 	ret = open_iommu(v, vm->cfg->vfio_iommu) ? -ENODEV : 0;
 	for (unsigned i = 0; i < v->nr && !ret; i++)
-		ret = open_fn(vm, v, &v->fn[i], slot_shared(v, i));
+		ret = open_fn(vm, v, &v->fn[i], slot_shared(v, i), false);
 	if (!ret)
 		ret = kvm_vfio_add_all(vm, v);
 	if (!ret) {
@@ -688,6 +781,15 @@ int vm_add_vfio_devices(struct vm *vm)
 			pr_err("--vfio: %s", why);
 	}
 	return ret;
+}
+
+static void fn_forget(struct vm_vfio_fn *f)
+{
+	if (f->hot_plan)
+		free(f->hot_plan->rom);
+	free(f->hot_plan);
+	free(f->hot_cfg);
+	*f = (struct vm_vfio_fn){ .req_efd = -1, .err_efd = -1 };
 }
 
 void vm_vfio_free(struct vm *vm)
@@ -699,11 +801,15 @@ void vm_vfio_free(struct vm *vm)
 	for (unsigned i = 0; i < v->nr; i++) {
 		struct vm_vfio_fn *f = &v->fn[i];
 
+		if (!f->p)
+			continue;
+		fn_unwatch(f);
 		vfio_pci_free(f->vp);
 		f->vp = NULL;
 		if (f->dev.g)
 			fn_reset(f, "at exit");
 		vfio_device_close(&f->dev);
+		fn_forget(f);
 	}
 	for (unsigned i = 0; i < v->nr_groups; i++)
 		vfio_group_close(&v->groups[i]);
@@ -712,6 +818,14 @@ void vm_vfio_free(struct vm *vm)
 		close(v->kvm_vfio_fd);
 	free(v);
 	vm->vfio = NULL;
+}
+
+static struct vm_vfio_fn *fn_by_id(struct vm_vfio *v, const char *id)
+{
+	for (unsigned i = 0; v && i < v->nr; i++)
+		if (v->fn[i].p && !strcmp(v->fn[i].id, id))
+			return &v->fn[i];
+	return NULL;
 }
 
 /* ---- vm.info's device_tree and vm.counters ---- */
@@ -754,11 +868,17 @@ json_t *vm_vfio_device_tree(struct vm *vm)
 
 	for (unsigned i = 0; v && i < v->nr; i++) {
 		struct vm_vfio_fn *f = &v->fn[i];
-		json_t *node = json_object(), *res = json_array();
-		char id[16], bdf[16];
+		json_t *node, *res;
+		const char *id = f->id;
+		char bdf[16];
 
-		snprintf(id, sizeof(id), "vfio%u", i);
+		if (!f->p || !f->vp)
+			continue;
+		node = json_object();
+		res = json_array();
 		guest_bdf(vm, f->vp, bdf, sizeof(bdf));
+		if (f->remove_by_ns)
+			json_object_set_new(node, "vmm_removing", json_true());
 		json_object_set_new(node, "id", json_string(id));
 		json_object_set_new(node, "pci_bdf", json_string(bdf));
 		json_array_append_new(res, json_pack("{ss ss si ss}", "type", "host", "bdf", f->p->bdf,
@@ -838,8 +958,12 @@ json_t *vm_vfio_counters(struct vm *vm)
 		dma += v->c.dma[i].size;
 	for (unsigned i = 0; v && i < v->nr; i++) {
 		struct vm_vfio_fn *f = &v->fn[i];
-		json_t *c = json_object();
-		char id[16], key[32];
+		json_t *c;
+		char key[32];
+
+		if (!f->p || !f->vp)
+			continue;
+		c = json_object();
 
 		pthread_mutex_lock(&vm->pci.apply_lock);
 		for (unsigned b = 0; b <= PCI_ROM_BAR; b++) {
@@ -863,8 +987,7 @@ json_t *vm_vfio_counters(struct vm *vm)
 			json_object_set_new(c, "last_reset_us", json_integer((json_int_t)(1000 *
 					    f->reset[(f->nr_resets < FN_RESETS_KEPT ? f->nr_resets :
 						      FN_RESETS_KEPT) - 1].ms)));
-		snprintf(id, sizeof(id), "vfio%u", i);
-		json_object_set_new(all, id, c);
+		json_object_set_new(all, f->id, c);
 	}
 	return all;
 }
@@ -877,12 +1000,12 @@ int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double 
 		[VM_VFIO_RESET_PM] = "pm", [VM_VFIO_RESET_BUS] = "bus",
 	};
 	struct vm_vfio *v = vm->vfio;
+	struct vm_vfio_fn *f = fn_by_id(v, id);
 	const char *method = NULL;
-	unsigned i, r;
-	char tail;
+	unsigned r;
 	int ret;
 
-	if (sscanf(id, "vfio%u%c", &i, &tail) != 1 || !v || i >= v->nr) {
+	if (!f || !f->vp) {
 		snprintf(why, len, "no passed-through device \"%s\" (vm.info's device_tree names them)",
 			 id);
 		return -ENOENT;
@@ -893,15 +1016,467 @@ int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double 
 		snprintf(why, len, "method \"%s\": auto, flr, pm or bus", how);
 		return -EINVAL;
 	}
-	if (r != VM_VFIO_RESET_AUTO && !(method = method_listed(v->fn[i].p->methods, r))) {
-		snprintf(why, len, "%s (%s): the kernel offers %s%s", id, v->fn[i].p->bdf,
-			 v->fn[i].p->methods[0] ? "only: " : "no reset method for it",
-			 v->fn[i].p->methods);
+	if (r != VM_VFIO_RESET_AUTO && !(method = method_listed(f->p->methods, r))) {
+		snprintf(why, len, "%s (%s): the kernel offers %s%s", id, f->p->bdf,
+			 f->p->methods[0] ? "only: " : "no reset method for it",
+			 f->p->methods);
 		return -EOPNOTSUPP;
 	}
-	ret = fn_reset_with(&v->fn[i], "on demand", method, ms);
+	ret = fn_reset_with(f, "on demand", method, ms);
 	if (ret)
-		snprintf(why, len, "%s (%s): the reset failed: %s", id, v->fn[i].p->bdf,
+		snprintf(why, len, "%s (%s): the reset failed: %s", id, f->p->bdf,
 			 strerror(-ret));
 	return ret;
+}
+
+/* ---- hot-plug: vm.add-device, vm.remove-device, and the host's requests ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* The machine's VFIO state, made on the first hot-add into a machine that had no --vfio. */
+static struct vm_vfio *vfio_state(struct vm *vm)
+{
+	struct vm_vfio *v = vm->vfio;
+
+	if (v)
+		return v;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->kvm_vfio_fd = -1;
+	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
+		v->fn[i].req_efd = v->fn[i].err_efd = -1;
+	vm->vfio = v;
+	return v;
+}
+
+static unsigned fns_open(const struct vm_vfio *v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < v->nr; i++)
+		n += v->fn[i].p != NULL;
+	return n;
+}
+
+static bool port_used(const struct vm_vfio *v, unsigned port, const struct vm_vfio_fn *but)
+{
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && &v->fn[i] != but && v->fn[i].p->port == port)
+			return true;
+	return false;
+}
+
+static bool slot_powered(struct vm *vm, unsigned port)
+{
+	bool on;
+
+	pthread_mutex_lock(&vm->pci.lock);
+	on = pcie_root_port_powered(q35_root_port(vm, port));
+	pthread_mutex_unlock(&vm->pci.lock);
+	return on;
+}
+
+/* KVM-VFIO forgets the file that proved f ours, unless another function still needs it. */
+static void kvm_vfio_del_fn(struct vm_vfio *v, struct vm_vfio_fn *f)
+{
+	int fd = vfio_device_owner_fd(&f->dev);
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_GROUP, .attr = KVM_DEV_VFIO_GROUP_DEL,
+		.addr = (uintptr_t)&fd,
+	};
+
+	if (v->kvm_vfio_fd < 0 || fd < 0)
+		return;
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && &v->fn[i] != f && v->fn[i].dev.g &&
+		    vfio_device_owner_fd(&v->fn[i].dev) == fd)
+			return;
+	if (ioctl(v->kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) < 0)
+		log_msg(LOG_WARN, NULL, "vfio %s: the KVM-VFIO device would not let it go: %s",
+			f->p->bdf, strerror(errno));
+}
+
+static int kvm_vfio_add_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f)
+{
+	int fd = vfio_device_owner_fd(&f->dev);
+
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && &v->fn[i] != f && v->fn[i].dev.g &&
+		    vfio_device_owner_fd(&v->fn[i].dev) == fd)
+			return 0;
+	return kvm_vfio_add(vm, v, &fd);
+}
+
+/* What the last function out leaves: no container, no DMA mapping, no KVM-VFIO device. */
+static void vfio_close_if_empty(struct vm_vfio *v)
+{
+	if (fns_open(v))
+		return;
+	for (unsigned i = 0; i < v->nr_groups; i++)
+		vfio_group_close(&v->groups[i]);
+	vfio_container_close(&v->c);
+	if (v->kvm_vfio_fd >= 0)
+		close(v->kvm_vfio_fd);
+	v->kvm_vfio_fd = -1;
+}
+
+/*
+ * f leaves the machine: off the PCI bus (its port told, once the slot is
+ * empty), its BARs unmapped, its interrupts torn down, the device reset
+ * and closed, its group too once no function needs it, and the container
+ * with guest RAM's DMA mappings once none is left. The vCPUs are paused
+ * meanwhile, so no access to the function is in flight.
+ */
+static void fn_release(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool surprise)
+{
+	struct pcie_root_port *rp = q35_root_port(vm, f->p->port);
+	bool paused = vm_paused(vm);
+	struct vfio_group *g = f->g;
+
+	if (!paused && vm_pause(vm))
+		log_msg(LOG_WARN, NULL, "vfio %s: a vCPU would not pause; removing it anyway",
+			f->p->bdf);
+	fn_unwatch(f);
+	if (f->vp)
+		(void)pci_bus_remove_behind(&vm->pci, vfio_pci_dev(f->vp));
+	if (f->announced && !port_used(v, f->p->port, f)) {
+		pthread_mutex_lock(&vm->pci.lock);
+		pcie_root_port_hotplug_remove(rp, surprise);
+		pthread_mutex_unlock(&vm->pci.lock);
+	}
+	vfio_pci_free(f->vp);
+	f->vp = NULL;
+	if (f->dev.g)
+		fn_reset(f, "at removal");
+	kvm_vfio_del_fn(v, f);
+	vfio_device_close(&f->dev);
+	fn_forget(f);
+	for (unsigned i = 0; g && i < v->nr; i++)
+		if (v->fn[i].p && v->fn[i].g == g)
+			g = NULL;
+	if (g)
+		vfio_group_close(g);
+	vfio_close_if_empty(v);
+	if (!paused)
+		vm_resume(vm);
+}
+
+/* "vfio0"-like: letters, digits, '_' and '-', 1 to 15 of them. */
+static bool id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n && n < sizeof(((struct vm_vfio_fn *)0)->id) &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/* The BDF at the end of a sysfs path ("/sys/bus/pci/devices/0000:01:00.0/"), or a bare BDF. */
+static int path_bdf(const char *path, char bdf[HOST_BDF_LEN])
+{
+	char copy[PATH_MAX];
+	size_t n;
+	char *base;
+
+	if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+		return -ENAMETOOLONG;
+	for (n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+		copy[n - 1] = '\0';
+	base = strrchr(copy, '/');
+	return host_parse_bdf(base ? base + 1 : copy, bdf);
+}
+
+/* A plan of its own for bdf: what --vfio bdf would have, read from sysfs now. */
+static int hot_plan(struct vm_vfio_fn *f, const char *bdf, char *why, size_t len)
+{
+	struct vm_vfio_fn_cfg *c;
+	struct host h;
+	int ret;
+
+	f->hot_cfg = c = calloc(1, sizeof(*c));
+	f->hot_plan = calloc(1, sizeof(*f->hot_plan));
+	if (!c || !f->hot_plan) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(c->spec, sizeof(c->spec), "%s", bdf);
+	c->bdf = c->spec;
+	c->reset = VM_VFIO_RESET_AUTO;
+	if (sscanf(bdf, "%hx:%hhx:%hhx.%hhx", &c->domain, &c->bus, &c->dev, &c->fn) != 4) {
+		snprintf(why, len, "%s: not a PCI address", bdf);
+		return -EINVAL;
+	}
+	ret = host_load_traced(&h, "/", NULL, NULL);
+	if (ret) {
+		snprintf(why, len, "cannot read the host's PCI devices from sysfs: %s", strerror(-ret));
+		return ret;
+	}
+	ret = fn_plan_make(&h, c, f->hot_plan, why, len);
+	host_free(&h);
+	return ret;
+}
+
+/* Checks what the request asks before anything is taken: the id, the address, a free port. */
+static int add_check(struct vm *vm, struct vm_vfio *v, const char *path, const char *id,
+		     char bdf[HOST_BDF_LEN], unsigned *port, char *why, size_t len)
+{
+	if (path_bdf(path, bdf)) {
+		snprintf(why, len, "path \"%s\": expected a sysfs path like "
+			 "/sys/bus/pci/devices/0000:01:00.0 (or the address alone)", path);
+		return -EINVAL;
+	}
+	if (id && !id_ok(id)) {
+		snprintf(why, len, "id \"%s\": 1 to 15 letters, digits, '_' or '-'", id);
+		return -EINVAL;
+	}
+	if (id && fn_by_id(v, id)) {
+		snprintf(why, len, "id \"%s\" is taken (vm.info's device_tree)", id);
+		return -EEXIST;
+	}
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && !strcmp(v->fn[i].p->bdf, bdf)) {
+			snprintf(why, len, "%s is already in the guest, as %s", bdf, v->fn[i].id);
+			return -EEXIST;
+		}
+	for (*port = 0; *port < VM_ROOT_PORTS && port_used(v, *port, NULL); (*port)++)
+		;
+	if (*port == VM_ROOT_PORTS || !q35_root_port(vm, *port)) {
+		snprintf(why, len, "%s: every one of the %d root ports has a device (vm.remove-device "
+			 "frees one)", bdf, VM_ROOT_PORTS);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* The first function into an empty machine brings the container and guest RAM's DMA mappings. */
+static int add_open(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, char *why, size_t len)
+{
+	bool first = !v->c.sys;
+	int ret;
+
+	if (first && vfio_memlock_check(vm->cfg->mem.size, why, len))
+		return -ENOMEM;
+	log_clear_last_error();
+	if (first && open_iommu(v, vm->cfg->vfio_iommu))
+		ret = -ENODEV;
+	else
+		ret = open_fn(vm, v, f, false, true);
+	if (!ret && (ret = kvm_vfio_add_fn(vm, v, f)))
+		snprintf(why, len, "%s: the KVM-VFIO device refused it: %s", f->p->bdf,
+			 strerror(-ret));
+	else if (ret)
+		snprintf(why, len, "%s", *log_last_error() ? log_last_error() : "cannot open it");
+	if (!ret && first && (ret = vfio_map_guest_ram(&v->c, &vm->mem, why, len)))
+		return ret;
+	return ret;
+}
+
+int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id_out,
+		       char *bdf_out, size_t out_len, char *why, size_t len)
+{
+	struct vm_vfio *v;
+	struct vm_vfio_fn *f = NULL;
+	char bdf[HOST_BDF_LEN];
+	unsigned port, i;
+	int ret;
+
+	if (!vm->q35) {
+		snprintf(why, len, "a passed-through device needs the Q35 platform (--firmware)");
+		return -EINVAL;
+	}
+	v = vfio_state(vm);
+	if (!v) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	ret = add_check(vm, v, path, id, bdf, &port, why, len);
+	if (ret)
+		return ret;
+	for (i = 0; i < VM_VFIO_FNS && v->fn[i].p; i++)
+		;
+	if (i == VM_VFIO_FNS) {
+		snprintf(why, len, "%s: no room for another function", bdf);
+		return -ENOSPC;
+	}
+	f = &v->fn[i];
+	ret = hot_plan(f, bdf, why, len);
+	if (ret) {
+		fn_forget(f);
+		return ret;
+	}
+	f->hot_plan->port = port;
+	f->p = f->hot_plan;
+	if (id)
+		snprintf(f->id, sizeof(f->id), "%s", id);
+	else
+		snprintf(f->id, sizeof(f->id), "vfio%u", v->next_id++);
+	if (i >= v->nr)
+		v->nr = i + 1;
+	ret = add_open(vm, v, f, why, len);
+	if (ret) {
+		fn_release(vm, v, f, true);
+		return ret;
+	}
+	/*
+	 * Presence, then the button, as a person plugging a card into a slot
+	 * with one: pciehp, which enables button events rather than presence
+	 * ones on such a slot, switches it on about 5 s later and probes.
+	 */
+	pthread_mutex_lock(&vm->pci.lock);
+	pcie_root_port_hotplug_add(q35_root_port(vm, port));
+	pcie_root_port_attention_button(q35_root_port(vm, port));
+	pthread_mutex_unlock(&vm->pci.lock);
+	f->announced = true;
+	snprintf(id_out, out_len, "%s", f->id);
+	guest_bdf(vm, f->vp, bdf_out, out_len);
+	pr_info("vfio %s: added as %s behind root port 00:%02x.0 (IOMMU group %d): the guest is told",
+		bdf, f->id, port + 1, f->p->group);
+	return 0;
+}
+
+/* Asks the guest to let go of every function of f's slot (they leave together). */
+static void start_remove(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, const char *who)
+{
+	uint64_t now = mono_ns();
+	unsigned port = f->p->port;
+
+	for (unsigned i = 0; i < v->nr; i++) {
+		struct vm_vfio_fn *o = &v->fn[i];
+
+		if (!o->p || o->p->port != port || o->remove_by_ns)
+			continue;
+		o->remove_by_ns = now + HOTPLUG_REMOVE_TIMEOUT_S * 1000000000ull;
+		o->button_ns = now;
+		o->remove_why = who;
+	}
+	pthread_mutex_lock(&vm->pci.lock);
+	pcie_root_port_attention_button(q35_root_port(vm, port));
+	pthread_mutex_unlock(&vm->pci.lock);
+	pr_info("vfio %s (%s): %s: pressed the attention button of root port 00:%02x.0; the guest "
+		"has %d s to let go", f->p->bdf, f->id, who, port + 1, HOTPLUG_REMOVE_TIMEOUT_S);
+}
+
+int vm_vfio_remove_device(struct vm *vm, const char *id, char *why, size_t len)
+{
+	struct vm_vfio *v = vm->vfio;
+	struct vm_vfio_fn *f = fn_by_id(v, id);
+
+	if (!f) {
+		snprintf(why, len, "no passed-through device \"%s\" (vm.info's device_tree names them)",
+			 id);
+		return -ENOENT;
+	}
+	if (!f->remove_by_ns)
+		start_remove(vm, v, f, "vm.remove-device");
+	return 0;
+}
+
+/* The device's AER status registers, from its config space, in one line. */
+static void log_aer(struct vm_vfio_fn *f)
+{
+	const struct vfio_region *cfg = &f->dev.region[VFIO_PCI_CONFIG_REGION_INDEX];
+	uint32_t hdr = 0, st[3] = { 0 };
+	unsigned off = PCI_CFG_SPACE_SIZE, hops = 0;
+
+	while (off && hops++ < 64 &&
+	       pread(f->dev.fd, &hdr, 4, (off_t)(cfg->offset + off)) == 4 && hdr &&
+	       PCI_EXT_CAP_ID(hdr) != PCI_EXT_CAP_ID_ERR)
+		off = PCI_EXT_CAP_NEXT(hdr);
+	if (!off || PCI_EXT_CAP_ID(hdr) != PCI_EXT_CAP_ID_ERR ||
+	    pread(f->dev.fd, &st[0], 4, (off_t)(cfg->offset + off + PCI_ERR_UNCOR_STATUS)) != 4 ||
+	    pread(f->dev.fd, &st[1], 4, (off_t)(cfg->offset + off + PCI_ERR_UNCOR_SEVER)) != 4 ||
+	    pread(f->dev.fd, &st[2], 4, (off_t)(cfg->offset + off + PCI_ERR_COR_STATUS)) != 4) {
+		pr_err("vfio %s (%s): the device reported an error (no AER capability to read)",
+		       f->p->bdf, f->id);
+		return;
+	}
+	pr_err("vfio %s (%s): the device reported an error: AER uncorrectable status %#010x "
+	       "(severity %#010x), correctable status %#010x", f->p->bdf, f->id, st[0], st[1], st[2]);
+}
+
+static bool efd_fired(int efd)
+{
+	uint64_t n;
+
+	return efd >= 0 && read(efd, &n, sizeof(n)) == sizeof(n) && n;
+}
+
+/* One function's events: the host's request, an error, the guest letting go, the deadline. */
+static void fn_service(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, uint64_t now)
+{
+	bool on = slot_powered(vm, f->p->port);
+
+	if (efd_fired(f->err_efd)) {
+		log_aer(f);
+		vm_request_stop(vm, VM_STOP_ERROR, "vfio %s (%s): stopping the guest on the device's "
+				"error, as a machine check would", f->p->bdf, f->id);
+	}
+	if (efd_fired(f->req_efd) && !f->remove_by_ns) {
+		pr_info("vfio %s (%s): the host asks for the device back (it is being unbound from "
+			"vfio-pci): removing it from the guest", f->p->bdf, f->id);
+		start_remove(vm, v, f, "the host's request");
+	}
+	if (on) {
+		f->powered_seen = true;
+		if (!f->remove_by_ns || now < f->remove_by_ns)
+			return;
+		log_msg(LOG_WARN, NULL, "vfio %s (%s): the guest did not let go within %d s of the "
+			"attention button: pulled out by surprise", f->p->bdf, f->id,
+			HOTPLUG_REMOVE_TIMEOUT_S);
+		fn_release(vm, v, f, true);
+		return;
+	}
+	if (!f->powered_seen && !f->remove_by_ns)
+		return; /* added, and the guest has not switched the slot on yet */
+	if (f->remove_by_ns)
+		pr_info("vfio %s (%s): the guest let go %.1f s after the attention button (%s); "
+			"removed", f->p->bdf, f->id, (double)(now - f->button_ns) / 1e9,
+			f->remove_why);
+	else
+		pr_info("vfio %s (%s): the guest switched its slot off: removed", f->p->bdf, f->id);
+	fn_release(vm, v, f, false);
+}
+
+int vm_vfio_hotplug_service(struct vm *vm)
+{
+	struct vm_vfio *v = vm->vfio;
+	uint64_t now = mono_ns(), next = 0, n;
+	int efd = q35_hotplug_fd(vm);
+
+	if (efd >= 0)
+		while (read(efd, &n, sizeof(n)) == sizeof(n))
+			;
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		struct vm_vfio_fn *f = &v->fn[i];
+
+		if (f->p)
+			fn_service(vm, v, f, now);
+		if (f->p && f->remove_by_ns && (!next || f->remove_by_ns < next))
+			next = f->remove_by_ns;
+	}
+	return !next ? -1 : next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
+unsigned vm_vfio_pollfds(struct vm *vm, struct pollfd *p, unsigned cap)
+{
+	struct vm_vfio *v = vm->vfio;
+	unsigned n = 0;
+
+	if (q35_hotplug_fd(vm) >= 0 && n < cap)
+		p[n++] = (struct pollfd){ .fd = q35_hotplug_fd(vm), .events = POLLIN };
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		const struct vm_vfio_fn *f = &v->fn[i];
+
+		if (f->req_efd >= 0 && n < cap)
+			p[n++] = (struct pollfd){ .fd = f->req_efd, .events = POLLIN };
+		if (f->err_efd >= 0 && n < cap)
+			p[n++] = (struct pollfd){ .fd = f->err_efd, .events = POLLIN };
+	}
+	return n;
 }

@@ -91,4 +91,44 @@ json_t *vm_vfio_counters(struct vm *vm);
 int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double *ms, char *why,
 			 size_t len) __attribute__((warn_unused_result));
 
+/*
+ * Hot-plug (vm.add-device, vm.remove-device), main thread. Every root port
+ * is a hot-plug slot; a function added takes the first free one, as
+ * function 0 of its device, with what --vfio BDF would give it (reset
+ * auto, the device's ROM, BARs mapped). path is a sysfs path
+ * ("/sys/bus/pci/devices/0000:01:00.0/") or the address alone; id NULL
+ * picks "vfioN". 0 with the id and the guest's BDF for it in id_out and
+ * bdf_out (out_len each), the guest told (presence detect); or -errno with
+ * why: -EINVAL a bad path or id, -EEXIST a taken id or a device already
+ * in, -ENOSPC no free root port, what --vfio would say of a device that is
+ * not viable, or what opening it said. Nothing is kept on failure.
+ * It lasts until the machine ends: a guest reboot makes the --vfio set again.
+ */
+int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id_out,
+		       char *bdf_out, size_t out_len, char *why, size_t len)
+	__attribute__((warn_unused_result));
+/*
+ * Presses the attention button of id's root port (every function of that
+ * slot goes): the guest's pciehp lets go in about 5 s and switches the
+ * slot off, and vm_vfio_hotplug_service() then releases the functions
+ * (reset, unmapped, closed). A guest that has not let go after 20 s has
+ * them pulled out by surprise. 0 (also when a removal is under way), or
+ * -ENOENT with why.
+ */
+int vm_vfio_remove_device(struct vm *vm, const char *id, char *why, size_t len)
+	__attribute__((warn_unused_result));
+/*
+ * The main loop's part: what to poll (q35_hotplug_fd() and each function's
+ * VFIO request and error eventfds; at most VM_VFIO_POLLFDS), and, after
+ * each poll, the service: slots the guest switched off are released, the
+ * host's request for a device (REQ) starts its removal, a device error
+ * (ERR) logs its AER status and stops the machine, and removals past
+ * their time are pulled out. Returns the milliseconds until the next such
+ * deadline, -1 for none.
+ */
+#define VM_VFIO_POLLFDS (1 + 2 * (VM_MAX_VFIO + VM_ROOT_PORTS))
+struct pollfd;
+unsigned vm_vfio_pollfds(struct vm *vm, struct pollfd *p, unsigned cap);
+int vm_vfio_hotplug_service(struct vm *vm);
+
 #endif

@@ -247,9 +247,9 @@ Test(api, wrong_method_unknown_and_not_yet_answered_are_named)
 	r = ask("GET", "vm.nothing");
 	assert_has(r, "HTTP/1.1 404 ");
 	assert_has(r, "vm.nothing: no such endpoint");
-	r = ask("PUT", "vm.add-device");
+	r = ask("PUT", "vm.add-disk");
 	assert_has(r, "HTTP/1.1 501 ");
-	assert_has(r, "vm.add-device: a Cloud Hypervisor endpoint this vmm does not answer yet");
+	assert_has(r, "vm.add-disk: a Cloud Hypervisor endpoint this vmm does not answer yet");
 }
 
 Test(api, pipelined_requests_get_their_replies_in_order)
@@ -476,4 +476,91 @@ Test(api, a_device_is_reset_on_demand_with_the_method_asked)
 	assert_has(ask_body("PUT", "vm.vmm-reset-device", "[1"), "HTTP/1.1 400 ");
 	ctx.state = VM_API_SHUTDOWN;
 	assert_has(ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\"}"), "HTTP/1.1 405 ");
+}
+
+/* vm.add-device and vm.remove-device over a stubbed hot-plug: what reaches it, what is refused. */
+static struct {
+	char path[256], id[32], removed[32];
+	bool id_given;
+	int adds;
+} hp;
+
+static int fake_add(struct vm *v, const char *p, const char *id, char *id_out, char *bdf_out,
+		    size_t out_len, char *why, size_t len)
+{
+	hp.adds++;
+	snprintf(hp.path, sizeof(hp.path), "%s", p);
+	hp.id_given = id != NULL;
+	if (strstr(p, "0000:00:05.0")) {
+		snprintf(why, len, "0000:00:05.0: IOMMU group 7 is not viable: 0000:00:05.1 is bound "
+			 "to nvme");
+		return -EBUSY;
+	}
+	if (id && !strcmp(id, "taken")) {
+		snprintf(why, len, "id \"taken\" is taken");
+		return -EEXIST;
+	}
+	snprintf(id_out, out_len, "%s", id ? id : "vfio3");
+	snprintf(bdf_out, out_len, "0000:02:00.0");
+	return 0;
+}
+
+static int fake_remove(struct vm *v, const char *id, char *why, size_t len)
+{
+	if (strcmp(id, "vfio3")) {
+		snprintf(why, len, "no passed-through device \"%s\"", id);
+		return -ENOENT;
+	}
+	snprintf(hp.removed, sizeof(hp.removed), "%s", id);
+	return 0;
+}
+
+Test(api, a_device_is_added_and_removed_with_cloud_hypervisors_bodies)
+{
+	char *r;
+
+	memset(&hp, 0, sizeof(hp));
+	ctx.add_device = fake_add;
+	ctx.remove_device = fake_remove;
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"/sys/bus/pci/devices/0000:00:06.0/\"}");
+	assert_has(r, "HTTP/1.1 200 ");
+	assert_has(r, "{\"id\":\"vfio3\",\"bdf\":\"0000:02:00.0\"}");
+	cr_assert_str_eq(hp.path, "/sys/bus/pci/devices/0000:00:06.0/");
+	cr_assert(!hp.id_given);
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"0000:00:06.0\", \"id\": \"gpu\", "
+		     "\"iommu\": false, \"pci_segment\": 0}");
+	assert_has(r, "\"id\":\"gpu\"");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"/sys/bus/pci/devices/0000:00:05.0\"}");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "vm.add-device: 0000:00:05.0: IOMMU group 7 is not viable");
+	assert_has(ask_body("PUT", "vm.add-device", "{\"path\": \"x\", \"id\": \"taken\"}"),
+		   "HTTP/1.1 409 ");
+	cr_assert_eq(hp.adds, 4);
+
+	/* refused before anything is tried, each naming the field */
+	r = ask_body("PUT", "vm.add-device", "{\"id\": \"x\"}");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "path: required");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"p\", \"iommu\": true}");
+	assert_has(r, "iommu: this vmm has no virtual IOMMU");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"p\", \"pci_segment\": 1}");
+	assert_has(r, "pci_segment: this vmm has segment 0 only");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"p\", \"x_nv_gpudirect_clique\": 1}");
+	assert_has(r, "x_nv_gpudirect_clique: not supported");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": \"p\", \"pth\": 1}");
+	assert_has(r, "pth: no such field in a DeviceConfig");
+	r = ask_body("PUT", "vm.add-device", "{\"path\": 7}");
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(ask_body("PUT", "vm.add-device", "[1"), "HTTP/1.1 400 ");
+	cr_assert_eq(hp.adds, 4, "none of those reached the machine");
+
+	assert_has(ask_body("PUT", "vm.remove-device", "{\"id\": \"vfio3\"}"), "HTTP/1.1 204 ");
+	cr_assert_str_eq(hp.removed, "vfio3");
+	r = ask_body("PUT", "vm.remove-device", "{\"id\": \"vfio9\"}");
+	assert_has(r, "HTTP/1.1 404 ");
+	assert_has(r, "no passed-through device \\\"vfio9\\\"");
+	assert_has(ask_body("PUT", "vm.remove-device", "{\"idd\": \"vfio3\"}"), "HTTP/1.1 400 ");
+	ctx.state = VM_API_SHUTDOWN;
+	assert_has(ask_body("PUT", "vm.add-device", "{\"path\": \"p\"}"), "HTTP/1.1 405 ");
+	assert_has(ask_body("PUT", "vm.remove-device", "{\"id\": \"vfio3\"}"), "HTTP/1.1 405 ");
 }

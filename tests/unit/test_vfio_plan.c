@@ -42,6 +42,34 @@ struct pcie_root_port *q35_root_port(struct vm *vm, unsigned i)
 	return NULL;
 }
 
+int q35_hotplug_fd(struct vm *vm)
+{
+	cr_assert_fail("a plan asked for the hot-plug eventfd");
+	return -1;
+}
+
+int vm_pause(struct vm *vm)
+{
+	cr_assert_fail("a plan paused the vCPUs");
+	return -1;
+}
+
+void vm_resume(struct vm *vm)
+{
+	cr_assert_fail("a plan resumed the vCPUs");
+}
+
+bool vm_paused(struct vm *vm)
+{
+	cr_assert_fail("a plan asked whether the vCPUs are paused");
+	return false;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop why, const char *fmt, ...)
+{
+	cr_assert_fail("a plan stopped the machine");
+}
+
 /* ---- Every file and link the plan reads, with how often. ---- */
 
 static struct reads {
