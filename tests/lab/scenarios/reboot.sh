@@ -250,19 +250,3 @@ scenario_check() {
 	expect lab created_cpus = 2
 }
 
-# schema_check NAME SCHEMA: the body the lab reported as NAME_body against
-# that schema of Cloud Hypervisor's OpenAPI description, read where it lies
-# beside this checkout (../shared/ref; VMM_CH_API_SPEC elsewhere). Without
-# it, a note says the check was not made.
-schema_check() {
-	local spec=${VMM_CH_API_SPEC:-$lab_dir/../../../shared/ref/cloud-hypervisor-api.yaml} out
-	if [ ! -f "$spec" ]; then
-		printf 'note: %s not checked against %s: no %s\n' "$1" "$2" "$spec"
-		return
-	fi
-	if out=$(printf '%s' "${lab[${1}_body]:-}" | "$lab_dir/../api/check_schema.py" "$spec" "$2" - 2>&1); then
-		printf 'ok: lab %s_body matches %s\n' "$1" "$2"
-	else
-		fail "lab ${1}_body does not match $2: $out"
-	fi
-}
