@@ -56,6 +56,13 @@ static void usage(FILE *f)
 "  reboot               reset the VM (vm.reboot)\n"
 "  boot                 boot a VM that vm.shutdown stopped (vm.boot)\n"
 "  quit                 end the vmm, and the guest with it (vmm.shutdown)\n"
+"  add-device PATH [ID] pass a host PCI function through while the guest runs,\n"
+"                       by its sysfs path (/sys/bus/pci/devices/0000:01:00.0)\n"
+"                       or address; PCIe hot-plug into a free root port\n"
+"                       (vm.add-device). Prints its id and guest address\n"
+"  remove-device ID     ask the guest to let go of it (the slot's attention\n"
+"                       button), then it is reset and released; pulled out\n"
+"                       after 20 s if the guest does not (vm.remove-device)\n"
 "\n"
 "Options:\n"
 "  --api-socket PATH    the socket vmm run was given\n"
@@ -138,17 +145,21 @@ static int read_reply(int fd, struct ctl_reply *r)
 }
 
 /* One request: 0 with the reply, or -1 after saying why it could not be made. */
-static int request(const struct ctl *ctl, const char *method, const char *endpoint,
-		   struct ctl_reply *r)
+/* body: JSON, or NULL for none. */
+static int request_body(const struct ctl *ctl, const char *method, const char *endpoint,
+			const char *body, struct ctl_reply *r)
 {
-	char head[256];
+	size_t blen = body ? strlen(body) : 0;
+	char head[320];
 	int fd = connect_api(ctl->socket), n, ret;
 
 	if (fd < 0)
 		return -1;
 	n = snprintf(head, sizeof(head), "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\n"
-		     "Content-Length: 0\r\nConnection: close\r\n\r\n", method, endpoint);
-	ret = send_all(fd, head, (size_t)n) ? read_reply(fd, r) : -errno;
+		     "%sContent-Length: %zu\r\nConnection: close\r\n\r\n", method, endpoint,
+		     body ? "Content-Type: application/json\r\n" : "", blen);
+	ret = send_all(fd, head, (size_t)n) && (!blen || send_all(fd, body, blen)) ?
+	      read_reply(fd, r) : -errno;
 	close(fd);
 	if (ret) {
 		pr_err("--api-socket %s: %s: %s", ctl->socket, endpoint,
@@ -156,6 +167,12 @@ static int request(const struct ctl *ctl, const char *method, const char *endpoi
 		return -1;
 	}
 	return 0;
+}
+
+static int request(const struct ctl *ctl, const char *method, const char *endpoint,
+		   struct ctl_reply *r)
+{
+	return request_body(ctl, method, endpoint, NULL, r);
 }
 
 /* 1 after printing the API's refusal ("vm.pause: the VM is Paused"), 0 for a 2xx. */
@@ -248,6 +265,36 @@ static int cmd_get(const struct ctl *ctl, const char *endpoint)
 	free(raw);
 	json_decref(o);
 	return 0;
+}
+
+/* add-device PATH [ID], remove-device ID: the answer printed, or as it came with --json. */
+static int cmd_device(const struct ctl *ctl, const char *cmd, const char *arg, const char *id)
+{
+	bool add = !strcmp(cmd, "add-device");
+	const char *ep = add ? "vm.add-device" : "vm.remove-device";
+	json_t *o = add ? json_pack("{ss}", "path", arg) : json_pack("{ss}", "id", arg);
+	struct ctl_reply r = { 0 };
+	char *body;
+	int ret;
+
+	if (add && id)
+		json_object_set_new(o, "id", json_string(id));
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	ret = body ? request_body(ctl, "PUT", ep, body, &r) : -1;
+	free(body);
+	if (ret)
+		return 1;
+	ret = refused(ep, &r);
+	if (!ret && ctl->json)
+		printf("%s\n", r.body);
+	else if (!ret && add)
+		printf("%s\n", r.body); /* {"id", "bdf"}: short enough as it is */
+	else if (!ret)
+		printf("%s: asked the guest to let go of it (the attention button); vm.info lists it "
+		       "until it is released\n", arg);
+	free(r.body);
+	return ret;
 }
 
 static double now_s(void)
@@ -352,6 +399,16 @@ int ctl_main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
+	if (!strcmp(cmd, "add-device") || !strcmp(cmd, "remove-device")) {
+		bool add = cmd[0] == 'a';
+
+		if (optind + 1 >= argc || optind + 2 + add < argc) {
+			pr_err("ctl: %s takes %s (see vmm ctl --help)", cmd,
+			       add ? "PATH [ID]" : "ID");
+			return 2;
+		}
+		return cmd_device(&ctl, cmd, argv[optind + 1], add ? argv[optind + 2] : NULL);
+	}
 	if (optind + 1 < argc) {
 		pr_err("ctl: %s: unexpected argument (see vmm ctl --help)", argv[optind + 1]);
 		return 2;

@@ -10,7 +10,8 @@
 #    --vfio 0000:00:05.0 says of it; the guest runs on;
 #  - VMM_LAB_HOTPLUG_CYCLES times (10 by hand, 3 in CI): vm.add-device of
 #    06.0 (200, an id and a guest BDF), the guest's pciehp sees it and
-#    vmm_edu runs MSI and DMA through it; vm.remove-device (204), the guest
+#    vmm_edu runs MSI and DMA through it; vmm ctl remove-device (through
+#    vm.remove-device), the guest
 #    lets go after the attention button, and vm.info's device_tree is
 #    empty again. Each time the device is out, the vmm holds the same
 #    number of fds as before the first add and no pinned guest RAM
@@ -90,8 +91,8 @@ if wait_line /tmp/guest.log "VMM-AGENT: hotplug_ready=1" $pid 400; then
 		[ "$i" = 1 ] && api GET vm.info >/dev/null && lab "info_in_body=$(tr -d "\n" </tmp/api.out)"
 		fds_in="$fds_in $(vmm_fds)"
 		lck_in="$lck_in $(vmm_lck)"
-		st=$(api PUT vm.remove-device "{\"id\":\"$id\"}")
-		[ "$st" = 204 ] || { lab "remove_status_$i=$st"; cat /tmp/api.out; break; }
+		# Removed as a person would: vmm ctl (vm.remove-device, 204).
+		"$VMM" ctl --api-socket $API remove-device "$id" || { lab "remove_failed_$i=1"; break; }
 		wait_line /tmp/guest.log "VMM-AGENT: hp${i}_gone=1" $pid 120 || break
 		# The vmm releases it once the guest switched the slot off.
 		n=0
