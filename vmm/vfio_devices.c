@@ -678,8 +678,12 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	if (!hot)
 		pcie_root_port_set_present(rp, true);
 	/* The port's link is the first function's, as the host trained it. */
-	if (!slot_linked(v, f) && vfio_pci_link(f->vp, &speed, &width))
+	if (!slot_linked(v, f) && vfio_pci_link(f->vp, &speed, &width)) {
+		/* Under the lock: a hot-added one's vCPUs may be reading the port. */
+		pthread_mutex_lock(&vm->pci.lock);
 		pcie_root_port_set_link(rp, speed, width);
+		pthread_mutex_unlock(&vm->pci.lock);
+	}
 	pr_info("vfio %s: behind root port 00:%02x.0 (IOMMU group %d)", p->bdf, p->port + 1,
 		p->group);
 	return 0;
@@ -1168,6 +1172,14 @@ static void fn_release(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, b
 		vm_resume(vm);
 }
 
+static bool id_taken(const struct vm_vfio *v, const char *id, const struct vm_vfio_fn *but)
+{
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && &v->fn[i] != but && !strcmp(v->fn[i].id, id))
+			return true;
+	return false;
+}
+
 /* "vfio0"-like: letters, digits, '_' and '-', 1 to 15 of them. */
 static bool id_ok(const char *id)
 {
@@ -1315,7 +1327,9 @@ int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id
 	if (id)
 		snprintf(f->id, sizeof(f->id), "%s", id);
 	else
-		snprintf(f->id, sizeof(f->id), "vfio%u", v->next_id++);
+		do /* past any a client chose: "vfio5" given, the next is not vfio5 again */
+			snprintf(f->id, sizeof(f->id), "vfio%u", v->next_id++);
+		while (id_taken(v, f->id, f));
 	if (i >= v->nr)
 		v->nr = i + 1;
 	ret = add_open(vm, v, f, why, len);

@@ -33,7 +33,8 @@
  * limit; nothing here waits for the device forever.
  *
  * The module loads only if it bound at least one edu device; without one
- * its init returns -ENODEV (insmod: "No such device").
+ * its init returns -ENODEV (insmod: "No such device"), unless hotplug=1:
+ * then it stays, and probes (and checks) each edu device hot-added later.
  *
  * The device's register map is QEMU's docs/specs/edu.rst and
  * hw/misc/edu.c. QEMU 7.2 (Debian 12's, and the lab's emulator built from
@@ -105,6 +106,10 @@ MODULE_PARM_DESC(timeout_ms, "limit on each wait for the device (default 10000)"
 static bool allow_intx = true;
 module_param(allow_intx, bool, 0444);
 MODULE_PARM_DESC(allow_intx, "fall back to INTx when MSI cannot be enabled (reported as edu_irq_mode=intx)");
+
+static bool hotplug;
+module_param(hotplug, bool, 0444);
+MODULE_PARM_DESC(hotplug, "stay loaded with no edu device: one hot-added later is probed then");
 
 static unsigned int bench;
 module_param(bench, uint, 0444);
@@ -583,7 +588,7 @@ static int __init edu_init(void)
 
 	if (rc)
 		return rc;
-	if (!probed) {
+	if (!probed && !hotplug) {
 		pci_unregister_driver(&edu_driver);
 		pr_info("vmm_edu: no edu device (%04x:%04x) bound; not loading\n",
 			EDU_VENDOR, EDU_DEVICE);

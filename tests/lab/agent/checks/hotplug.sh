@@ -58,7 +58,7 @@ hp_one() {
 check_hotplug() {
 	n=$(cmdline_param agent.hotplug_cycles 1)
 	report hotplug_slots "$(ls /sys/bus/pci/slots 2>/dev/null | tr '\n' ' ')"
-	if ! insmod "$edu_module" 2>/tmp/edu_insmod.err; then
+	if ! insmod "$edu_module" hotplug=1 2>/tmp/edu_insmod.err; then
 		report hotplug_error "insmod vmm_edu: $(cat /tmp/edu_insmod.err)"
 		return
 	fi
