@@ -1448,7 +1448,10 @@ static void fn_service(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, u
 	}
 	if (!f->powered_seen && !f->remove_by_ns)
 		return; /* added, and the guest has not switched the slot on yet */
-	if (f->remove_by_ns)
+	if (!f->powered_seen)
+		pr_info("vfio %s (%s): %s: the guest never switched its slot on; removed", f->p->bdf,
+			f->id, f->remove_why);
+	else if (f->remove_by_ns)
 		pr_info("vfio %s (%s): the guest let go %.1f s after the attention button (%s); "
 			"removed", f->p->bdf, f->id, (double)(now - f->button_ns) / 1e9,
 			f->remove_why);
