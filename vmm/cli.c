@@ -70,7 +70,7 @@ static void usage_run(FILE *f)
 "                        it as the host set it up (up, addresses, bridge);\n"
 "                        one the vmm created goes away when the vmm ends. The\n"
 "                        default MAC is derived from --name, so it is stable\n"
-"  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none][,mmap=off]\n"
+"  --vfio BDF[,rom=FILE|off][,reset=auto|flr|pm|bus|none][,mmap=off][,error=stop|log]\n"
 "                        pass host PCI function BDF (0000:01:00.0 as lspci -D\n"
 "                        shows it) through to the guest (repeatable, up to 8;\n"
 "                        needs --firmware). It must be bound to vfio-pci with\n"
@@ -89,6 +89,10 @@ static void usage_run(FILE *f)
 "                        mmap=off: no BAR is mapped into the guest; every\n"
 "                        access exits to the vmm, which forwards it (slow:\n"
 "                        for measuring and debugging; QEMU's x-no-mmap)\n"
+"                        error: what an error the device reports (AER, VFIO's\n"
+"                        error interrupt) does, its AER status logged either\n"
+"                        way; stop (default): the VM stops, as QEMU's does, so\n"
+"                        no corrupt data reaches the guest; log: it runs on\n"
 "  --vfio-iommu auto|type1|iommufd\n"
 "                        how --vfio devices are held and their DMA mapped:\n"
 "                        type1, the container and group nodes in /dev/vfio;\n"
@@ -518,9 +522,12 @@ static int parse_vfio(const char *arg, struct vm_config *cfg)
 			f->reset = (enum vm_vfio_reset)r;
 		} else if (!strcmp(key, "mmap") && val && (!strcmp(val, "off") || !strcmp(val, "on"))) {
 			f->no_mmap = !strcmp(val, "off");
+		} else if (!strcmp(key, "error") && val &&
+			   (!strcmp(val, "stop") || !strcmp(val, "log"))) {
+			f->error_log = !strcmp(val, "log");
 		} else {
 			return bad("--vfio", arg, "expected BDF[,rom=FILE|off][,reset=auto|flr|pm|"
-				   "bus|none][,mmap=off]");
+				   "bus|none][,mmap=off][,error=stop|log]");
 		}
 	}
 	cfg->nr_vfio++;

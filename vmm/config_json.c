@@ -432,8 +432,8 @@ static int dec_net(struct dec *d, const json_t *o)
 static int dec_device(struct dec *d, const json_t *o)
 {
 	static const char *const known[] = { "path", "id", "vmm_rom", "vmm_reset", "vmm_mmap",
-					     NULL };
-	const char *path, *rom, *reset, *id, *bdf;
+					     "vmm_error", NULL };
+	const char *path, *rom, *reset, *id, *bdf, *error;
 	json_t *mmap = json_object_get(o, "vmm_mmap");
 	char opt[VM_SPEC_MAX] = "";
 	int ret;
@@ -447,6 +447,8 @@ static int dec_device(struct dec *d, const json_t *o)
 		ret = get_item(d, o, "vmm_reset", &reset);
 	if (!ret)
 		ret = get_str(d, o, "id", &id);
+	if (!ret)
+		ret = get_item(d, o, "vmm_error", &error);
 	if (!ret && mmap && !json_is_boolean(mmap))
 		ret = fail(d, "vmm_mmap", "expected true or false, got %s", type_name(mmap));
 	if (ret)
@@ -466,6 +468,8 @@ static int dec_device(struct dec *d, const json_t *o)
 		add(opt, sizeof(opt), "reset=%s", reset);
 	if (json_is_false(mmap))
 		add(opt, sizeof(opt), "mmap=off");
+	if (error)
+		add(opt, sizeof(opt), "error=%s", error);
 	return push_built(d, "--vfio", opt, sizeof(opt));
 }
 
@@ -792,6 +796,7 @@ static json_t *enc_devices(const struct vm_config *cfg)
 			json_object_set_new(o, "vmm_rom", path_json(f->rom));
 		json_object_set_new(o, "vmm_reset", json_string(reset_names[f->reset]));
 		json_object_set_new(o, "vmm_mmap", json_boolean(!f->no_mmap));
+		json_object_set_new(o, "vmm_error", json_string(f->error_log ? "log" : "stop"));
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -1428,8 +1428,13 @@ static void fn_service(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, u
 
 	if (efd_fired(f->err_efd)) {
 		log_aer(f);
-		vm_request_stop(vm, VM_STOP_ERROR, "vfio %s (%s): stopping the guest on the device's "
-				"error, as a machine check would", f->p->bdf, f->id);
+		if (f->p->cfg->error_log)
+			log_msg(LOG_WARN, NULL, "vfio %s (%s): the guest runs on (error=log)",
+				f->p->bdf, f->id);
+		else
+			vm_request_stop(vm, VM_STOP_ERROR, "vfio %s (%s): stopped the guest on the "
+					"device's error (error=stop; error=log runs on)", f->p->bdf,
+					f->id);
 	}
 	if (efd_fired(f->req_efd) && !f->remove_by_ns) {
 		pr_info("vfio %s (%s): the host asks for the device back (it is being unbound from "

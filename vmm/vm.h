@@ -50,6 +50,7 @@ struct vm_vfio_fn_cfg {
 	const char *rom;        /* rom=FILE: the guest's ROM BAR serves it; NULL: the device's */
 	bool rom_off;           /* rom=off: no ROM BAR at all */
 	bool no_mmap;           /* mmap=off: every BAR access traps */
+	bool error_log;         /* error=log: a device error (AER) is logged, the VM runs on; else stopped */
 	enum vm_vfio_reset reset;
 };
 

@@ -175,6 +175,8 @@ case_ "vfio unknown option" "romfile=x: expected BDF" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,romfile=x
 case_ "vfio mmap neither on nor off" "mmap=no: expected BDF.*\\[,mmap=off\\]" -- \
 	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,mmap=no
+case_ "vfio error neither stop nor log" "error=halt: expected BDF.*\\[,error=stop|log\\]" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --vfio 0000:01:00.0,error=halt
 case_ "bench vfio without a device" "vfio needs --vfio BDF" -- \
 	"$vmm" bench vfio --kernel "$tmp/fake-bzimage" --initrd "$tmp/fake-bzimage"
 case_ "bench vfio not an address" "--vfio 0000:01:00.0,x=1: expected a PCI address" -- \

@@ -204,7 +204,7 @@ Test(config_json, a_device_is_its_sysfs_directory_or_its_address)
 	write_file("vm.json", "{\"payload\": {\"firmware\": \"bz\"},"
 		   " \"devices\": [{\"path\": \"/sys/bus/pci/devices/0000:01:00.0/\"},"
 		   " {\"path\": \"0000:02:00.1\", \"vmm_reset\": \"bus\", \"vmm_mmap\": false,"
-		   " \"vmm_rom\": \"off\"}]}");
+		   " \"vmm_rom\": \"off\", \"vmm_error\": \"log\"}]}");
 	cr_assert_eq(run_args(&cfg, (const char *const[]){ "--config", "vm.json", NULL }), 0);
 	cr_assert_eq(cfg.nr_vfio, 2);
 	cr_assert_eq(cfg.vfio[0].bus, 1);
@@ -212,6 +212,27 @@ Test(config_json, a_device_is_its_sysfs_directory_or_its_address)
 	cr_assert_eq(cfg.vfio[1].reset, VM_VFIO_RESET_BUS);
 	cr_assert(cfg.vfio[1].no_mmap);
 	cr_assert(cfg.vfio[1].rom_off);
+	cr_assert(cfg.vfio[1].error_log);
+	cr_assert(!cfg.vfio[0].error_log, "a device error stops the VM unless told");
+}
+
+Test(config_json, a_devices_error_action_round_trips_and_a_bad_one_is_named)
+{
+	static const char *const args[] = { "--firmware", "bz", "--vfio", "0000:01:00.0,error=log",
+					     "--vfio", "0000:02:00.0", NULL };
+	struct vm_config back;
+	char why[512], *text = printed(args);
+
+	cr_assert(strstr(text, "\"vmm_error\": \"log\""), "%s", text);
+	cr_assert(strstr(text, "\"vmm_error\": \"stop\""), "%s", text);
+	write_file("vm.json", text);
+	free(text);
+	cr_assert_eq(run_args(&back, (const char *const[]){ "--config", "vm.json", NULL }), 0);
+	cr_assert(back.vfio[0].error_log);
+	cr_assert(!back.vfio[1].error_log);
+	cr_assert_eq(decode("{\"payload\": {\"firmware\": \"bz\"}, \"devices\": [{\"path\": "
+			    "\"0000:01:00.0\", \"vmm_error\": 3}]}", why, sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "vmm_error"), "%s", why);
 }
 
 Test(config_json, hotplug_reserve_has_defaults_and_later_keys_win)
