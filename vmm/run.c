@@ -770,6 +770,16 @@ static int preflight(const struct vm_config *cfg, struct boot_files *bf, char *v
  * Shut down through the API (vm.shutdown): no machine, only the API and
  * the signals, until vm.boot (true) or vmm.shutdown or a signal (false).
  */
+/* vm.info's device_tree: the passed-through functions, then the virtio ones. */
+static json_t *device_tree(struct vm *vm)
+{
+	json_t *tree = vm_vfio_device_tree(vm), *virtio = vm_virtio_device_tree(vm);
+
+	json_object_update(tree, virtio);
+	json_decref(virtio);
+	return tree;
+}
+
 static bool wait_for_boot(int sfd, struct api *api, struct vm_api_ctx *ctx)
 {
 	if (ctx->state != VM_API_NONE)
@@ -891,7 +901,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	boot.vfio_plan = rp.bf.vfio_plan;
 	memcpy(boot.nic_tap, rp.bf.nic_tap, sizeof(boot.nic_tap));
 	ctx.cfg = &boot;
-	ctx.device_tree = vm_vfio_device_tree;
+	ctx.device_tree = device_tree;
 	ctx.counters = vm_vfio_counters;
 	ctx.reset_device = vm_vfio_reset_device;
 	ctx.add_device = vm_vfio_add_device;

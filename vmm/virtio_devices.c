@@ -6,6 +6,7 @@
  * (ioeventfd) and the interrupts (irqfd, MSI routes).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,56 @@ int vm_add_virtio_devices(struct vm *vm)
 	for (unsigned i = 0; i < cfg->nr_nics && !ret; i++)
 		ret = add_nic(vm, v, &cfg->nic[i], i);
 	return ret;
+}
+
+/* One function's node: its guest address, what it is, its BAR as the guest placed it. */
+static json_t *virtio_node(struct vm *vm, struct virtio_pci *vp, const char *id, const char *kind,
+			   const char *backend)
+{
+	struct pci_device *dev = virtio_pci_dev(vp);
+	json_t *node = json_object(), *res = json_array();
+	uint64_t addr, size;
+	char bdf[16];
+	bool on;
+
+	snprintf(bdf, sizeof(bdf), "0000:00:%02x.%x", PCI_SLOT(dev->devfn), PCI_FUNC(dev->devfn));
+	pthread_mutex_lock(&vm->pci.apply_lock);
+	on = dev->bar[VIRTIO_PCI_BAR].applied_on;
+	addr = dev->bar[VIRTIO_PCI_BAR].applied_addr;
+	size = dev->bar[VIRTIO_PCI_BAR].size;
+	pthread_mutex_unlock(&vm->pci.apply_lock);
+	json_array_append_new(res, json_pack("{ss ss ss}", "type", "virtio", "device", kind,
+					     "backend", backend));
+	/* The registers trap (the notify writes go to ioeventfds): no memslot. */
+	json_array_append_new(res, json_pack("{ss si sb sI sI ss s[]}", "type", "bar", "index",
+					     VIRTIO_PCI_BAR, "io", 0, "guest_address",
+					     (json_int_t)(on ? addr : 0), "size", (json_int_t)size,
+					     "mapping", on ? "trapped" : "off", "trapped"));
+	json_object_set_new(node, "id", json_string(id));
+	json_object_set_new(node, "pci_bdf", json_string(bdf));
+	json_object_set_new(node, "resources", res);
+	json_object_set_new(node, "children", json_array());
+	return node;
+}
+
+json_t *vm_virtio_device_tree(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct vm_virtio *v = vm->virtio;
+	json_t *tree = json_object();
+	char id[16];
+
+	/* The order they were made in: --disk ones, then --net ones. */
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		bool disk = i < cfg->nr_disks;
+		unsigned n = disk ? i : i - cfg->nr_disks;
+
+		snprintf(id, sizeof(id), "%s%u", disk ? "disk" : "net", n);
+		json_object_set_new(tree, id, virtio_node(vm, v->vp[i], id, disk ? "virtio-blk" :
+							  "virtio-net", disk ? cfg->disk[n].path :
+							  cfg->nic[n].tap));
+	}
+	return tree;
 }
 
 void vm_virtio_dump(struct vm *vm, FILE *f)

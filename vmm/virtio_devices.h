@@ -20,6 +20,13 @@ int vm_virtio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_
 int vm_virtio_open_taps(const struct vm_config *cfg, struct virtio_net_tap **taps)
 	__attribute__((warn_unused_result));
 void vm_virtio_free(struct vm *vm);
+/*
+ * vm.info's device_tree for the virtio functions: "disk0", ..., "net0", ...
+ * with each one's guest BDF, kind and backend (the image, the TAP), and
+ * its BAR's guest address and size. Main thread.
+ */
+struct json_t;
+struct json_t *vm_virtio_device_tree(struct vm *vm);
 /* SIGUSR2: every virtio function's state, to f. */
 void vm_virtio_dump(struct vm *vm, FILE *f);
 

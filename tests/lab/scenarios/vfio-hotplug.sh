@@ -4,7 +4,8 @@
 # by hand beside an NVMe controller at 00:05.1 left on the host's nvme
 # driver, so 05.0's IOMMU group is not viable.
 #
-# The vmm starts with no --vfio at all, under OVMF, with its API socket;
+# The vmm starts with no --vfio at all, under OVMF, with its API socket
+# and a virtio disk (vm.info's device_tree lists it beside the edu);
 # the guest (agent check hotplug) loads vmm_edu and waits. Then:
 #  - vm.add-device of 05.0 is refused with a 4xx and the very words
 #    --vfio 0000:00:05.0 says of it; the guest runs on;
@@ -17,6 +18,10 @@
 #    number of fds as before the first add and no pinned guest RAM
 #    (VmLck 0: the container went with the last device); each time it is
 #    in, the same fds and VmLck as the first time;
+#  - once more added, and removed while the VM is paused, so the guest
+#    cannot let go: 20 s after the button the vmm pulls it out (surprise
+#    removal), releasing everything as before; resumed, the guest's pciehp
+#    sees the link down and drops the device;
 #  - once more added, then unbound from vfio-pci on the lab host: the vmm
 #    gets VFIO's request (REQ), removes it from the guest, and the unbind
 #    completes; the device ends on no driver.
@@ -31,10 +36,11 @@ lab_qemu_args=(-device edu,addr=05.0,multifunction=on
 	-device nvme,addr=05.1,serial=vmmlab,drive=labnvme
 	-device edu,addr=06.0)
 cycles=${VMM_LAB_HOTPLUG_CYCLES:-10}
-# One boot (about 60 s), then about 7 s a cycle in the lab: 89 s for 3.
-lab_timeout=$((400 + (cycles + 1) * 60))
+# One boot (about 60 s), then about 7 s a cycle in the lab (89 s for 3),
+# and 20 s more for the surprise removal.
+lab_timeout=$((400 + (cycles + 2) * 60))
 guest_checks=hotplug
-guest_cmdline="agent.hotplug_cycles=$((cycles + 1))"
+guest_cmdline="agent.hotplug_cycles=$((cycles + 2))"
 lab_vars=("CYCLES=$cycles")
 lab_host_files() {
 	head -c 1048576 /dev/zero >"$nvme_img" || { lab_fail "cannot write $nvme_img"; return 1; }
@@ -66,9 +72,10 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars2.fd
 	--vfio 0000:00:05.0 --kernel "$GUEST_KERNEL" </dev/null >/dev/null 2>/tmp/cli.err
 cat /tmp/cli.err
 cli_why=$(sed -n "s/^vmm: error: --vfio //p" /tmp/cli.err | head -n 1)
+head -c 1048576 /dev/zero >/tmp/disk.img
 vm() {
 	exec "$VMM" run -v --cpus 1 --memory 512M --firmware /usr/share/OVMF/OVMF_CODE_4M.fd \
-		--vars /tmp/vars.fd --api-socket $API --kernel "$GUEST_KERNEL" \
+		--vars /tmp/vars.fd --api-socket $API --disk path=/tmp/disk.img --kernel "$GUEST_KERNEL" \
 		--initrd "$GUEST_INITRD" --cmdline "$GUEST_CMDLINE" </dev/null >/tmp/guest.log 2>/tmp/vmm.err
 }
 vm &
@@ -113,8 +120,27 @@ if wait_line /tmp/guest.log "VMM-AGENT: hotplug_ready=1" $pid 400; then
 	lab "lck_in_each=$(echo $lck_in | tr " " "\n" | sort -u | tr "\n" " " | sed "s/ $//")"
 	lab "fds_out_each=$(echo $fds_out | tr " " "\n" | sort -u | tr "\n" " " | sed "s/ $//")"
 	lab "lck_out_each=$(echo $lck_out | tr " " "\n" | sort -u | tr "\n" " " | sed "s/ $//")"
-	# The host takes the device back while the guest has it.
+	# A guest that cannot let go (paused): pulled out 20 s after the
+	# button; resumed, its pciehp sees the link go down and drops it.
 	i=$((CYCLES + 1))
+	if [ "$(api PUT vm.add-device "{\"path\":\"/sys/bus/pci/devices/$EDU/\"}")" = 200 ] &&
+		wait_line /tmp/guest.log "VMM-AGENT: hp${i}_done=1" $pid 300; then
+		id=$(sed -n "s/.*\"id\":\"\([^\"]*\)\".*/\1/p" /tmp/api.out)
+		api PUT vm.pause >/dev/null
+		t0=$(uptime_s)
+		"$VMM" ctl --api-socket $API remove-device "$id" >/dev/null
+		wait_line /tmp/vmm.err "vfio $EDU ($id): the guest did not let go within 20 s" $pid 60 &&
+			lab surprise_logged=1
+		lab "surprise_seconds=$(awk -v a="$t0" -v b="$(uptime_s)" "BEGIN { printf \"%.0f\", b - a }")"
+		api GET vm.info >/dev/null
+		grep -q "\"$id\"" /tmp/api.out || lab surprise_unlisted=1
+		lab "surprise_fds=$(vmm_fds)"
+		lab "surprise_lck=$(vmm_lck)"
+		api PUT vm.resume >/dev/null
+		wait_line /tmp/guest.log "VMM-AGENT: hp${i}_gone=1" $pid 120 && lab surprise_guest_gone=1
+	fi
+	# The host takes the device back while the guest has it.
+	i=$((CYCLES + 2))
 	if [ "$(api PUT vm.add-device "{\"path\":\"/sys/bus/pci/devices/$EDU/\"}")" = 200 ] &&
 		wait_line /tmp/guest.log "VMM-AGENT: hp${i}_done=1" $pid 300; then
 		t0=$(uptime_s)
@@ -142,6 +168,7 @@ scenario_check() {
 	schema_check add PciDeviceInfo
 	schema_check info_in VmInfo
 	expect lab info_in_body =~ '"type":"bar","index":0,"io":false,"guest_address":[1-9][0-9]*,"size":1048576,"mapping":"memslot"'
+	expect lab info_in_body =~ '"disk0":\{"id":"disk0","pci_bdf":"0000:00:08.0","resources":\[\{"type":"virtio","device":"virtio-blk","backend":"/tmp/disk.img"\},\{"type":"bar","index":4,"io":false,"guest_address":[1-9][0-9]*,"size":32768,"mapping":"trapped"'
 	expect lab refused_status = 400
 	expect lab refused_same_words -eq 1
 	expect lab cycles_ok -eq "$n"
@@ -156,6 +183,12 @@ scenario_check() {
 	expect lab fds_out_each = "${lab[fds_out0]:-none}"
 	[[ ${lab[fds_in_each]:-} =~ ^[0-9]+$ ]] || fail "the vmm's fds with the device in differ: ${lab[fds_in_each]:-none}"
 	[[ ${lab[lck_in_each]:-} =~ ^[1-9][0-9]*$ ]] || fail "VmLck with the device in differs or is 0: ${lab[lck_in_each]:-none}"
+	expect lab surprise_logged -eq 1
+	expect lab surprise_seconds -ge 20
+	expect lab surprise_unlisted -eq 1
+	expect lab surprise_fds = "${lab[fds_out0]:-none}"
+	expect lab surprise_lck -eq 0
+	expect lab surprise_guest_gone -eq 1
 	expect lab unbind_done -eq 1
 	expect lab unbind_guest_gone -eq 1
 	expect lab unbind_driver_after = ""
