@@ -34,7 +34,26 @@ struct api_client {
 	bool closing;          /* close once out is written */
 	char refused[160];     /* a peer not served: its first request is answered 403 with this */
 	uint64_t last_ms;      /* the last byte in or out */
+	/*
+	 * File descriptors that came (SCM_RIGHTS) with bytes still in in, and
+	 * where in in the last byte of the read that brought them lies. The
+	 * kernel ends a read with the message that carries descriptors (it may
+	 * put messages without any before it), so that byte is of the sender's
+	 * message: the request that holds it is the one they came with, and
+	 * pipelined requests keep theirs apart.
+	 */
+	int fds[API_MAX_FDS];
+	size_t fd_at[API_MAX_FDS];
+	unsigned nr_fds;
+	char fd_refused[160];  /* too many, or cut short: the next request is answered 400 with this */
 };
+
+/*
+ * Room for all the descriptors one message can carry (the kernel's
+ * SCM_MAX_FD), so that too many is told as such and not as control data
+ * cut short.
+ */
+#define API_RECV_FDS 253
 
 struct api {
 	int listen_fd;
@@ -173,8 +192,17 @@ const char *api_path(const struct api *api)
 	return api->path;
 }
 
+/* Closes every descriptor the client passed that no handler took. */
+static void client_close_fds(struct api_client *c)
+{
+	for (unsigned i = 0; i < c->nr_fds; i++)
+		close(c->fds[i]);
+	c->nr_fds = 0;
+}
+
 static void client_close(struct api_client *c)
 {
+	client_close_fds(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
@@ -300,6 +328,37 @@ static void client_reply(struct api_client *c, struct api_reply *r, bool keep_al
 	r->body = NULL;
 }
 
+/* The descriptors that came with the request in in[0..used): moved from c to fds. */
+static unsigned request_fds(struct api_client *c, size_t used, int fds[API_MAX_FDS])
+{
+	unsigned n = 0, kept = 0;
+
+	for (unsigned i = 0; i < c->nr_fds; i++) {
+		if (c->fd_at[i] < used) {
+			fds[n++] = c->fds[i];
+			continue;
+		}
+		c->fds[kept] = c->fds[i];
+		c->fd_at[kept++] = c->fd_at[i] - used;
+	}
+	c->nr_fds = kept;
+	return n;
+}
+
+/* Runs the handler on req with its descriptors, then closes those it did not take. */
+static void request_handle(struct api_client *c, struct http_request *req, size_t used,
+			   api_handler_fn *fn, void *opaque, struct api_reply *reply)
+{
+	int fds[API_MAX_FDS];
+
+	req->fds = fds;
+	req->nr_fds = request_fds(c, used, fds);
+	fn(opaque, req, reply);
+	for (unsigned i = 0; i < req->nr_fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 /* Answers every whole request in c's input; a malformed one closes the client after its answer. */
 static void client_requests(struct api_client *c, api_handler_fn *fn, void *opaque)
 {
@@ -329,12 +388,79 @@ static void client_requests(struct api_client *c, api_handler_fn *fn, void *opaq
 			client_reply(c, &reply, false);
 			return;
 		}
-		fn(opaque, &req, &reply);
+		if (c->fd_refused[0]) {
+			/* Which request the lost descriptors were for is unknowable: none goes on. */
+			api_reply_error(&reply, 400, "%s", c->fd_refused);
+			client_reply(c, &reply, false);
+			return;
+		}
+		request_handle(c, &req, (size_t)used, fn, opaque, &reply);
 		client_reply(c, &reply, req.keep_alive);
 		memmove(c->in, c->in + used, c->in_len - (size_t)used);
 		c->in_len -= (size_t)used;
 		c->sent_continue = false;
 	}
+}
+
+/* From now on no descriptor is kept: those pending are closed, and why answers the next request. */
+__attribute__((format(printf, 2, 3)))
+static void fds_refuse(struct api_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	client_close_fds(c);
+	if (c->fd_refused[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->fd_refused, sizeof(c->fd_refused), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_WARN, "api", "a client's file descriptors: %s", c->fd_refused);
+}
+
+/* Keeps the descriptors of one read, whose last byte is in[at]. */
+static void client_take_fds(struct api_client *c, struct msghdr *m, size_t at)
+{
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+		size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (!c->fd_refused[0] && c->nr_fds == API_MAX_FDS)
+				fds_refuse(c, "more than %d file descriptors came with one request",
+					   API_MAX_FDS);
+			if (c->fd_refused[0]) {
+				close(fd);
+				continue;
+			}
+			c->fds[c->nr_fds] = fd;
+			c->fd_at[c->nr_fds++] = at;
+		}
+	}
+	/* The kernel dropped descriptors that did not fit: a request without them is not the one sent. */
+	if (m->msg_flags & MSG_CTRUNC)
+		fds_refuse(c, "the file descriptors sent with the request were cut short "
+			   "(MSG_CTRUNC): at most %d may come with one request", API_MAX_FDS);
+}
+
+/* recv() that also takes the descriptors passed with the bytes (SCM_RIGHTS), close-on-exec. */
+static ssize_t client_recv(struct api_client *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(API_RECV_FDS * sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = c->in + c->in_len, .iov_len = c->in_cap - c->in_len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+
+	if (n >= 0)
+		client_take_fds(c, &m, c->in_len + (size_t)(n ? n - 1 : 0));
+	return n;
 }
 
 static void client_read(struct api_client *c, api_handler_fn *fn, void *opaque)
@@ -362,7 +488,7 @@ static void client_read(struct api_client *c, api_handler_fn *fn, void *opaque)
 			c->in = grown;
 			c->in_cap = cap;
 		}
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		n = client_recv(c);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)

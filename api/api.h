@@ -14,6 +14,14 @@
  * request's head and body as http.h limits them, API_IDLE_MS without a
  * byte before a client is dropped. Only peers of this process's uid are
  * served (SO_PEERCRED), and a socket made from a path has mode 0600.
+ *
+ * File descriptors passed with SCM_RIGHTS belong to the first request
+ * that completes with the bytes they came with, API_MAX_FDS of them at
+ * most (more, or control data cut short: that request is answered 400 and
+ * the connection closed). The handler sees them in the request
+ * (http_request's fds) and takes those it keeps; every other one is
+ * closed when the handler returns, or when the client goes before its
+ * request is whole.
  */
 
 #include <poll.h>
@@ -24,6 +32,7 @@ struct http_request;
 
 #define API_MAX_CLIENTS 8
 #define API_IDLE_MS 30000
+#define API_MAX_FDS 16
 
 struct api_reply {
 	int status;   /* 200, 204, 4xx, 5xx */

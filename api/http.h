@@ -27,6 +27,14 @@ struct http_request {
 	bool keep_alive;     /* HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" */
 	bool expect_continue;/* "Expect: 100-continue" was sent (set even when the body is still incomplete) */
 	bool minor0;         /* HTTP/1.0 */
+	/*
+	 * Not the parser's (it leaves them NULL and 0): the file descriptors
+	 * that came with the request's bytes (SCM_RIGHTS), which api.c fills
+	 * in. A handler that keeps one sets its entry to -1; api.c closes the
+	 * others once the handler returns.
+	 */
+	int *fds;
+	unsigned nr_fds;
 };
 
 /*

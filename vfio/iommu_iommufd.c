@@ -9,10 +9,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/pci_addr.h"
 #include "vfio/iommufd_abi.h"
 #include "vfio/vfio.h"
 #include "vfio/vfio_iommu.h"
@@ -49,6 +52,35 @@ int vfio_cdev_name(const char *root, const char *bdf, char *name, size_t len)
 	}
 	closedir(dir);
 	return ret;
+}
+
+int vfio_cdev_bdf(const char *root, unsigned major, unsigned minor, char *bdf, size_t bdf_len,
+		  char *cdev, size_t cdev_len)
+{
+	char link[300], real[PATH_MAX], *name, *dir, *pci;
+	char parsed[HOST_BDF_LEN];
+	unsigned n;
+	char end;
+
+	snprintf(link, sizeof(link), "%s/sys/dev/char/%u:%u", strcmp(root, "/") ? root : "",
+		 major, minor);
+	/* sysfs links it to the device's directory: .../0000:01:00.0/vfio-dev/vfio3 */
+	if (!realpath(link, real))
+		return -ENOENT;
+	name = strrchr(real, '/');
+	*name++ = '\0';
+	dir = strrchr(real, '/');
+	if (sscanf(name, "vfio%u%c", &n, &end) != 1 || !dir || strcmp(dir + 1, "vfio-dev"))
+		return -ENODEV;
+	*dir = '\0';
+	pci = strrchr(real, '/');
+	if (!pci || host_parse_bdf(pci + 1, parsed) || strcmp(pci + 1, parsed) ||
+	    strlen(parsed) >= bdf_len || (cdev && strlen(name) >= cdev_len))
+		return -ENODEV;
+	strcpy(bdf, parsed);
+	if (cdev)
+		strcpy(cdev, name);
+	return 0;
 }
 
 static int iommufd_open(struct vfio_container *c, char *why, size_t len)
@@ -137,6 +169,24 @@ static int iommufd_device_open(struct vfio_group *g, struct vfio_device *d, char
 	return fd;
 }
 
+/* A cdev someone else opened: bound and attached as iommufd_device_open() does its own. */
+static int iommufd_device_adopt(struct vfio_group *g, struct vfio_device *d, int fd, char *why,
+				size_t len)
+{
+	char path[320] = "its cdev";
+	int ret;
+
+	/* Only for what the messages say: the fd is what is used. */
+	if (!vfio_cdev_name(g->c->root, d->bdf, d->cdev, sizeof(d->cdev)))
+		snprintf(path, sizeof(path), "%s/dev/vfio/devices/%s", g->c->root, d->cdev);
+	ret = cdev_attach(g, d, fd, path, why, len);
+	if (ret) {
+		g->sys->close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /* An IOAS maps from the start, before any device is attached. */
 static bool iommufd_can_map(const struct vfio_container *c)
 {
@@ -177,6 +227,7 @@ const struct vfio_iommu_ops vfio_iommu_iommufd = {
 	.group_open = iommufd_group_open,
 	.group_close = iommufd_group_close,
 	.device_open = iommufd_device_open,
+	.device_adopt = iommufd_device_adopt,
 	.can_map = iommufd_can_map,
 	.map = iommufd_map,
 	.unmap = iommufd_unmap,

@@ -446,19 +446,36 @@ static int device_infos(struct vfio_device *d, char *why, size_t len)
 	return 0;
 }
 
-int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
-		     char *why, size_t len)
+/* A given fd refused before the backend had it: closed, as vfio_device_open_fd() promises. */
+static int given_fail(struct vfio_group *g, int given, int ret)
+{
+	if (given >= 0 && g->sys)
+		g->sys->close(given);
+	else if (given >= 0)
+		close(given);
+	return ret;
+}
+
+/* given: the device's node as a client opened it; -1: the backend opens it. */
+static int device_open(struct vfio_group *g, const char *bdf, int given, struct vfio_device *d,
+		       char *why, size_t len)
 {
 	int fd, ret;
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	if (!g->c)
-		return fail(why, len, EBADF, "%s: its IOMMU group is not open", bdf);
+		return given_fail(g, given, fail(why, len, EBADF, "%s: its IOMMU group is not open",
+						 bdf));
 	/* The kernel knows the device by its full name: "0000:01:00.0", lower case. */
 	if (host_parse_bdf(bdf, d->bdf))
-		return fail(why, len, EINVAL, "%s: not a PCI address (DDDD:BB:DD.F)", bdf);
-	fd = g->iommu->device_open(g, d, why, len);
+		return given_fail(g, given, fail(why, len, EINVAL, "%s: not a PCI address "
+						 "(DDDD:BB:DD.F)", bdf));
+	if (given >= 0 && !g->iommu->device_adopt)
+		return given_fail(g, given, fail(why, len, EOPNOTSUPP, "%s: %s", d->bdf,
+						 VFIO_CDEV_FD_NEEDS_IOMMUFD));
+	fd = given >= 0 ? g->iommu->device_adopt(g, d, given, why, len) :
+			  g->iommu->device_open(g, d, why, len);
 	if (fd < 0)
 		return fd;
 	d->fd = fd;
@@ -470,6 +487,20 @@ int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *
 		return ret;
 	}
 	return 0;
+}
+
+int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
+		     char *why, size_t len)
+{
+	return device_open(g, bdf, -1, d, why, len);
+}
+
+int vfio_device_open_fd(struct vfio_group *g, const char *bdf, int fd, struct vfio_device *d,
+			char *why, size_t len)
+{
+	if (fd < 0)
+		return fail(why, len, EBADF, "%s: no cdev fd given", bdf);
+	return device_open(g, bdf, fd, d, why, len);
 }
 
 int vfio_device_owner_fd(const struct vfio_device *d)

@@ -154,6 +154,20 @@ bool vfio_iommufd_present(const char *root);
 int vfio_cdev_name(const char *root, const char *bdf, char *name, size_t len);
 
 /*
+ * The PCI function behind a VFIO device cdev, from the char device's
+ * number (fstat's st_rdev): root/sys/dev/char/MAJOR:MINOR leads to
+ * .../BDF/vfio-dev/vfioN. bdf gets the function's address, cdev (may be
+ * NULL) the node's name ("vfio3"). 0; -ENOENT: no such char device;
+ * -ENODEV: a char device, but not a PCI function's VFIO cdev.
+ */
+int vfio_cdev_bdf(const char *root, unsigned major, unsigned minor, char *bdf, size_t bdf_len,
+		  char *cdev, size_t cdev_len);
+
+/* Why a device cdev fd given by a client cannot be used under type1. */
+#define VFIO_CDEV_FD_NEEDS_IOMMUFD "a device cdev fd needs --vfio-iommu iommufd (this vmm " \
+	"holds its devices through the type1 container)"
+
+/*
  * Opens /dev/vfio/N into c; the first group also sets c's IOMMU type.
  * Under iommufd it only records the group: its devices open by cdev.
  */
@@ -161,6 +175,18 @@ int vfio_group_open(struct vfio_container *c, struct vfio_group *g, int group,
 		    char *why, size_t len) __attribute__((warn_unused_result));
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device *d,
 		     char *why, size_t len) __attribute__((warn_unused_result));
+/*
+ * The same from fd, bdf's VFIO cdev as someone else opened it (a
+ * supervisor that passed it over the API socket), for a vmm that may not
+ * open /dev/vfio/devices/ itself. iommufd only: it is bound and attached
+ * as vfio_device_open() does with the node it opens; under type1 it is
+ * refused (VFIO_CDEV_FD_NEEDS_IOMMUFD). fd is taken in every case: d's
+ * from now on (vfio_device_close() closes it), closed through the
+ * group's vfio_sys on failure. That fd is bdf's cdev is the caller's to
+ * make sure of (vfio_cdev_bdf()).
+ */
+int vfio_device_open_fd(struct vfio_group *g, const char *bdf, int fd, struct vfio_device *d,
+			char *why, size_t len) __attribute__((warn_unused_result));
 /*
  * The fd that proves to KVM's VFIO device (and to a hot reset) that this
  * process owns d: its group's node under type1, its own cdev under

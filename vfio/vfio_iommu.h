@@ -31,6 +31,13 @@ struct vfio_iommu_ops {
 	void (*group_close)(struct vfio_container *c, struct vfio_group *g);
 	/* d->bdf's fd, usable for the device's ioctls, or -errno with why. */
 	int (*device_open)(struct vfio_group *g, struct vfio_device *d, char *why, size_t len);
+	/*
+	 * The same with fd, d->bdf's node opened by someone else: fd readied,
+	 * or -errno with why and fd closed. NULL: the backend cannot (type1
+	 * opens devices through the group, not a node of their own).
+	 */
+	int (*device_adopt)(struct vfio_group *g, struct vfio_device *d, int fd, char *why,
+			    size_t len);
 	/* Whether DMA can be mapped yet. */
 	bool (*can_map)(const struct vfio_container *c);
 	int (*map)(struct vfio_container *c, uint64_t iova, void *hva, uint64_t size);

@@ -295,11 +295,35 @@ static bool device_config_ok(json_t *body, const char **path, const char **id,
 		api_reply_error(reply, 400, "vm.add-device: pci_segment: this vmm has segment 0 only");
 		return false;
 	}
-	if (!*path) {
-		api_reply_error(reply, 400, "vm.add-device: path: required (the device's sysfs path, "
-				"like /sys/bus/pci/devices/0000:01:00.0/)");
+	return true;
+}
+
+/*
+ * Exactly one of path and a passed cdev fd (DeviceConfig.path in Cloud
+ * Hypervisor's API): which one, in *fd (-1: the path); 400 otherwise.
+ */
+static bool device_source_ok(const struct http_request *req, const char *path, int *fd,
+			     struct api_reply *reply)
+{
+	*fd = -1;
+	if (req->nr_fds > 1) {
+		api_reply_error(reply, 400, "vm.add-device: %u file descriptors came with the "
+				"request; a device takes one (its VFIO cdev)", req->nr_fds);
 		return false;
 	}
+	if (path && req->nr_fds) {
+		api_reply_error(reply, 400, "vm.add-device: both path and a file descriptor came: "
+				"give the device by one of them");
+		return false;
+	}
+	if (!path && !req->nr_fds) {
+		api_reply_error(reply, 400, "vm.add-device: path: required (the device's sysfs path, "
+				"like /sys/bus/pci/devices/0000:01:00.0/), unless its VFIO cdev "
+				"(/dev/vfio/devices/vfioN) comes as a file descriptor (SCM_RIGHTS)");
+		return false;
+	}
+	if (req->nr_fds)
+		*fd = req->fds[0];
 	return true;
 }
 
@@ -309,7 +333,7 @@ static void vm_add_device(struct vm_api_ctx *ctx, const struct http_request *req
 	const char *path = NULL, *id = NULL;
 	char why[1024], id_out[32], bdf[32];
 	json_t *body;
-	int ret;
+	int ret, fd;
 
 	if (!state_ok(ctx, RUNNING | PAUSED, "vm.add-device", reply))
 		return;
@@ -320,11 +344,15 @@ static void vm_add_device(struct vm_api_ctx *ctx, const struct http_request *req
 	body = body_object(req, "vm.add-device", "a DeviceConfig ({\"path\": ...})", reply);
 	if (!body)
 		return;
-	if (!device_config_ok(body, &path, &id, reply)) {
+	if (!device_config_ok(body, &path, &id, reply) ||
+	    !device_source_ok(req, path, &fd, reply)) {
 		json_decref(body);
 		return;
 	}
-	ret = ctx->add_device(ctx->vm, path, id, id_out, bdf, sizeof(bdf), why, sizeof(why));
+	/* Taken: the hook owns it now, and closes it when the device goes or is refused. */
+	if (fd >= 0)
+		req->fds[0] = -1;
+	ret = ctx->add_device(ctx->vm, path, fd, id, id_out, bdf, sizeof(bdf), why, sizeof(why));
 	if (ret)
 		api_reply_error(reply, ret == -EEXIST ? 409 : ret == -ENOENT || ret == -ENODEV ?
 				404 : ret == -EIO ? 500 : 400, "vm.add-device: %s", why);
@@ -428,6 +456,12 @@ void vm_api_handle(void *opaque, const struct http_request *req, struct api_repl
 		if (strcmp(req->method, answered[i][1])) {
 			api_reply_error(reply, 405, "%s takes %s, not %s", ep, answered[i][1],
 					req->method);
+			return;
+		}
+		if (req->nr_fds && strcmp(ep, "vm.add-device")) {
+			/* Closed by the transport; said, so that a client does not think them used. */
+			api_reply_error(reply, 400, "%s takes no file descriptor; %u came with the "
+					"request (SCM_RIGHTS)", ep, req->nr_fds);
 			return;
 		}
 		if (!strcmp(ep, "vmm.ping"))

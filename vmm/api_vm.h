@@ -48,9 +48,14 @@ struct vm_api_ctx {
 	/* vm.vmm-reset-device: vm_vfio_reset_device(); NULL (a test): 501. */
 	int (*reset_device)(struct vm *vm, const char *id, const char *how, double *ms,
 			    char *why, size_t len);
-	/* vm.add-device and vm.remove-device: vm_vfio_add_device(), vm_vfio_remove_device(); NULL: 501. */
-	int (*add_device)(struct vm *vm, const char *path, const char *id, char *id_out,
-			  char *bdf_out, size_t out_len, char *why, size_t len);
+	/*
+	 * vm.add-device and vm.remove-device: vm_vfio_add_device(),
+	 * vm_vfio_remove_device(); NULL: 501. add_device is given either a
+	 * path (cdev_fd -1) or, path NULL, a VFIO device cdev fd that the
+	 * client passed; it owns that fd from the call on, whatever it returns.
+	 */
+	int (*add_device)(struct vm *vm, const char *path, int cdev_fd, const char *id,
+			  char *id_out, char *bdf_out, size_t out_len, char *why, size_t len);
 	int (*remove_device)(struct vm *vm, const char *id, char *why, size_t len);
 	struct vm *vm;          /* the machine; only while state is not SHUTDOWN */
 	enum vm_api_state state;

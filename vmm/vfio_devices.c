@@ -18,6 +18,7 @@
  * each device is reset again and everything taken is given back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <linux/kvm.h>
@@ -26,6 +27,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +63,7 @@ struct vm_vfio_fn {
 	bool powered_seen;           /* its slot was on since it came: off now is the guest letting go */
 	bool announced;              /* the guest was told it is there (cold-plugged, or added) */
 	int req_efd, err_efd;        /* VFIO's request and error interrupts; -1: none */
+	int cdev_fd;                 /* vm.add-device's passed cdev, until dev takes it; -1: none */
 	struct vfio_group *g;
 	struct vfio_device dev;
 	struct vfio_pci *vp;
@@ -655,7 +659,15 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 	};
 
 	f->g = group_of(v, p->group, why, sizeof(why), &ret);
-	if (ret || (ret = vfio_device_open(f->g, p->bdf, &f->dev, why, sizeof(why)))) {
+	if (!ret && f->cdev_fd >= 0) {
+		int fd = f->cdev_fd;
+
+		f->cdev_fd = -1; /* the device's now, closed by it even if it fails */
+		ret = vfio_device_open_fd(f->g, p->bdf, fd, &f->dev, why, sizeof(why));
+	} else if (!ret) {
+		ret = vfio_device_open(f->g, p->bdf, &f->dev, why, sizeof(why));
+	}
+	if (ret) {
 		pr_err("%s %s", what, why);
 		return ret;
 	}
@@ -766,7 +778,7 @@ int vm_add_vfio_devices(struct vm *vm)
 	v->kvm_vfio_fd = -1;
 	vm->vfio = v;
 	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
-		v->fn[i].req_efd = v->fn[i].err_efd = -1;
+		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
 	for (unsigned i = 0; i < plan->nr; i++) {
 		v->fn[i].p = &plan->fn[i];
 		v->fn[i].powered_seen = true; /* a port with a device comes out of reset on */
@@ -793,7 +805,10 @@ static void fn_forget(struct vm_vfio_fn *f)
 		free(f->hot_plan->rom);
 	free(f->hot_plan);
 	free(f->hot_cfg);
-	*f = (struct vm_vfio_fn){ .req_efd = -1, .err_efd = -1 };
+	/* A passed cdev the device never took (refused before it opened): it goes too. */
+	if (f->cdev_fd >= 0)
+		close(f->cdev_fd);
+	*f = (struct vm_vfio_fn){ .req_efd = -1, .err_efd = -1, .cdev_fd = -1 };
 }
 
 void vm_vfio_free(struct vm *vm)
@@ -1055,7 +1070,7 @@ static struct vm_vfio *vfio_state(struct vm *vm)
 		return NULL;
 	v->kvm_vfio_fd = -1;
 	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
-		v->fn[i].req_efd = v->fn[i].err_efd = -1;
+		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
 	vm->vfio = v;
 	return v;
 }
@@ -1269,13 +1284,17 @@ static int add_check(struct vm *vm, struct vm_vfio *v, const char *path, const c
 /* The first function into an empty machine brings the container and guest RAM's DMA mappings. */
 static int add_open(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, char *why, size_t len)
 {
+	enum vm_vfio_iommu want = vm->cfg->vfio_iommu;
 	bool first = !v->c.sys;
 	int ret;
 
 	if (first && vfio_memlock_check(vm->cfg->mem.size, why, len))
 		return -ENOMEM;
+	/* A passed cdev can only be bound to iommufd: auto need not look further. */
+	if (f->cdev_fd >= 0 && want == VM_VFIO_IOMMU_AUTO)
+		want = VM_VFIO_IOMMU_IOMMUFD;
 	log_clear_last_error();
-	if (first && open_iommu(v, vm->cfg->vfio_iommu))
+	if (first && open_iommu(v, want))
 		ret = -ENODEV;
 	else
 		ret = open_fn(vm, v, f, false, true);
@@ -1289,8 +1308,9 @@ static int add_open(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, char
 	return ret;
 }
 
-int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id_out,
-		       char *bdf_out, size_t out_len, char *why, size_t len)
+/* One function added, from path or from *cdev_fd, which f takes (set -1) once f is chosen. */
+static int add_device(struct vm *vm, const char *path, int *cdev_fd, const char *id,
+		      char *id_out, char *bdf_out, size_t out_len, char *why, size_t len)
 {
 	struct vm_vfio *v;
 	struct vm_vfio_fn *f = NULL;
@@ -1317,6 +1337,8 @@ int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id
 		return -ENOSPC;
 	}
 	f = &v->fn[i];
+	f->cdev_fd = *cdev_fd;
+	*cdev_fd = -1;
 	ret = hot_plan(f, bdf, why, len);
 	if (ret) {
 		fn_forget(f);
@@ -1352,6 +1374,64 @@ int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id
 	pr_info("vfio %s: added as %s behind root port 00:%02x.0 (IOMMU group %d): the guest is told",
 		bdf, f->id, port + 1, f->p->group);
 	return 0;
+}
+
+/*
+ * The PCI function behind a cdev fd a client passed, into bdf: a VFIO
+ * device cdev, open read-write, that this machine can bind (iommufd).
+ */
+static int cdev_fd_bdf(struct vm *vm, int fd, char bdf[HOST_BDF_LEN], char *why, size_t len)
+{
+	const struct vm_vfio *v = vm->vfio;
+	char cdev[32];
+	struct stat st;
+	int mode;
+
+	if (fstat(fd, &st) || !S_ISCHR(st.st_mode)) {
+		snprintf(why, len, "the file descriptor passed is not a character device: a VFIO "
+			 "device cdev (/dev/vfio/devices/vfioN) is wanted");
+		return -EINVAL;
+	}
+	if (vfio_cdev_bdf("", major(st.st_rdev), minor(st.st_rdev), bdf, HOST_BDF_LEN, cdev,
+			  sizeof(cdev))) {
+		snprintf(why, len, "the file descriptor passed is character device %u:%u, not the "
+			 "VFIO cdev of a PCI function (/dev/vfio/devices/vfioN, which "
+			 "/sys/dev/char/ shows under a device's vfio-dev/)", major(st.st_rdev),
+			 minor(st.st_rdev));
+		return -EINVAL;
+	}
+	mode = fcntl(fd, F_GETFL);
+	if (mode < 0 || (mode & O_ACCMODE) != O_RDWR) {
+		snprintf(why, len, "%s (the fd passed, %s): opened %s; VFIO needs it read-write "
+			 "(O_RDWR)", bdf, cdev, (mode & O_ACCMODE) == O_RDONLY ? "read-only" :
+			 "write-only");
+		return -EINVAL;
+	}
+	if (vm->cfg->vfio_iommu == VM_VFIO_IOMMU_TYPE1 ||
+	    (v && v->c.sys && strcmp(vfio_iommu_name(&v->c), "iommufd"))) {
+		snprintf(why, len, "%s (the fd passed, %s): %s", bdf, cdev, VFIO_CDEV_FD_NEEDS_IOMMUFD);
+		return -EOPNOTSUPP;
+	}
+	pr_info("vm.add-device: the fd passed is %s, the VFIO cdev of %s", cdev, bdf);
+	return 0;
+}
+
+int vm_vfio_add_device(struct vm *vm, const char *path, int cdev_fd, const char *id,
+		       char *id_out, char *bdf_out, size_t out_len, char *why, size_t len)
+{
+	char bdf[HOST_BDF_LEN];
+	int ret = 0;
+
+	if (cdev_fd >= 0) {
+		ret = cdev_fd_bdf(vm, cdev_fd, bdf, why, len);
+		path = bdf;
+	}
+	if (!ret)
+		ret = add_device(vm, path, &cdev_fd, id, id_out, bdf_out, out_len, why, len);
+	/* Not taken by a function (refused before one was chosen): nobody else will close it. */
+	if (cdev_fd >= 0)
+		close(cdev_fd);
+	return ret;
 }
 
 /* Asks the guest to let go of every function of f's slot (they leave together). */

@@ -103,9 +103,18 @@ int vm_vfio_reset_device(struct vm *vm, const char *id, const char *how, double 
  * in, -ENOSPC no free root port, what --vfio would say of a device that is
  * not viable, or what opening it said. Nothing is kept on failure.
  * It lasts until the machine ends: a guest reboot makes the --vfio set again.
+ *
+ * cdev_fd >= 0 (path NULL then): the device is the one behind that fd, a
+ * VFIO device cdev (/dev/vfio/devices/vfioN) that a client opened and
+ * passed; its address is found from the fd (sysfs /sys/dev/char/) and
+ * planned as a path would be, and the fd is the device's, bound to
+ * iommufd (--vfio-iommu auto becomes iommufd for it; type1 refuses it).
+ * The fd is taken in every case: closed on failure, or when the device
+ * leaves. -EINVAL: not a read-write VFIO device cdev of a PCI function;
+ * -EOPNOTSUPP: the machine's devices are held through type1.
  */
-int vm_vfio_add_device(struct vm *vm, const char *path, const char *id, char *id_out,
-		       char *bdf_out, size_t out_len, char *why, size_t len)
+int vm_vfio_add_device(struct vm *vm, const char *path, int cdev_fd, const char *id,
+		       char *id_out, char *bdf_out, size_t out_len, char *why, size_t len)
 	__attribute__((warn_unused_result));
 /*
  * Presses the attention button of id's root port (every function of that

@@ -7,12 +7,15 @@
  */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/http.h"
 #include "vmm/api_vm.h"
 #include "vmm/vm.h"
 
@@ -63,11 +67,13 @@ static struct vm vm;
 static struct vcpu vcpus[2];
 static struct vm_config cfg;
 static struct vm_api_ctx ctx;
+static api_handler_fn *handler;
 
 static void setup(void)
 {
 	char why[256];
 
+	handler = vm_api_handle;
 	memset(&st, 0, sizeof(st));
 	snprintf(dir, sizeof(dir), "/tmp/vmm-api-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
@@ -109,7 +115,7 @@ static void serve_once(int ms)
 	unsigned n = api_pollfds(api, p, 1 + API_MAX_CLIENTS);
 
 	if (poll(p, n, ms) >= 0)
-		api_serve(api, p, n, vm_api_handle, &ctx);
+		api_serve(api, p, n, handler, &ctx);
 }
 
 /* What fd received until the reply it waits for is whole (or the server closed it). */
@@ -478,20 +484,41 @@ Test(api, a_device_is_reset_on_demand_with_the_method_asked)
 	assert_has(ask_body("PUT", "vm.vmm-reset-device", "{\"id\": \"vfio0\"}"), "HTTP/1.1 405 ");
 }
 
+static ino_t ino_of(int fd)
+{
+	struct stat s;
+
+	cr_assert_eq(fstat(fd, &s), 0, "fd %d is not open", fd);
+	return s.st_ino;
+}
+
 /* vm.add-device and vm.remove-device over a stubbed hot-plug: what reaches it, what is refused. */
 static struct {
 	char path[256], id[32], removed[32];
 	bool id_given;
 	int adds;
+	int fd;            /* the cdev fd it was given and kept; -1: none */
+	ino_t fd_ino;      /* what that fd was */
 } hp;
 
-static int fake_add(struct vm *v, const char *p, const char *id, char *id_out, char *bdf_out,
-		    size_t out_len, char *why, size_t len)
+static int fake_add(struct vm *v, const char *p, int fd, const char *id, char *id_out,
+		    char *bdf_out, size_t out_len, char *why, size_t len)
 {
 	hp.adds++;
-	snprintf(hp.path, sizeof(hp.path), "%s", p);
+	snprintf(hp.path, sizeof(hp.path), "%s", p ? p : "(none)");
 	hp.id_given = id != NULL;
-	if (strstr(p, "0000:00:05.0")) {
+	cr_assert((p == NULL) == (fd >= 0), "either a path or an fd: %s, fd %d", hp.path, fd);
+	if (fd >= 0) {
+		/* As vm_vfio_add_device(): the fd is the hook's, closed when it refuses. */
+		hp.fd_ino = ino_of(fd);
+		if (id && !strcmp(id, "taken")) {
+			close(fd);
+			snprintf(why, len, "id \"taken\" is taken");
+			return -EEXIST;
+		}
+		hp.fd = fd;
+	}
+	if (p && strstr(p, "0000:00:05.0")) {
 		snprintf(why, len, "0000:00:05.0: IOMMU group 7 is not viable: 0000:00:05.1 is bound "
 			 "to nvme");
 		return -EBUSY;
@@ -520,6 +547,7 @@ Test(api, a_device_is_added_and_removed_with_cloud_hypervisors_bodies)
 	char *r;
 
 	memset(&hp, 0, sizeof(hp));
+	hp.fd = -1;
 	ctx.add_device = fake_add;
 	ctx.remove_device = fake_remove;
 	r = ask_body("PUT", "vm.add-device", "{\"path\": \"/sys/bus/pci/devices/0000:00:06.0/\"}");
@@ -563,4 +591,351 @@ Test(api, a_device_is_added_and_removed_with_cloud_hypervisors_bodies)
 	ctx.state = VM_API_SHUTDOWN;
 	assert_has(ask_body("PUT", "vm.add-device", "{\"path\": \"p\"}"), "HTTP/1.1 405 ");
 	assert_has(ask_body("PUT", "vm.remove-device", "{\"id\": \"vfio3\"}"), "HTTP/1.1 405 ");
+}
+
+/* ---- File descriptors passed with requests (SCM_RIGHTS) ---- */
+
+/* Sends data with n fds attached, in one sendmsg. */
+static void send_fds(int sock, const char *data, size_t len, const int *fds, unsigned n)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(253 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *h;
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (n) {
+		m.msg_control = ctl.buf;
+		m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, n * sizeof(int));
+	}
+	cr_assert_eq(sendmsg(sock, &m, MSG_NOSIGNAL), (ssize_t)len, "sendmsg: %s", strerror(errno));
+}
+
+static void send_str_fds(int sock, const char *data, const int *fds, unsigned n)
+{
+	send_fds(sock, data, strlen(data), fds, n);
+}
+
+/* How many fds this process has open (the listing's own included, the same each time). */
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static bool fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+
+/* Rounds of the poll loop, so that the server sees a client's close and closes its end. */
+static void settle(void)
+{
+	for (int i = 0; i < 10; i++)
+		serve_once(5);
+}
+
+/* A handler that records what came with each request, and keeps the first fd when told to. */
+static struct {
+	int calls;
+	unsigned nr[5];
+	int num[5][API_MAX_FDS];
+	ino_t ino[5][API_MAX_FDS];
+	bool take_first;
+	int taken;
+} rec;
+
+static void record_handler(void *opaque, const struct http_request *req, struct api_reply *reply)
+{
+	int k = rec.calls++;
+
+	cr_assert_lt(k, 5);
+	rec.nr[k] = req->nr_fds;
+	for (unsigned i = 0; i < req->nr_fds; i++) {
+		rec.num[k][i] = req->fds[i];
+		rec.ino[k][i] = ino_of(req->fds[i]);
+	}
+	if (rec.take_first && req->nr_fds) {
+		rec.taken = req->fds[0];
+		req->fds[0] = -1;
+	}
+	reply->status = 204;
+}
+
+static void record_setup(void)
+{
+	setup();
+	memset(&rec, 0, sizeof(rec));
+	rec.taken = -1;
+	handler = record_handler;
+}
+
+TestSuite(api_fds, .init = record_setup, .fini = teardown);
+
+static const char put_x[] = "PUT /api/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+
+Test(api_fds, the_handler_sees_them_and_what_it_does_not_take_is_closed)
+{
+	unsigned before = open_fds();
+	int p[2], null = open("/dev/null", O_RDWR | O_CLOEXEC), fd, fds[2];
+	char c = 0;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	fds[0] = p[0];
+	fds[1] = null;
+	rec.take_first = true;
+	fd = client();
+	send_str_fds(fd, put_x, fds, 2);
+	assert_has(reply_of(fd, 1), "HTTP/1.1 204 ");
+	cr_assert_eq(rec.calls, 1);
+	cr_assert_eq(rec.nr[0], 2);
+	cr_assert_eq(rec.ino[0][0], ino_of(p[0]), "the pipe's read end, first");
+	cr_assert_eq(rec.ino[0][1], ino_of(null), "then /dev/null");
+	cr_assert_eq(rec.taken, rec.num[0][0]);
+	cr_assert(fd_is_open(rec.taken), "the one taken stays open");
+	cr_assert_not(fd_is_open(rec.num[0][1]), "the other is closed when the handler returns");
+	/* What was taken is the pipe itself: bytes written at one end come out of it. */
+	cr_assert_eq(write(p[1], "k", 1), 1);
+	cr_assert_eq(read(rec.taken, &c, 1), 1);
+	cr_assert_eq(c, 'k');
+	close(rec.taken);
+	close(p[0]);
+	close(p[1]);
+	close(null);
+	close(fd);
+	settle();
+	cr_assert_eq(open_fds(), before, "every fd is gone again");
+}
+
+/* The head in one send with the fds, the rest later: they belong to the request all the same. */
+Test(api_fds, a_request_split_across_sends_keeps_the_fds_of_its_first)
+{
+	static const char head[] = "PUT /api/v1/x HTTP/1.1\r\nHost: x\r\n";
+	unsigned before = open_fds();
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC), fd = client();
+
+	send_str_fds(fd, head, &null, 1);
+	settle();
+	cr_assert_eq(rec.calls, 0, "not a whole request yet");
+	send_str_fds(fd, "Content-Length: 2\r\n", NULL, 0);
+	settle();
+	send_str_fds(fd, "\r\n{}", NULL, 0);
+	assert_has(reply_of(fd, 1), "HTTP/1.1 204 ");
+	cr_assert_eq(rec.calls, 1);
+	cr_assert_eq(rec.nr[0], 1);
+	cr_assert_eq(rec.ino[0][0], ino_of(null));
+	cr_assert_not(fd_is_open(rec.num[0][0]));
+	close(null);
+	close(fd);
+	settle();
+	cr_assert_eq(open_fds(), before);
+}
+
+/*
+ * Requests sent, some with an fd, before the server reads any (the kernel
+ * then gives the bytes of several sends in one read): each gets its own.
+ */
+Test(api_fds, pipelined_requests_keep_their_own_fds)
+{
+	unsigned before = open_fds();
+	int a = open("/dev/null", O_RDONLY | O_CLOEXEC), b = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	int fd = client();
+
+	send_str_fds(fd, put_x, NULL, 0);
+	send_str_fds(fd, put_x, &a, 1);
+	send_str_fds(fd, "\r\n", NULL, 0); /* an empty line before the next: still the next's */
+	send_str_fds(fd, put_x, &b, 1);
+	send_str_fds(fd, put_x, NULL, 0);
+	reply_of(fd, 4);
+	cr_assert_eq(rec.calls, 4);
+	cr_assert_eq(rec.nr[0], 0);
+	cr_assert_eq(rec.nr[1], 1);
+	cr_assert_eq(rec.ino[1][0], ino_of(a));
+	cr_assert_eq(rec.nr[2], 1);
+	cr_assert_eq(rec.ino[2][0], ino_of(b));
+	cr_assert_eq(rec.nr[3], 0);
+	close(a);
+	close(b);
+	close(fd);
+	settle();
+	cr_assert_eq(open_fds(), before);
+}
+
+/* A client that goes with half a request: the fds it sent go with it. */
+Test(api_fds, fds_with_no_request_completing_are_closed)
+{
+	unsigned before = open_fds();
+	int p[2], fd = client();
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	send_str_fds(fd, "PUT /api/v1/x HTT", p, 2);
+	settle();
+	cr_assert_eq(open_fds(), before + 1 + 2 + 1 + 2, "held: ours and the server's copies");
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	settle();
+	cr_assert_eq(rec.calls, 0);
+	cr_assert_eq(open_fds(), before);
+}
+
+/* More than API_MAX_FDS: the request is refused, the connection closed, nothing kept. */
+Test(api_fds, too_many_fds_refuse_the_request)
+{
+	unsigned before = open_fds();
+	int fds[API_MAX_FDS + 1], fd;
+	char *r, c;
+
+	for (unsigned i = 0; i <= API_MAX_FDS; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* In one message, and spread over two of one request. */
+	for (int round = 0; round < 2; round++) {
+		fd = client();
+		if (round == 0) {
+			send_str_fds(fd, put_x, fds, API_MAX_FDS + 1);
+		} else {
+			send_str_fds(fd, "PUT /api/v1/x HTTP/1.1\r\n", fds, 10);
+			settle();
+			send_str_fds(fd, put_x + 24, fds, 10);
+		}
+		r = reply_of(fd, 1);
+		assert_has(r, "HTTP/1.1 400 ");
+		assert_has(r, "more than 16 file descriptors came with one request");
+		settle();
+		cr_assert_eq(recv(fd, &c, 1, MSG_DONTWAIT), 0, "closed after the answer");
+		close(fd);
+		settle();
+	}
+	cr_assert_eq(rec.calls, 0, "the handler never saw them");
+	for (unsigned i = 0; i <= API_MAX_FDS; i++)
+		close(fds[i]);
+	cr_assert_eq(open_fds(), before);
+}
+
+/*
+ * Control data cut short: the kernel could not give all the fds sent
+ * (here: the fd limit), sets MSG_CTRUNC, and the request is refused.
+ */
+Test(api_fds, fds_cut_short_refuse_the_request)
+{
+	unsigned before = open_fds();
+	struct rlimit old, low;
+	int fds[64], fd = client(), top = 0, fit = 0;
+	char *r;
+
+	serve_once(10); /* accepted now, before the limit is lowered */
+	for (int i = 0; i < 64; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < 1024; i++)
+		if (fd_is_open(i))
+			top = i;
+	/* Room for two more fds below the limit, and as many holes as lie under it. */
+	for (int i = 0; i < top + 3; i++)
+		fit += !fd_is_open(i);
+	cr_assert_lt(fit + 3, API_MAX_FDS, "too many holes in the fd table for this test");
+	send_str_fds(fd, put_x, fds, (unsigned)fit + 3);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)top + 3;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	serve_once(10);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	r = reply_of(fd, 1);
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "cut short (MSG_CTRUNC)");
+	cr_assert_eq(rec.calls, 0);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+	close(fd);
+	settle();
+	cr_assert_eq(open_fds(), before);
+}
+
+static char *ask_body_fds(const char *endpoint, const char *body, const int *fds, unsigned n)
+{
+	char req[2048];
+	int fd = client();
+	char *r;
+
+	snprintf(req, sizeof(req), "PUT /api/v1/%s HTTP/1.1\r\nHost: localhost\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", endpoint,
+		 strlen(body), body);
+	send_str_fds(fd, req, fds, n);
+	r = reply_of(fd, 1);
+	close(fd);
+	return r;
+}
+
+/* DeviceConfig without path, the device's VFIO cdev passed with SCM_RIGHTS: exactly one of them. */
+Test(api, a_device_is_added_by_a_cdev_fd_passed_with_the_request)
+{
+	unsigned before = open_fds();
+	int p[2], two[2];
+	char *r;
+
+	memset(&hp, 0, sizeof(hp));
+	hp.fd = -1;
+	ctx.add_device = fake_add;
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	r = ask_body_fds("vm.add-device", "{\"id\": \"gpu\"}", p, 1);
+	assert_has(r, "HTTP/1.1 200 ");
+	assert_has(r, "{\"id\":\"gpu\",\"bdf\":\"0000:02:00.0\"}");
+	cr_assert_eq(hp.adds, 1);
+	cr_assert_str_eq(hp.path, "(none)");
+	cr_assert_geq(hp.fd, 0, "the hook was given the fd and kept it");
+	cr_assert_eq(hp.fd_ino, ino_of(p[0]), "the very fd the client passed");
+	cr_assert(fd_is_open(hp.fd), "still open once the request is answered: the device's");
+	close(hp.fd);
+	hp.fd = -1;
+
+	/* The hook refuses it: it closes the fd (fake_add as vm_vfio_add_device()). */
+	r = ask_body_fds("vm.add-device", "{\"id\": \"taken\"}", p, 1);
+	assert_has(r, "HTTP/1.1 409 ");
+	cr_assert_eq(hp.adds, 2);
+
+	/* refused before the hook, and the fds closed by the transport */
+	two[0] = p[0];
+	two[1] = p[1];
+	r = ask_body_fds("vm.add-device", "{}", two, 2);
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "vm.add-device: 2 file descriptors came with the request; a device takes one");
+	r = ask_body_fds("vm.add-device", "{\"path\": \"/sys/bus/pci/devices/0000:00:06.0\"}", p, 1);
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "both path and a file descriptor came");
+	r = ask_body("PUT", "vm.add-device", "{}");
+	assert_has(r, "path: required");
+	assert_has(r, "unless its VFIO cdev (/dev/vfio/devices/vfioN) comes as a file descriptor");
+	r = ask_body_fds("vm.add-device", "{\"iommu\": true}", p, 1);
+	assert_has(r, "iommu: this vmm has no virtual IOMMU");
+	cr_assert_eq(hp.adds, 2, "none of those reached the machine");
+
+	/* An endpoint that takes none says so, and does nothing. */
+	r = ask_body_fds("vm.pause", "", p, 1);
+	assert_has(r, "HTTP/1.1 400 ");
+	assert_has(r, "vm.pause takes no file descriptor; 1 came with the request");
+	cr_assert_eq(st.pauses, 0);
+	/* No hook in this build: 501, and the fd closed all the same. */
+	ctx.add_device = NULL;
+	assert_has(ask_body_fds("vm.add-device", "{}", p, 1), "HTTP/1.1 501 ");
+
+	close(p[0]);
+	close(p[1]);
+	settle();
+	cr_assert_eq(open_fds(), before, "no fd left behind on any of those paths");
 }

@@ -319,6 +319,38 @@ static void load(void)
 	cr_assert_eq(host_load(&h, t.root), 0);
 }
 
+/*
+ * A cdev's PCI function from its char device number: sysfs's
+ * /sys/dev/char/MAJ:MIN links to .../BDF/vfio-dev/vfioN.
+ */
+Test(viable, cdev_number_to_bdf)
+{
+	char bdf[HOST_BDF_LEN] = "", name[16] = "";
+
+	dev("0000:00:01.0", NULL, 0x060400, "pcieport", 1);
+	dev("0000:01:00.0", "0000:00:01.0", 0x030000, "vfio-pci", 1);
+	tree_file(&t, "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/vfio-dev/vfio3/dev",
+		  "511:3\n");
+	tree_symlink(&t, "sys/dev/char/511:3",
+		     "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/vfio-dev/vfio3");
+	/* Not VFIO: /dev/null; a vfio-dev under something that is not a PCI function. */
+	tree_file(&t, "sys/devices/virtual/mem/null/dev", "1:3\n");
+	tree_symlink(&t, "sys/dev/char/1:3", "sys/devices/virtual/mem/null");
+	tree_file(&t, "sys/devices/platform/fsl-mc/vfio-dev/vfio0/dev", "511:0\n");
+	tree_symlink(&t, "sys/dev/char/511:0", "sys/devices/platform/fsl-mc/vfio-dev/vfio0");
+
+	cr_assert_eq(vfio_cdev_bdf(t.root, 511, 3, bdf, sizeof(bdf), name, sizeof(name)), 0);
+	cr_assert_str_eq(bdf, "0000:01:00.0");
+	cr_assert_str_eq(name, "vfio3");
+	cr_assert_eq(vfio_cdev_bdf(t.root, 1, 3, bdf, sizeof(bdf), NULL, 0), -ENODEV);
+	cr_assert_eq(vfio_cdev_bdf(t.root, 511, 0, bdf, sizeof(bdf), NULL, 0), -ENODEV);
+	cr_assert_eq(vfio_cdev_bdf(t.root, 511, 4, bdf, sizeof(bdf), NULL, 0), -ENOENT);
+	/* What it found before stays: a refusal writes nothing. */
+	cr_assert_str_eq(bdf, "0000:01:00.0");
+	/* Too small a buffer is a refusal, not half a name. */
+	cr_assert_eq(vfio_cdev_bdf(t.root, 511, 3, bdf, 5, NULL, 0), -ENODEV);
+}
+
 /* A GPU on vfio-pci, its audio function unbound, the root port above on pcieport. */
 Test(viable, vfio_unbound_and_bridge)
 {
@@ -673,6 +705,23 @@ Test(vfio, device_not_in_group)
 	/* The short form reaches the kernel as its full name. */
 	cr_assert_eq(vfio_device_open(&g, "01:00.0", &d, why, sizeof(why)), 0, "%s", why);
 	cr_assert_str_eq(d.bdf, "0000:01:00.0");
+	close_all();
+	assert_all_released();
+}
+
+/* A cdev fd a client passed cannot be used under type1: refused by name, and closed. */
+Test(vfio, device_cdev_fd_refused_under_type1)
+{
+	int given = take_fd(DEVICE_FD + 9); /* as the client's fd, received */
+
+	open_container();
+	open_group(&g, 7);
+	cr_assert_eq(vfio_device_open_fd(&g, "0000:01:00.0", given, &d, why, sizeof(why)),
+		     -EOPNOTSUPP);
+	assert_has(why, "0000:01:00.0: a device cdev fd needs --vfio-iommu iommufd (this vmm "
+		   "holds its devices through the type1 container)");
+	cr_assert_not(fk.open[given], "the fd given was not closed");
+	cr_assert_not(fk.open[DEVICE_FD], "nothing asked of the group");
 	close_all();
 	assert_all_released();
 }

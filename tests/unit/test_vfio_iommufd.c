@@ -323,6 +323,56 @@ Test(iommufd, device_in_use)
 	}
 }
 
+/*
+ * The cdev opened by someone else and passed in (fd CDEV_FD here): bound
+ * and attached as if opened here, and the device's from then on.
+ */
+Test(iommufd, device_from_a_cdev_fd)
+{
+	int given = take(CDEV_FD);
+
+	open_all();
+	cr_assert_eq(vfio_device_open_fd(&g, "01:00.0", given, &d, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(fk.opens, 2, "/dev/iommu and the fd given: no node opened here");
+	cr_assert_str_eq(fk.cdev_path, "", "nothing opened under /dev/vfio/devices");
+	cr_assert(fk.bound);
+	cr_assert(fk.attached);
+	cr_assert_eq(fk.attached_to, IOAS_ID);
+	cr_assert_eq(d.fd, CDEV_FD);
+	cr_assert_str_eq(d.bdf, "0000:01:00.0");
+	cr_assert_str_eq(d.cdev, "vfio3");
+	cr_assert_eq(vfio_device_owner_fd(&d), CDEV_FD);
+	/* The device's close is the fd's close. */
+	vfio_device_close(&d);
+	cr_assert_not(fk.open[CDEV_FD]);
+	close_all();
+	assert_all_released();
+}
+
+/* Refused at the bind (another process has it), at the attach, or before: the fd is closed. */
+Test(iommufd, a_cdev_fd_refused_is_closed)
+{
+	open_all();
+	fk.bind_err = -EBUSY;
+	cr_assert_eq(vfio_device_open_fd(&g, "0000:01:00.0", take(CDEV_FD), &d, why, sizeof(why)),
+		     -EBUSY);
+	assert_has(why, "0000:01:00.0 (IOMMU group 12) is in use by another process");
+	assert_has(why, "/dev/vfio/devices/vfio3");
+	cr_assert_not(fk.open[CDEV_FD]);
+	fk.bind_err = 0;
+	fk.attach_err = -ENODEV;
+	cr_assert_eq(vfio_device_open_fd(&g, "0000:01:00.0", take(CDEV_FD), &d, why, sizeof(why)),
+		     -ENODEV);
+	cr_assert_not(fk.open[CDEV_FD]);
+	fk.attach_err = 0;
+	cr_assert_eq(vfio_device_open_fd(&g, "1:0.0", take(CDEV_FD), &d, why, sizeof(why)),
+		     -EINVAL);
+	cr_assert_not(fk.open[CDEV_FD]);
+	cr_assert_eq(vfio_device_open_fd(&g, "0000:01:00.0", -1, &d, why, sizeof(why)), -EBADF);
+	close_all();
+	assert_all_released();
+}
+
 Test(iommufd, attach_fails)
 {
 	fk.attach_err = -ENODEV;

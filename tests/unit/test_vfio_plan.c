@@ -8,11 +8,13 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_host_tree.h"
 #include "firmware/firmware.h"
@@ -322,4 +324,32 @@ Test(vfio_plan, no_such_device)
 	parse("0000:01:00.0", "0000:7f:1f.7", "0000:02:00.0");
 	cr_expect_eq(vm_vfio_plan_make_at(&cfg, t.root, count_read, &rd, &plan), -ENODEV);
 	cr_expect_null(plan);
+}
+
+/*
+ * vm.add-device by a passed fd that is not a VFIO device cdev (this
+ * machine's own /sys tells): refused before anything is made, and the fd
+ * closed, as the hook promises the API.
+ */
+Test(vfio_plan, hot_add_by_an_fd_that_is_not_a_vfio_cdev)
+{
+	struct vm vm = { .cfg = &cfg };
+	char id[32], bdf[32], why[512];
+	int p[2], null;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(vm_vfio_add_device(&vm, NULL, p[0], NULL, id, bdf, sizeof(bdf), why,
+					sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "the file descriptor passed is not a character device"), "%s", why);
+	cr_assert_eq(fcntl(p[0], F_GETFD), -1, "the fd was not closed");
+	close(p[1]);
+	if (access("/sys/dev/char/1:3", F_OK))
+		cr_skip_test("no /sys/dev/char here");
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	cr_assert_eq(vm_vfio_add_device(&vm, NULL, null, NULL, id, bdf, sizeof(bdf), why,
+					sizeof(why)), -EINVAL);
+	cr_assert(strstr(why, "character device 1:3, not the VFIO cdev of a PCI function"), "%s",
+		  why);
+	cr_assert_eq(fcntl(null, F_GETFD), -1, "the fd was not closed");
+	cr_assert_null(vm.vfio, "nothing made for it");
 }
