@@ -7,6 +7,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -58,8 +59,11 @@ static void usage(FILE *f)
 "  quit                 end the vmm, and the guest with it (vmm.shutdown)\n"
 "  add-device PATH [ID] pass a host PCI function through while the guest runs,\n"
 "                       by its sysfs path (/sys/bus/pci/devices/0000:01:00.0)\n"
-"                       or address; PCIe hot-plug into a free root port\n"
-"                       (vm.add-device). Prints its id and guest address\n"
+"                       or address; or by its VFIO cdev (/dev/vfio/devices/\n"
+"                       vfioN, iommufd only), which ctl opens and hands over\n"
+"                       (SCM_RIGHTS), so the vmm need not be able to open it.\n"
+"                       PCIe hot-plug into a free root port (vm.add-device).\n"
+"                       Prints its id and guest address\n"
 "  remove-device ID     ask the guest to let go of it (the slot's attention\n"
 "                       button), then it is reset and released; pulled out\n"
 "                       after 20 s if the guest does not (vm.remove-device)\n"
@@ -146,10 +150,37 @@ static int read_reply(int fd, struct ctl_reply *r)
 
 /* One request: 0 with the reply, or -1 after saying why it could not be made. */
 /* body: JSON, or NULL for none. */
-static int request_body(const struct ctl *ctl, const char *method, const char *endpoint,
-			const char *body, struct ctl_reply *r)
+/* The first bytes of a request with one fd beside them (SCM_RIGHTS); false on error. */
+static bool send_fd(int sock, const char *buf, size_t *n, int fd)
 {
-	size_t blen = body ? strlen(body) : 0;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = *n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	ssize_t w;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		w = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w <= 0)
+		return false;
+	*n = (size_t)w;
+	return true;
+}
+
+/* body: JSON, or NULL for none; pass_fd >= 0 goes with it (SCM_RIGHTS). */
+static int request_fd(const struct ctl *ctl, const char *method, const char *endpoint,
+		      const char *body, int pass_fd, struct ctl_reply *r)
+{
+	size_t blen = body ? strlen(body) : 0, sent = 0;
 	char head[320];
 	int fd = connect_api(ctl->socket), n, ret;
 
@@ -158,8 +189,13 @@ static int request_body(const struct ctl *ctl, const char *method, const char *e
 	n = snprintf(head, sizeof(head), "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\n"
 		     "%sContent-Length: %zu\r\nConnection: close\r\n\r\n", method, endpoint,
 		     body ? "Content-Type: application/json\r\n" : "", blen);
-	ret = send_all(fd, head, (size_t)n) && (!blen || send_all(fd, body, blen)) ?
-	      read_reply(fd, r) : -errno;
+	sent = (size_t)n;
+	if (pass_fd >= 0 && !send_fd(fd, head, &sent, pass_fd))
+		sent = 0, n = -1;
+	else if (pass_fd < 0)
+		sent = 0;
+	ret = n >= 0 && send_all(fd, head + sent, (size_t)n - sent) &&
+	      (!blen || send_all(fd, body, blen)) ? read_reply(fd, r) : -errno;
 	close(fd);
 	if (ret) {
 		pr_err("--api-socket %s: %s: %s", ctl->socket, endpoint,
@@ -172,7 +208,7 @@ static int request_body(const struct ctl *ctl, const char *method, const char *e
 static int request(const struct ctl *ctl, const char *method, const char *endpoint,
 		   struct ctl_reply *r)
 {
-	return request_body(ctl, method, endpoint, NULL, r);
+	return request_fd(ctl, method, endpoint, NULL, -1, r);
 }
 
 /* 1 after printing the API's refusal ("vm.pause: the VM is Paused"), 0 for a 2xx. */
@@ -272,17 +308,27 @@ static int cmd_device(const struct ctl *ctl, const char *cmd, const char *arg, c
 {
 	bool add = !strcmp(cmd, "add-device");
 	const char *ep = add ? "vm.add-device" : "vm.remove-device";
-	json_t *o = add ? json_pack("{ss}", "path", arg) : json_pack("{ss}", "id", arg);
+	bool cdev = add && !strncmp(arg, "/dev/vfio/devices/", strlen("/dev/vfio/devices/"));
+	json_t *o = !add ? json_pack("{ss}", "id", arg) : cdev ? json_object() :
+		    json_pack("{ss}", "path", arg);
 	struct ctl_reply r = { 0 };
+	int ret, fd = -1;
 	char *body;
-	int ret;
 
+	/* A device cdev is opened here and handed over: the vmm need not be able to open it. */
+	if (cdev && (fd = open(arg, O_RDWR | O_CLOEXEC)) < 0) {
+		pr_err("ctl: add-device %s: %s", arg, strerror(errno));
+		json_decref(o);
+		return 1;
+	}
 	if (add && id)
 		json_object_set_new(o, "id", json_string(id));
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	ret = body ? request_body(ctl, "PUT", ep, body, &r) : -1;
+	ret = body ? request_fd(ctl, "PUT", ep, body, fd, &r) : -1;
 	free(body);
+	if (fd >= 0)
+		close(fd);
 	if (ret)
 		return 1;
 	ret = refused(ep, &r);
