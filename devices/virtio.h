@@ -22,11 +22,16 @@
  *      every thread is joined and no in-flight I/O touches guest memory
  *      after it returns. start() may follow again (the driver's next
  *      DRIVER_OK), with queues enabled afresh.
+ *   5. vm.pause quiesces it (quiesce(), then resume()): the threads stay,
+ *      but finish what they started and wait, touching neither guest
+ *      memory nor the rings and raising no interrupt until resume().
+ *      A kick or a packet that arrives meanwhile waits for resume().
  * A malformed queue (virtq_pop() < 0) makes the device call
  * virtio_needs_reset(): the transport sets DEVICE_NEEDS_RESET, which the
  * driver sees, and the device stops serving that queue.
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +66,18 @@ struct virtio_device_ops {
 	void (*free)(struct virtio_device *vdev);
 	/* Optional: the device's own state, for virtio_pci_dump() (any thread). */
 	void (*dump)(struct virtio_device *vdev, FILE *f);
+	/*
+	 * Optional (a device without threads has nothing to quiesce): stop
+	 * processing and return once every worker is idle: no chain being
+	 * worked on, no host I/O in flight, no interrupt being raised. 0, or
+	 * -ETIMEDOUT (said in one line naming the device) when a worker was
+	 * still busy after timeout_ms: then the device runs on as before.
+	 * Quiescing a quiesced device returns at once. stop() and start()
+	 * may come in between; started workers then wait for resume().
+	 */
+	int (*quiesce)(struct virtio_device *vdev, unsigned timeout_ms);
+	/* Lets the workers go on; what was signalled meanwhile is served. */
+	void (*resume)(struct virtio_device *vdev);
 };
 
 struct virtio_device {
@@ -100,6 +117,37 @@ static inline void virtio_needs_reset(struct virtio_device *vdev)
 	if (vdev->needs_reset)
 		vdev->needs_reset(vdev->transport);
 }
+
+/*
+ * What a device's workers and its quiesce()/resume() share
+ * (devices/virtio_quiesce.c). A worker keeps fd in its poll set (readable
+ * while a quiesce is wanted; never read by the worker) and, whenever
+ * virtio_quiesce_wanted(), finishes what it started and calls
+ * virtio_quiesce_park(), which returns on resume (true) or stop (false).
+ */
+struct virtio_quiesce {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;       /* CLOCK_MONOTONIC */
+	bool wanted;
+	bool stopping;             /* stop() joins the workers: parked ones leave */
+	unsigned parked;
+	int fd;                    /* eventfd */
+};
+
+int virtio_quiesce_init(struct virtio_quiesce *q) __attribute__((warn_unused_result));
+void virtio_quiesce_destroy(struct virtio_quiesce *q);
+/*
+ * Asks for a quiesce and waits until workers (the number running) have
+ * parked: 0, or -ETIMEDOUT after timeout_ms, said in one line naming name,
+ * with the quiesce called off. Serialize it with start() and stop().
+ */
+int virtio_quiesce_begin(struct virtio_quiesce *q, unsigned workers, unsigned timeout_ms,
+			 const char *name) __attribute__((warn_unused_result));
+void virtio_quiesce_end(struct virtio_quiesce *q);
+bool virtio_quiesce_wanted(struct virtio_quiesce *q);
+bool virtio_quiesce_park(struct virtio_quiesce *q);
+/* Around joining the workers: parked ones return from virtio_quiesce_park(). */
+void virtio_quiesce_stopping(struct virtio_quiesce *q, bool stopping);
 
 static inline bool virtio_has_feature(uint64_t features, unsigned bit)
 {

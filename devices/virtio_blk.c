@@ -24,6 +24,14 @@
  * memory. Requests cut off that way are not answered (no status, no used
  * entry): the driver is resetting the device and the transport resets
  * the rings.
+ *
+ * Quiescing (vm.pause): the quiesce eventfd wakes every worker, which
+ * stops taking chains, waits until each request it started is done and
+ * answered (used entry, status, the interrupt decision), then parks
+ * (virtio_quiesce_park()) without reading its kick eventfd: a kick that
+ * came meanwhile wakes it again after resume, and the chains the driver
+ * made available meanwhile are taken then. While parked it touches
+ * neither guest memory nor the ring, and the kernel has nothing of it.
  */
 #include "virtio_blk.h"
 
@@ -119,8 +127,9 @@ struct virtio_blk {
 	struct virtio_blk_config cfg; /* little-endian, constant after create */
 	struct virtio_blk_disk disk;  /* what the decoder checks; set by start() */
 
-	pthread_mutex_t lock;         /* start() and stop() */
+	pthread_mutex_t lock;         /* start(), stop(), quiesce() and resume() */
 	bool running;
+	struct virtio_quiesce quiesce;
 	int stop_fd;
 	unsigned nr_queues;
 	struct blk_queue *queues;
@@ -677,22 +686,53 @@ static void eventfd_clear(struct virtio_blk *blk, int fd)
 		blk_warn_rl(blk, "eventfd read: %s", strerror(errno));
 }
 
+/*
+ * Quiescing: no new chains, and every request in flight runs to its end
+ * and is answered, so that nothing of the queue is left in the kernel.
+ * Called off (a timed-out quiesce) it returns with the rest in flight.
+ */
+static void blk_queue_settle(struct blk_queue *q)
+{
+	while (q->nr_free < q->nr_slots && virtio_quiesce_wanted(&q->blk->quiesce)) {
+		uint32_t before = q->nr_free;
+		int ret = io_uring_submit_and_wait(&q->ring, 1);
+
+		blk_reap(q);
+		if (ret >= 0 || q->nr_free != before)
+			continue;
+		if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			blk_warn_rl(q->blk, "queue %u: waiting for I/O to pause: %s", q->index,
+				    strerror(-ret));
+		usleep(1000);
+	}
+	if (q->pushed && virtq_should_notify(q->vq))
+		virtio_interrupt(&q->blk->vdev, q->index);
+	q->pushed = false;
+}
+
 static void *blk_queue_thread(void *arg)
 {
 	struct blk_queue *q = arg;
-	struct pollfd pfd[3] = {
+	struct virtio_quiesce *qs = &q->blk->quiesce;
+	struct pollfd pfd[4] = {
 		{ .fd = q->blk->vdev.kick_fd[q->index], .events = POLLIN },
 		{ .fd = q->cq_fd, .events = POLLIN },
 		{ .fd = q->blk->stop_fd, .events = POLLIN },
+		{ .fd = qs->fd, .events = POLLIN }, /* never read here: see virtio_quiesce.c */
 	};
 
 	for (;;) {
+		if (virtio_quiesce_wanted(qs)) {
+			blk_queue_settle(q);
+			if (virtio_quiesce_wanted(qs) && !virtio_quiesce_park(qs))
+				break; /* stopped while parked */
+		}
 		blk_queue_serve(q);
 		if (q->broken)
 			pfd[0].fd = -1; /* kicks are no longer listened to */
-		for (unsigned i = 0; i < 3; i++)
+		for (unsigned i = 0; i < 4; i++)
 			pfd[i].revents = 0;
-		if (poll(pfd, 3, io_uring_sq_ready(&q->ring) ? 10 : -1) < 0 && errno != EINTR)
+		if (poll(pfd, 4, io_uring_sq_ready(&q->ring) ? 10 : -1) < 0 && errno != EINTR)
 			blk_warn_rl(q->blk, "queue %u: poll: %s", q->index,
 				    strerror(errno));
 		if (pfd[2].revents)
@@ -734,6 +774,8 @@ static void blk_join_all(struct virtio_blk *blk)
 {
 	uint64_t one = 1;
 
+	/* A parked worker waits on the quiesce, not in poll(). */
+	virtio_quiesce_stopping(&blk->quiesce, true);
 	if (write(blk->stop_fd, &one, sizeof(one)) != sizeof(one))
 		dev_err(blk->vdev.name, "stop eventfd: %s", strerror(errno));
 	for (unsigned i = 0; i < blk->nr_queues; i++) {
@@ -744,6 +786,7 @@ static void blk_join_all(struct virtio_blk *blk)
 		q->thread_started = false;
 	}
 	eventfd_clear(blk, blk->stop_fd);
+	virtio_quiesce_stopping(&blk->quiesce, false);
 }
 
 /* Whether the transport left the queues fit to serve; 0 or -errno. */
@@ -833,6 +876,31 @@ static void blk_stop(struct virtio_device *vdev)
 	pthread_mutex_unlock(&blk->lock);
 }
 
+/* ---- quiesce and resume ---- */
+
+static int blk_quiesce(struct virtio_device *vdev, unsigned timeout_ms)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+	unsigned workers = 0;
+	int ret;
+
+	pthread_mutex_lock(&blk->lock);
+	for (unsigned i = 0; blk->running && i < blk->nr_queues; i++)
+		workers += blk->queues[i].thread_started;
+	ret = virtio_quiesce_begin(&blk->quiesce, workers, timeout_ms, vdev->name);
+	pthread_mutex_unlock(&blk->lock);
+	return ret;
+}
+
+static void blk_resume(struct virtio_device *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	pthread_mutex_lock(&blk->lock);
+	virtio_quiesce_end(&blk->quiesce);
+	pthread_mutex_unlock(&blk->lock);
+}
+
 /* ---- config space ---- */
 
 static void blk_config_read(struct virtio_device *vdev, uint32_t offset, void *data, uint32_t len)
@@ -888,6 +956,7 @@ static void blk_free(struct virtio_device *vdev)
 		close(blk->stop_fd);
 	if (blk->fd >= 0)
 		close(blk->fd); /* and with it the lock */
+	virtio_quiesce_destroy(&blk->quiesce);
 	pthread_mutex_destroy(&blk->lock);
 	free((char *)blk->vdev.name);
 	free(blk->path);
@@ -900,6 +969,8 @@ static const struct virtio_device_ops blk_ops = {
 	.start = blk_start,
 	.stop = blk_stop,
 	.free = blk_free,
+	.quiesce = blk_quiesce,
+	.resume = blk_resume,
 };
 
 static int blk_queue_init(struct virtio_blk *blk, struct blk_queue *q, unsigned index,
@@ -1163,6 +1234,13 @@ struct virtio_device *virtio_blk_create(const char *name, const struct virtio_bl
 	if (!blk || pthread_mutex_init(&blk->lock, NULL)) {
 		free(blk);
 		errno = -log_why(why, ENOMEM, "%s: out of memory", opt->path);
+		return NULL;
+	}
+	ret = virtio_quiesce_init(&blk->quiesce);
+	if (ret) {
+		pthread_mutex_destroy(&blk->lock);
+		free(blk);
+		errno = -log_why(why, -ret, "%s: quiesce eventfd: %s", opt->path, strerror(-ret));
 		return NULL;
 	}
 	blk->fd = -1;

@@ -11,6 +11,14 @@
  * only state shared across threads is the pair's rx_active flag (under
  * rx_lock) and the device-wide stopping flag.
  *
+ * Quiescing (vm.pause). The worker also polls the quiesce eventfd; when a
+ * quiesce is wanted it parks between two batches (its I/O with the tap is
+ * synchronous, so nothing of it is in flight then), without reading its
+ * kick eventfds or the tap: a packet that arrives while it is parked stays
+ * in the tap's queue, and a kick in its eventfd, until resume, and guest
+ * memory and the rings are left alone meanwhile. A packet it already read
+ * and holds for want of rx buffers stays held, as it would while running.
+ *
  * rx back-pressure. The worker reads one packet at a time into a bounce
  * buffer and copies it into the guest's rx chains. When the guest has
  * posted no (or too few) buffers, the worker keeps that packet, stops
@@ -137,6 +145,7 @@ struct virtio_net {
 	bool started;
 	bool stopping;
 	bool ctrl_broken;
+	struct virtio_quiesce quiesce; /* quiesce() and resume() run under the transport's lock */
 	struct virtq_chain ctrl_chain;
 	struct virtq_seg *ctrl_seg;
 	struct vnet_pair pair[VIRTIO_NET_MAX_PAIRS];
@@ -889,7 +898,7 @@ static bool ctrl_serve(struct virtio_net *net)
 
 /* ---- the worker ---- */
 
-enum { PFD_WAKE, PFD_TAP, PFD_TX, PFD_RX, PFD_CTRL, PFD_N };
+enum { PFD_WAKE, PFD_TAP, PFD_TX, PFD_RX, PFD_CTRL, PFD_QUIESCE, PFD_N };
 
 static int kick_fd(const struct virtio_net *net, unsigned q, bool want)
 {
@@ -922,6 +931,8 @@ static void poll_set(struct vnet_pair *p, struct pollfd pfd[PFD_N])
 		.fd = kick_fd(net, net->ctrl_queue, p->index == 0 && net->has_ctrl &&
 			      !net->ctrl_broken),
 		.events = POLLIN };
+	/* Never read by the worker: see virtio_quiesce.c. */
+	pfd[PFD_QUIESCE] = (struct pollfd){ .fd = net->quiesce.fd, .events = POLLIN };
 }
 
 static void *vnet_worker(void *arg)
@@ -934,6 +945,12 @@ static void *vnet_worker(void *arg)
 		struct pollfd pfd[PFD_N];
 		int n;
 
+		if (virtio_quiesce_wanted(&net->quiesce)) {
+			if (!virtio_quiesce_park(&net->quiesce))
+				break; /* stopped while parked */
+			more = true; /* what the driver and the tap did meanwhile */
+			continue;
+		}
 		poll_set(p, pfd);
 		n = poll(pfd, PFD_N, more ? 0 : -1);
 		if (n < 0 && errno == EINTR)
@@ -942,7 +959,10 @@ static void *vnet_worker(void *arg)
 			net_err(net, "queue pair %u: poll: %s; stopped", p->index, strerror(errno));
 			break;
 		}
-		for (unsigned i = 0; i < PFD_N; i++)
+		/* Kicks that came with the quiesce stay in their eventfds for after resume. */
+		if (virtio_quiesce_wanted(&net->quiesce))
+			continue;
+		for (unsigned i = 0; i < PFD_QUIESCE; i++)
 			if (i != PFD_TAP && (pfd[i].revents & POLLIN))
 				drain_eventfd(pfd[i].fd);
 		if (stopping(net))
@@ -985,6 +1005,8 @@ static void vnet_stop(struct virtio_device *vdev)
 	if (!net->started)
 		return;
 	__atomic_store_n(&net->stopping, true, __ATOMIC_RELEASE);
+	/* A parked worker waits on the quiesce, not in poll(). */
+	virtio_quiesce_stopping(&net->quiesce, true);
 	for (unsigned i = 0; i < net->nr_pairs; i++)
 		vnet_wake(&net->pair[i]);
 	for (unsigned i = 0; i < net->nr_pairs; i++) {
@@ -992,7 +1014,23 @@ static void vnet_stop(struct virtio_device *vdev)
 			pthread_join(net->pair[i].thread, NULL);
 		net->pair[i].thread_running = false;
 	}
+	virtio_quiesce_stopping(&net->quiesce, false);
 	net->started = false;
+}
+
+static int vnet_quiesce(struct virtio_device *vdev, unsigned timeout_ms)
+{
+	struct virtio_net *net = to_net(vdev);
+	unsigned workers = 0;
+
+	for (unsigned i = 0; net->started && i < net->nr_pairs; i++)
+		workers += net->pair[i].thread_running;
+	return virtio_quiesce_begin(&net->quiesce, workers, timeout_ms, net->name);
+}
+
+static void vnet_resume(struct virtio_device *vdev)
+{
+	virtio_quiesce_end(&to_net(vdev)->quiesce);
 }
 
 /* A pair as the driver finds it after DRIVER_OK: nothing held, nothing broken. */
@@ -1069,6 +1107,7 @@ static void vnet_free(struct virtio_device *vdev)
 	}
 	free(net->ctrl_seg);
 	free(net->name);
+	virtio_quiesce_destroy(&net->quiesce);
 	free(net);
 }
 
@@ -1099,6 +1138,8 @@ static const struct virtio_device_ops vnet_ops = {
 	.stop = vnet_stop,
 	.free = vnet_free,
 	.dump = vnet_dump,
+	.quiesce = vnet_quiesce,
+	.resume = vnet_resume,
 };
 
 /* ---- creation ---- */
@@ -1166,10 +1207,15 @@ static struct virtio_net *vnet_new(const char *name, unsigned pairs, unsigned qs
 	}
 	for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
 		net->pair[i].tap_fd = net->pair[i].wake_fd = -1;
+	net->quiesce.fd = -1;
 	net->name = strdup(name ? name : "virtio-net");
 	net->ctrl_seg = calloc(qsize, sizeof(*net->ctrl_seg));
 	if (!net->name || !net->ctrl_seg)
 		goto fail;
+	ret = virtio_quiesce_init(&net->quiesce);
+	if (ret)
+		goto fail;
+	ret = -ENOMEM;
 	for (unsigned i = 0; i < pairs; i++) {
 		ret = pair_init(net, i, qsize);
 		if (ret)

@@ -710,6 +710,26 @@ void virtio_pci_stop(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 }
 
+/* Under vp->lock: serialized with the start() and stop() a driver's status write makes. */
+int virtio_pci_quiesce(struct virtio_pci *vp, unsigned timeout_ms)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vp->lock);
+	if (vp->vdev->ops->quiesce)
+		ret = vp->vdev->ops->quiesce(vp->vdev, timeout_ms);
+	pthread_mutex_unlock(&vp->lock);
+	return ret;
+}
+
+void virtio_pci_resume(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->lock);
+	if (vp->vdev->ops->resume)
+		vp->vdev->ops->resume(vp->vdev);
+	pthread_mutex_unlock(&vp->lock);
+}
+
 /* Vector v as "vector 3", with what stops it or waits in it. */
 static void dump_vector(struct virtio_pci *vp, FILE *f, uint16_t v)
 {

@@ -53,6 +53,17 @@ struct virtio_pci *virtio_pci_new(struct virtio_device *vdev, uint8_t devfn,
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
 /* Stops the device (a VMM reset or exit): no I/O after it returns. */
 void virtio_pci_stop(struct virtio_pci *vp);
+/*
+ * vm.pause: the device's workers finish what they started and wait, until
+ * virtio_pci_resume(); guest memory, the rings and the interrupts are left
+ * alone meanwhile (virtio.h, quiesce()). 0, or -ETIMEDOUT after timeout_ms
+ * (said in one line naming the device; it then runs on). Free for a device
+ * without threads. The transport itself has no thread: a vCPU's notify
+ * lands in an eventfd that the device reads after resume.
+ */
+int virtio_pci_quiesce(struct virtio_pci *vp, unsigned timeout_ms)
+	__attribute__((warn_unused_result));
+void virtio_pci_resume(struct virtio_pci *vp);
 void virtio_pci_free(struct virtio_pci *vp);
 /*
  * Writes the function's state to f: status, features, and per queue its

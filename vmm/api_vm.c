@@ -168,11 +168,12 @@ static void vm_pause_req(struct vm_api_ctx *ctx, struct api_reply *reply)
 	if (!state_ok(ctx, RUNNING, "vm.pause", reply))
 		return;
 	if (vm_pause(ctx->vm)) {
-		api_reply_error(reply, 500, "vm.pause: a vCPU did not stop within 5 s; the VM runs on");
+		api_reply_error(reply, 500, "vm.pause: a vCPU or a virtio device did not stop within 5 s "
+			"(the log says which); the VM runs on");
 		return;
 	}
 	ctx->state = VM_API_PAUSED;
-	pr_info("api: vm.pause: the vCPUs are stopped");
+	pr_info("api: vm.pause: the vCPUs are stopped and the virtio devices quiesced");
 	reply->status = 204;
 }
 
@@ -182,7 +183,7 @@ static void vm_resume_req(struct vm_api_ctx *ctx, struct api_reply *reply)
 		return;
 	vm_resume(ctx->vm);
 	ctx->state = VM_API_RUNNING;
-	pr_info("api: vm.resume: the vCPUs run again");
+	pr_info("api: vm.resume: the virtio devices and the vCPUs run again");
 	reply->status = 204;
 }
 

@@ -1150,8 +1150,10 @@ static void vfio_close_if_empty(struct vm_vfio *v)
  * f leaves the machine: off the PCI bus (its port told, once the slot is
  * empty), its BARs unmapped, its interrupts torn down, the device reset
  * and closed, its group too once no function needs it, and the container
- * with guest RAM's DMA mappings once none is left. The vCPUs are paused
- * meanwhile, so no access to the function is in flight.
+ * with guest RAM's DMA mappings once none is left. The machine is paused
+ * meanwhile (vm_pause(): the vCPUs, and the virtio devices' workers; the
+ * passed-through functions are left alone), so no access to the function
+ * is in flight.
  */
 static void fn_release(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool surprise)
 {

@@ -221,6 +221,35 @@ void vm_virtio_dump(struct vm *vm, FILE *f)
 		virtio_pci_dump(v->vp[i], f);
 }
 
+/*
+ * vm.pause's second half, the vCPUs already parked: every device's workers
+ * finish what they started and wait. On a timeout (the device said which)
+ * the devices already quiesced go on again, so nothing stays half paused.
+ */
+int vm_virtio_quiesce(struct vm *vm, unsigned timeout_ms)
+{
+	struct vm_virtio *v = vm->virtio;
+
+	for (unsigned i = 0; v && i < v->nr; i++) {
+		int ret = virtio_pci_quiesce(v->vp[i], timeout_ms);
+
+		if (ret) {
+			while (i--)
+				virtio_pci_resume(v->vp[i]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_virtio_resume(struct vm *vm)
+{
+	struct vm_virtio *v = vm->virtio;
+
+	for (unsigned i = 0; v && i < v->nr; i++)
+		virtio_pci_resume(v->vp[i]);
+}
+
 void vm_virtio_free(struct vm *vm)
 {
 	struct vm_virtio *v = vm->virtio;

@@ -19,6 +19,14 @@ int vm_virtio_preflight(const struct vm_config *cfg) __attribute__((warn_unused_
  */
 int vm_virtio_open_taps(const struct vm_config *cfg, struct virtio_net_tap **taps)
 	__attribute__((warn_unused_result));
+/*
+ * vm.pause and vm.resume for the virtio devices: their workers go idle
+ * (nothing in flight, guest memory and rings left alone, no interrupt) and
+ * wait, or go on. 0, or -ETIMEDOUT when one was still busy after
+ * timeout_ms: said in one line naming it, and every device runs on.
+ */
+int vm_virtio_quiesce(struct vm *vm, unsigned timeout_ms) __attribute__((warn_unused_result));
+void vm_virtio_resume(struct vm *vm);
 void vm_virtio_free(struct vm *vm);
 /*
  * vm.info's device_tree for the virtio functions: "disk0", ..., "net0", ...

@@ -446,7 +446,18 @@ void vm_vcpu_park(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-int vm_pause(struct vm *vm)
+#define VM_PAUSE_TIMEOUT_MS 5000
+
+static void vm_resume_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* The vCPUs' half of vm_pause(). */
+static int vm_pause_vcpus(struct vm *vm)
 {
 	unsigned running = 0;
 	struct timespec until;
@@ -458,24 +469,46 @@ int vm_pause(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
+	until.tv_sec += VM_PAUSE_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->parked < running && atomic_load(&vm->stop) == VM_RUNNING && !ret)
 		ret = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until);
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (ret) {
-		vm_resume(vm);
+		vm_resume_vcpus(vm);
 		return -ETIMEDOUT;
 	}
 	return 0;
 }
 
+/*
+ * vCPUs first: once none runs, no new notify reaches a device, and the
+ * devices then finish what they hold. A passed-through (VFIO) device is
+ * left alone: its DMA and interrupts are the hardware's, and with the
+ * vCPUs stopped nothing new is asked of it. With no virtio device the
+ * second step costs nothing (vfio_devices.c pauses around a hot-unplug).
+ * Quiescing devices already quiesced returns at once, so a vm_pause()
+ * while paused does not wait or deadlock.
+ */
+int vm_pause(struct vm *vm)
+{
+	int ret = vm_pause_vcpus(vm);
+
+	if (ret)
+		return ret;
+	ret = vm_virtio_quiesce(vm, VM_PAUSE_TIMEOUT_MS);
+	if (ret) {
+		vm_resume_vcpus(vm);
+		return ret;
+	}
+	return 0;
+}
+
+/* The other way round: the devices serve what came meanwhile, then the vCPUs run. */
 void vm_resume(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->pause_lock);
-	atomic_store(&vm->pause_req, false);
-	pthread_cond_broadcast(&vm->pause_cond);
-	pthread_mutex_unlock(&vm->pause_lock);
+	vm_virtio_resume(vm);
+	vm_resume_vcpus(vm);
 }
 
 bool vm_paused(struct vm *vm)

@@ -218,10 +218,14 @@ struct vm_msi_route {
 };
 
 /*
- * Stops every vCPU outside KVM_RUN (the API's vm.pause) and returns once
- * all are parked: 0, or -ETIMEDOUT if one did not come within 5 s. Device
- * threads and passed-through devices run on; with no vCPU running, no new
- * request reaches them. vm_resume() lets the vCPUs go on. Main thread only.
+ * The API's vm.pause: stops every vCPU outside KVM_RUN, then quiesces the
+ * virtio devices (their workers finish the requests they hold, then leave
+ * guest memory, the rings and the interrupts alone), and returns once all
+ * are still: 0, or -ETIMEDOUT if a vCPU or a device did not stop within
+ * 5 s (a device says so, naming itself), and then everything runs on.
+ * Passed-through (VFIO) devices are left alone. vm_resume() lets the
+ * devices go on (serving what was kicked meanwhile), then the vCPUs. A
+ * vm_pause() while paused returns at once. Main thread only.
  */
 int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1202,4 +1203,174 @@ Test(blk, bad_options)
 	o.queue_size = 0;
 	o.serial = "123456789012345678901";
 	expect_refused(&o, EINVAL, "serial");
+}
+
+/* ---- quiesce (vm.pause) ---- */
+
+/*
+ * Suite blk_quiesce: also run under ThreadSanitizer (suite threads). The
+ * test writes requests and reads answers only while the device is
+ * quiesced, ordered with the worker by the quiesce's lock, as a paused
+ * guest's memory is; TSan cannot see the ring's own fences.
+ */
+TestSuite(blk_quiesce, .init = setup, .fini = teardown, .timeout = 30);
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L + (t1.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+Test(blk_quiesce, a_request_kicked_while_quiesced_waits_for_resume)
+{
+	struct virtio_blk_options o = defaults();
+
+	boot(&o);
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	memset(buf(0), 0, 512);
+	req(0, 0, VIRTIO_BLK_T_IN, 3, BUF, 512);
+	submit(0, 0);
+	usleep(150 * 1000);
+	cr_assert_eq(used_idx(0), 0, "a request was answered while quiesced");
+	cr_assert_eq(status(0, 0), 0xff, "a status byte was written while quiesced");
+	cr_assert_eq(buf(0)[0], 0, "guest memory was written while quiesced");
+	cr_assert_eq(__atomic_load_n(&irq_count, __ATOMIC_RELAXED), 0, "an interrupt while quiesced");
+
+	dev->ops->resume(dev);
+	cr_assert(wait_used(0, 1), "the kick made while quiesced was lost");
+	cr_assert_geq(wait_irqs(1), 1);
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	expect(0, 0, VIRTIO_BLK_S_OK, 513);
+	cr_assert_eq(buf(0)[0], pattern(3 * 512));
+	dev->ops->resume(dev);
+}
+
+/* The request written while quiesced, taken on resume: its read stays with us. */
+static void stuck_request(void)
+{
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	__atomic_store_n(&submit_fails, -EAGAIN, __ATOMIC_RELAXED);
+	__atomic_store_n(&wait_fails, -EAGAIN, __ATOMIC_RELAXED);
+	req(0, 0, VIRTIO_BLK_T_IN, 5, BUF, 512);
+	submit(0, 0);
+	dev->ops->resume(dev);
+	usleep(50 * 1000);
+}
+
+struct quiesce_call {
+	pthread_t thread;
+	unsigned timeout_ms;
+	int ret;
+	bool done;
+};
+
+static void *quiesce_thread(void *arg)
+{
+	struct quiesce_call *c = arg;
+
+	c->ret = dev->ops->quiesce(dev, c->timeout_ms);
+	__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A request whose I/O the host has not finished: quiesce() returns only
+ * once it is done and answered, so a paused guest's memory is stable.
+ */
+Test(blk_quiesce, quiesce_waits_for_the_request_in_flight)
+{
+	struct virtio_blk_options o = defaults();
+	struct quiesce_call c = { .timeout_ms = TIMEOUT_MS };
+
+	boot(&o);
+	stuck_request();
+	cr_assert_eq(pthread_create(&c.thread, NULL, quiesce_thread, &c), 0);
+	usleep(200 * 1000);
+	cr_assert_not(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE),
+		      "quiesce returned with a request in flight");
+
+	__atomic_store_n(&submit_fails, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&wait_fails, 0, __ATOMIC_RELAXED);
+	pthread_join(c.thread, NULL);
+	cr_assert_eq(c.ret, 0);
+	cr_assert_eq(used_idx(0), 1, "the request in flight is answered before quiesce returns");
+	expect(0, 0, VIRTIO_BLK_S_OK, 513);
+	cr_assert_eq(buf(0)[0], pattern(5 * 512));
+	dev->ops->resume(dev);
+}
+
+/* A worker that cannot go idle: quiesce() says so and the device runs on. */
+Test(blk_quiesce, quiesce_gives_up_and_the_device_runs_on, .init = quiet)
+{
+	struct virtio_blk_options o = defaults();
+	struct timespec t0;
+	long ms;
+
+	boot(&o);
+	stuck_request();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(dev->ops->quiesce(dev, 300), -ETIMEDOUT);
+	ms = elapsed_ms(&t0);
+	cr_assert(ms >= 250 && ms < 3000, "gave up after %ld ms, asked 300", ms);
+
+	__atomic_store_n(&submit_fails, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&wait_fails, 0, __ATOMIC_RELAXED);
+	cr_assert(wait_used(0, 1), "the device stayed quiesced");
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	req(0, 4, VIRTIO_BLK_T_IN, 6, BUF + 0x1000, 512);
+	submit(0, 4);
+	dev->ops->resume(dev);
+	cr_assert(wait_used(0, 2), "the device stayed quiesced");
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	expect(0, 4, VIRTIO_BLK_S_OK, 513);
+	dev->ops->resume(dev);
+}
+
+Test(blk_quiesce, quiesce_with_nothing_running_returns_at_once)
+{
+	struct virtio_blk_options o = defaults();
+	struct timespec t0;
+
+	o.queues = 2;
+	create(&o);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0, "not started");
+	dev->ops->resume(dev);
+	dev->ops->resume(dev); /* resuming a running device is harmless */
+	for (unsigned q = 0; q < 2; q++)
+		cr_assert_eq(enable(q, 256, features()), 0);
+	start(features());
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0, "idle workers");
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0, "already quiesced");
+	cr_assert_lt(elapsed_ms(&t0), 1000, "idle quiesces took %ld ms", elapsed_ms(&t0));
+	req(1, 0, VIRTIO_BLK_T_IN, 1, BUF, 512);
+	submit(1, 0);
+	dev->ops->resume(dev);
+	cr_assert(wait_used(1, 1));
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	expect(1, 0, VIRTIO_BLK_S_OK, 513);
+	dev->ops->resume(dev);
+}
+
+/* A VMM reset or exit while paused: stop() joins parked workers; a start() parks anew. */
+Test(blk_quiesce, stop_and_start_while_quiesced)
+{
+	struct virtio_blk_options o = defaults();
+
+	boot(&o);
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	dev->ops->stop(dev);
+	cr_assert_eq(enable(0, 256, features()), 0);
+	start(features());
+	req(0, 0, VIRTIO_BLK_T_IN, 2, BUF, 512);
+	submit(0, 0);
+	usleep(150 * 1000);
+	cr_assert_eq(used_idx(0), 0, "a worker started while quiesced served a request");
+	dev->ops->resume(dev);
+	cr_assert(wait_used(0, 1));
+	cr_assert_eq(dev->ops->quiesce(dev, TIMEOUT_MS), 0);
+	expect(0, 0, VIRTIO_BLK_S_OK, 513);
+	dev->ops->resume(dev);
 }

@@ -1334,3 +1334,87 @@ Test(vnet, real_tap_moves_frames_both_ways)
 	cr_assert_arr_eq(got, frame, sizeof(frame));
 	close(ps);
 }
+
+/* ---- quiesce (vm.pause) ---- */
+
+/*
+ * Suite vnet_quiesce: also run under ThreadSanitizer (suite threads). The
+ * test writes the rings and reads what the device wrote only while it is
+ * quiesced, ordered with the workers by the quiesce's lock, as a paused
+ * guest's memory is; TSan cannot see the ring's own fences.
+ */
+TestSuite(vnet_quiesce, .init = setup, .fini = teardown, .timeout = 20);
+
+Test(vnet_quiesce, a_packet_from_the_tap_waits_there_until_resume)
+{
+	uint8_t payload[200];
+
+	make_started(1, F_BASE | F_MRG);
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0);
+	uint64_t buf = post_rx(RX(0), 2048);
+
+	memset(ram(buf), 0xee, 2048);
+	fill(payload, sizeof(payload), 21);
+	peer_send(0, NULL, payload, sizeof(payload));
+	sleep_ms(150);
+	cr_assert_eq(used_idx(RX(0)), 0, "a packet was delivered while quiesced");
+	cr_assert_eq(*(uint8_t *)ram(buf), 0xee, "guest memory was written while quiesced");
+	cr_assert_eq(__atomic_load_n(&irqs[RX(0)], __ATOMIC_SEQ_CST), 0,
+		     "an interrupt while quiesced");
+
+	dev->ops->resume(dev);
+	cr_assert(wait_used(RX(0), 1), "the packet that came while quiesced was lost");
+	cr_assert(wait_counter(&irqs[RX(0)], 1));
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0);
+	cr_assert_eq(USED_LEN(RX(0), 0), 12 + sizeof(payload));
+	cr_assert_arr_eq(ram(buf + 12), payload, sizeof(payload));
+	dev->ops->resume(dev);
+}
+
+Test(vnet_quiesce, a_tx_kick_while_quiesced_is_sent_after_resume)
+{
+	uint8_t got[64];
+
+	make_started(1, F_BASE);
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0);
+	struct sg a = { alloc_buf(40), 40, false };
+
+	fill(ram(a.gpa), 40, 22);
+	post(TX(0), &a, 1);
+	cr_assert_eq(peer_recv(0, got, sizeof(got), 150), -1, "sent while quiesced");
+	cr_assert_eq(used_idx(TX(0)), 0, "the used ring moved while quiesced");
+
+	dev->ops->resume(dev);
+	cr_assert_eq(peer_recv(0, got, sizeof(got), WAIT_MS), 40, "the kick was lost");
+	cr_assert(wait_used(TX(0), 1));
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0);
+	cr_assert_arr_eq(got, ram(a.gpa), 40);
+	dev->ops->resume(dev);
+}
+
+Test(vnet_quiesce, quiesce_with_nothing_running_returns_at_once)
+{
+	long t0 = now_ms();
+	uint8_t got[64];
+
+	make_dev(2);
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0, "not started");
+	/* Started while quiesced (a VMM reset while paused): the workers wait. */
+	start(F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ));
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0, "already quiesced");
+	cr_assert_lt(now_ms() - t0, 1000, "idle quiesces took %ld ms", now_ms() - t0);
+	struct sg a = { alloc_buf(30), 30, false };
+
+	fill(ram(a.gpa), 30, 23);
+	post(TX(0), &a, 1);
+	cr_assert_eq(peer_recv(0, got, sizeof(got), 150), -1, "a worker started while quiesced ran");
+	dev->ops->resume(dev);
+	cr_assert_eq(peer_recv(0, got, sizeof(got), WAIT_MS), 30);
+
+	/* Idle workers quiesce at once, and stop() joins parked ones. */
+	t0 = now_ms();
+	cr_assert_eq(dev->ops->quiesce(dev, WAIT_MS), 0);
+	cr_assert_lt(now_ms() - t0, 1000, "an idle quiesce took %ld ms", now_ms() - t0);
+	dev->ops->stop(dev);
+	dev->ops->resume(dev);
+}
