@@ -356,7 +356,8 @@ static void vm_add_device(struct vm_api_ctx *ctx, const struct http_request *req
 	ret = ctx->add_device(ctx->vm, path, fd, id, id_out, bdf, sizeof(bdf), why, sizeof(why));
 	if (ret)
 		api_reply_error(reply, ret == -EEXIST ? 409 : ret == -ENOENT || ret == -ENODEV ?
-				404 : ret == -EIO ? 500 : 400, "vm.add-device: %s", why);
+				404 : ret == -EAGAIN ? 503 : ret == -EIO ? 500 : 400,
+				"vm.add-device: %s", why);
 	else
 		reply_json(reply, json_pack("{ss ss}", "id", id_out, "bdf", bdf));
 	json_decref(body);

@@ -1251,6 +1251,37 @@ static int hot_plan(struct vm_vfio_fn *f, const char *bdf, char *why, size_t len
 	return ret;
 }
 
+/*
+ * The first port with no device whose slot the guest has switched off. A
+ * slot still on has a guest not done with the device that was there (a
+ * surprise removal: its pciehp is still tearing down): a card put in then
+ * would meet the guest's power-off half way, so the slot is not offered
+ * until it is off, as on a machine with real slots.
+ */
+static int free_port(struct vm *vm, struct vm_vfio *v, const char *bdf, unsigned *port,
+		     char *why, size_t len)
+{
+	int busy = -1;
+
+	for (*port = 0; *port < VM_ROOT_PORTS && q35_root_port(vm, *port); (*port)++) {
+		if (port_used(v, *port, NULL))
+			continue;
+		if (!slot_powered(vm, *port))
+			return 0;
+		if (busy < 0)
+			busy = (int)*port;
+	}
+	if (busy >= 0) {
+		snprintf(why, len, "%s: root port 00:%02x.0 is free, but the guest has not switched "
+			 "its slot off since its last device left; try again in a few seconds", bdf,
+			 busy + 1);
+		return -EAGAIN;
+	}
+	snprintf(why, len, "%s: every one of the %d root ports has a device (vm.remove-device "
+		 "frees one)", bdf, VM_ROOT_PORTS);
+	return -ENOSPC;
+}
+
 /* Checks what the request asks before anything is taken: the id, the address, a free port. */
 static int add_check(struct vm *vm, struct vm_vfio *v, const char *path, const char *id,
 		     char bdf[HOST_BDF_LEN], unsigned *port, char *why, size_t len)
@@ -1273,14 +1304,7 @@ static int add_check(struct vm *vm, struct vm_vfio *v, const char *path, const c
 			snprintf(why, len, "%s is already in the guest, as %s", bdf, v->fn[i].id);
 			return -EEXIST;
 		}
-	for (*port = 0; *port < VM_ROOT_PORTS && port_used(v, *port, NULL); (*port)++)
-		;
-	if (*port == VM_ROOT_PORTS || !q35_root_port(vm, *port)) {
-		snprintf(why, len, "%s: every one of the %d root ports has a device (vm.remove-device "
-			 "frees one)", bdf, VM_ROOT_PORTS);
-		return -ENOSPC;
-	}
-	return 0;
+	return free_port(vm, v, bdf, port, why, len);
 }
 
 /* The first function into an empty machine brings the container and guest RAM's DMA mappings. */
