@@ -38,7 +38,7 @@ lab_qemu_args=(-device edu,addr=05.0,multifunction=on
 cycles=${VMM_LAB_HOTPLUG_CYCLES:-10}
 # One boot (about 60 s), then about 7 s a cycle in the lab (89 s for 3),
 # and 20 s more for the surprise removal.
-lab_timeout=$((400 + (cycles + 2) * 60))
+lab_timeout=$((900 + (cycles + 2) * 60))
 guest_checks=hotplug
 guest_cmdline="agent.hotplug_cycles=$((cycles + 2))"
 lab_vars=("CYCLES=$cycles")
