@@ -339,11 +339,15 @@ static int reset_spawn(const char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* The data, a block per method (gnuplot's index), and the script, in dir. */
+/*
+ * The data, a block per method with cycles back (gnuplot's index: an empty
+ * block would stop its boxplot), and the script, in dir; -ENODATA: none.
+ */
 static int reset_plot_files(const struct bench_reset *b, const char *dir, const char *plot)
 {
 	char path[4200];
 	bool svg = !strcmp(strrchr(plot, '.'), ".svg");
+	unsigned n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/data", dir);
@@ -353,8 +357,8 @@ static int reset_plot_files(const struct bench_reset *b, const char *dir, const 
 	for (unsigned i = 0; i < b->nr_methods; i++) {
 		for (unsigned c = 0; c < b->m[i].done; c++)
 			fprintf(f, "%u %.4f %.4f\n", c + 1, b->m[i].back_ms[c], b->m[i].ioctl_ms[c]);
-		/* Two blank lines end a block; a method with no cycle back gets an empty one. */
-		fprintf(f, "%s\n\n", b->m[i].done ? "" : "0 NaN NaN\n");
+		if (b->m[i].done)
+			fprintf(f, "\n\n"); /* two blank lines end a block */
 	}
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/plot.gp", dir);
@@ -364,15 +368,20 @@ static int reset_plot_files(const struct bench_reset *b, const char *dir, const 
 	fprintf(f, "set terminal %s size 900,540\nset output '%s'\n", svg ? "svg" : "png", plot);
 	fprintf(f, "set title 'vmm bench reset %s: time until the function is back'\n", b->dev[0].bdf);
 	fprintf(f, "set ylabel 'ms'\nset style data boxplot\nset style boxplot outliers pointtype 7\n"
-		"set style fill solid 0.3\nset xtics (");
+		"set style fill solid 0.3\nset boxwidth 0.4\nset key off\nset grid ytics\n"
+		"set yrange [0:*]\nset xtics (");
 	for (unsigned i = 0; i < b->nr_methods; i++)
-		fprintf(f, "%s'%s' %u", i ? ", " : "", b->m[i].name, i + 1);
-	fprintf(f, ")\nset key off\nset grid ytics\n");
+		if (b->m[i].done) {
+			n++;
+			fprintf(f, "%s'%s' %u", n > 1 ? ", " : "", b->m[i].name, n);
+		}
+	fprintf(f, ")\nset xrange [0.5:%u.5]\n", n);
+	/* Each method's box, and its cycles as points beside it. */
 	fprintf(f, "plot for [i=0:%u] '%s/data' index i using (i+1):2 with boxplot, \\\n"
-		"     for [i=0:%u] '%s/data' index i using (i+1+0.25):2 with points pointtype 1\n",
-		b->nr_methods - 1, dir, b->nr_methods - 1, dir);
+		"     for [i=0:%u] '%s/data' index i using (i+1.25):2 with points pointtype 1\n",
+		n - 1, dir, n - 1, dir);
 	fclose(f);
-	return 0;
+	return n ? 0 : -ENODATA;
 }
 
 static int reset_plot(const struct bench_reset *b, const char *plot)
@@ -394,7 +403,9 @@ static int reset_plot(const struct bench_reset *b, const char *plot)
 	unlink(script);
 	unlink(data);
 	rmdir(dir);
-	if (ret)
+	if (ret == -ENODATA)
+		pr_err("bench reset: --plot %s: no cycle came back, nothing to draw", plot);
+	else if (ret)
 		pr_err("bench reset: --plot %s: gnuplot %s", plot, ret < 0 ? strerror(-ret) :
 			"failed (its message is above)");
 	return ret ? -EIO : 0;

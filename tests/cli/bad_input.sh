@@ -228,6 +228,8 @@ case_ "bench reset bad probe" "--probe 'bar0+0x2=1': offset 0x2 is not a multipl
 	"$vmm" bench reset 0000:01:00.0 --probe bar0+0x2=1
 case_ "bench reset plot format" "--plot out.pdf: the name ends in .svg or .png" -- \
 	"$vmm" bench reset 0000:01:00.0 --plot out.pdf
+case_ "bench reset plot without gnuplot" "--plot needs gnuplot, which is not installed" \
+	PATH=/nonexistent -- "$vmm" bench reset 0000:01:00.0 --plot out.svg
 case_ "bench reset unknown option" "unknown option '--runs'" -- \
 	"$vmm" bench reset 0000:01:00.0 --runs 3
 case_ "bench reset absent device" "0000:7f:1f.7: no such PCI device" -- \
