@@ -55,6 +55,8 @@ static void bench_usage(FILE *to)
 		"       vmm bench vfio --vfio BDF --firmware CODE.fd --kernel FILE --initrd FILE\n"
 		"                      [--sizes 1G[,2G...]] [--pages 4k,2m] [--msis N]\n"
 		"                      [--strace PATH] [--runs N] ...\n"
+		"       vmm bench reset BDF... [--method flr|pm|bus|all] [--cycles N] ...\n"
+		"                      (no guest: vmm bench reset --help)\n"
 		"\n"
 		"boot: boots the guest under this vmm and under QEMU -accel kvm -machine q35,\n"
 		"N times each; the guest must print \"" BENCH_MARKER "\" and\n"
@@ -171,14 +173,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		.msis_arg = "64",
 	};
 	if (argc < 2) {
-		pr_err("bench: what to measure? boot, blk, net or vfio (vmm bench --help)");
+		pr_err("bench: what to measure? boot, blk, net, vfio or reset (vmm bench --help)");
 		return -EINVAL;
 	}
 	for (o->kind = BENCH_BOOT; o->kind <= BENCH_VFIO; o->kind++)
 		if (strcmp(argv[1], kinds[o->kind]) == 0)
 			break;
 	if (o->kind > BENCH_VFIO) {
-		pr_err("bench: no benchmark '%s' (boot, blk, net or vfio; vmm bench --help)",
+		pr_err("bench: no benchmark '%s' (boot, blk, net, vfio or reset; vmm bench --help)",
 			argv[1]);
 		return -EINVAL;
 	}
@@ -672,6 +674,9 @@ int bench_main(int argc, char **argv)
 	struct bench_opts o;
 	int ret;
 
+	/* Its own options and help: it boots nothing. */
+	if (argc >= 2 && !strcmp(argv[1], "reset"))
+		return bench_reset_main(argc - 1, argv + 1);
 	if (bench_wants_help(argc, argv)) {
 		bench_usage(stdout);
 		return 0;

@@ -13,4 +13,11 @@
  */
 int bench_main(int argc, char **argv);
 
+/*
+ * "vmm bench reset BDF... [options]" (bench_reset.c): argv[0] is "reset".
+ * Resets the functions over and over with each method and reports the
+ * times; no guest, no QEMU. The same exit statuses.
+ */
+int bench_reset_main(int argc, char **argv);
+
 #endif

@@ -45,7 +45,7 @@
 
 #include "bench_internal.h"
 #include "../core/log.h"
-#include "../vmm/vfio_devices.h"
+#include "../vfio/reset_method.h"
 #include "../core/pci_addr.h"
 
 #define VB_MAX_CASES   8  /* sizes x page sizes */

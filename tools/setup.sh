@@ -25,6 +25,8 @@ packages=(
 	# vmm bench vfio times both VMMs' VFIO ioctls with strace (bench-vfio
 	# copies it into the lab host)
 	strace
+	# vmm bench reset --plot draws the reset times' distribution with gnuplot
+	gnuplot-nox
 	# tests/api/check_schema.py: API responses against Cloud Hypervisor's OpenAPI spec
 	python3-yaml python3-jsonschema
 	# the lab drives the API socket with curl (reboot), as a user would

@@ -71,4 +71,17 @@ struct vfio_device_attach_iommufd_pt {
 #define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
 #endif
 
+/*
+ * The hot reset under iommufd (Linux 6.6): GET_PCI_HOT_RESET_INFO then
+ * gives each affected function's device id in place of its group (the
+ * same 32 bits of struct vfio_pci_dependent_device), and says whether
+ * all of them are bound to the caller's iommufd.
+ */
+#ifndef VFIO_PCI_HOT_RESET_FLAG_DEV_ID
+#define VFIO_PCI_HOT_RESET_FLAG_DEV_ID       (1 << 0)
+#define VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED (1 << 1)
+#define VFIO_PCI_DEVID_OWNED                 0
+#define VFIO_PCI_DEVID_NOT_OWNED             (-1)
+#endif
+
 #endif

@@ -508,6 +508,49 @@ int vfio_device_owner_fd(const struct vfio_device *d)
 	return d->g ? d->g->iommu->owner_fd(d) : -1;
 }
 
+/* The region's [off, off + n), or -EINVAL. */
+static int region_span(const struct vfio_device *d, unsigned index, uint64_t off, size_t n,
+		       off_t *at)
+{
+	const struct vfio_region *r;
+
+	if (!d->g || index >= VFIO_DEV_REGIONS)
+		return -EINVAL;
+	r = &d->region[index];
+	if (off > r->size || n > r->size - off)
+		return -EINVAL;
+	*at = (off_t)(r->offset + off);
+	return 0;
+}
+
+int vfio_region_read(const struct vfio_device *d, unsigned index, uint64_t off, void *buf,
+		     size_t n)
+{
+	off_t at;
+	ssize_t got;
+
+	if (region_span(d, index, off, n, &at))
+		return -EINVAL;
+	got = d->sys->pread ? d->sys->pread(d->fd, buf, n, at) : pread(d->fd, buf, n, at);
+	if (got < 0)
+		return d->sys->pread ? (int)got : -errno;
+	return (size_t)got == n ? 0 : -EIO;
+}
+
+int vfio_region_write(const struct vfio_device *d, unsigned index, uint64_t off,
+		      const void *buf, size_t n)
+{
+	off_t at;
+	ssize_t put;
+
+	if (region_span(d, index, off, n, &at))
+		return -EINVAL;
+	put = d->sys->pwrite ? d->sys->pwrite(d->fd, buf, n, at) : pwrite(d->fd, buf, n, at);
+	if (put < 0)
+		return d->sys->pwrite ? (int)put : -errno;
+	return (size_t)put == n ? 0 : -EIO;
+}
+
 void vfio_device_close(struct vfio_device *d)
 {
 	if (!d->g)

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 struct host;
 struct guest_mem;
@@ -43,6 +44,9 @@ struct vfio_sys {
 	int (*ioctl)(int fd, unsigned long req, void *arg);
 	int (*close)(int fd);
 	uint64_t (*now_ns)(void); /* a monotonic clock, for the mapping's progress line */
+	/* Region reads and writes at the fd's offset; NULL: pread/pwrite themselves. */
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
 };
 
 extern const struct vfio_sys vfio_sys_linux;
@@ -206,6 +210,16 @@ int vfio_dma_unmap(struct vfio_container *c, uint64_t iova, uint64_t size);
 int vfio_map_guest_ram(struct vfio_container *c, const struct guest_mem *mem,
 		       char *why, size_t len) __attribute__((warn_unused_result));
 void vfio_unmap_all(struct vfio_container *c);
+
+/*
+ * n bytes at off inside region index of d (a BAR, the config space), read
+ * or written whole through the device fd: 0, -EINVAL past the region's
+ * end, -EIO for a short access, or -errno.
+ */
+int vfio_region_read(const struct vfio_device *d, unsigned index, uint64_t off, void *buf,
+		     size_t n);
+int vfio_region_write(const struct vfio_device *d, unsigned index, uint64_t off,
+		      const void *buf, size_t n);
 
 /* Close devices, then groups, then the container; each is idempotent. */
 void vfio_device_close(struct vfio_device *d);

@@ -39,6 +39,7 @@
 #include "../devices/pci_devices.h"
 #include "../firmware/firmware.h"
 #include "../vfio/host_sysfs.h"
+#include "../vfio/reset_method.h"
 #include "../vfio/vfio.h"
 #include "../vfio/vfio_pci.h"
 
@@ -97,47 +98,6 @@ static double ms_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-static void reset_method_path(const char *bdf, char *path, size_t len)
-{
-	snprintf(path, len, "/sys/bus/pci/devices/%.16s/reset_method", bdf);
-}
-
-/* The methods sysfs lists for bdf, space-separated, into buf; 0, or -errno (none listed). */
-int vfio_reset_methods_read(const char *bdf, char *buf, size_t len)
-{
-	char path[128];
-	FILE *f;
-	int ret = 0;
-
-	buf[0] = '\0';
-	reset_method_path(bdf, path, sizeof(path));
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	if (!fgets(buf, (int)len, f))
-		ret = ferror(f) ? -EIO : 0;
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return ret;
-}
-
-int vfio_reset_methods_write(const char *bdf, const char *methods)
-{
-	char path[128];
-	FILE *f;
-	int ret = 0;
-
-	reset_method_path(bdf, path, sizeof(path));
-	f = fopen(path, "we");
-	if (!f)
-		return -errno;
-	if (fputs(methods, f) == EOF)
-		ret = -errno;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	return ret;
 }
 
 /* The word of methods that reset= r names (flr is also af_flr), or NULL. */

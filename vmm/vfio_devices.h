@@ -61,13 +61,6 @@ unsigned vm_vfio_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, uns
  * port, for the same layout; none when pref64 is 0. At most cap.
  */
 unsigned vm_hotplug_bars64(const struct vm_config *cfg, struct ovmf_bar64 *out, unsigned cap);
-/*
- * sysfs reset_method of PCI function bdf: the methods the kernel offers,
- * space-separated, into buf (0, or -errno); and writing a list there
- * (root), which the kernel's next reset of the function then follows.
- */
-int vfio_reset_methods_read(const char *bdf, char *buf, size_t len);
-int vfio_reset_methods_write(const char *bdf, const char *methods);
 void vm_vfio_free(struct vm *vm);
 /*
  * vm.info's device_tree: per --vfio function ("vfio0", ...), its guest BDF,

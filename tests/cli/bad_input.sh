@@ -203,7 +203,7 @@ else
 fi
 
 # vmm bench: each mistake is named before anything runs.
-case_ "bench without a benchmark" "boot, blk, net or vfio" -- "$vmm" bench
+case_ "bench without a benchmark" "boot, blk, net, vfio or reset" -- "$vmm" bench
 case_ "bench of an unknown kind" "no benchmark 'disk'" -- "$vmm" bench disk --kernel k
 case_ "bench blk without --disk" "blk needs --disk" -- "$vmm" bench blk --kernel k --initrd i
 case_ "bench net without --initrd" "net needs --initrd" -- "$vmm" bench net --kernel k
@@ -214,6 +214,26 @@ case_ "bench seconds 0" "--seconds must be a number from 1 to 600" -- \
 	"$vmm" bench blk --kernel k --initrd i --disk d --seconds 0
 case_ "bench option without value" "no value for '--tap'" -- \
 	"$vmm" bench net --kernel k --initrd i --tap
+# vmm bench reset: the command line is checked before VFIO is opened.
+case_ "bench reset without a device" "bench reset: which function? give its PCI address" -- \
+	"$vmm" bench reset --cycles 10
+case_ "bench reset not an address" "'01:00' is not a PCI address" -- "$vmm" bench reset 01:00
+case_ "bench reset cycles 0" "--cycles must be a number from 1 to 100000, not '0'" -- \
+	"$vmm" bench reset 0000:01:00.0 --cycles 0
+case_ "bench reset cycles not a number" "--cycles must be a number from 1 to 100000, not 'ten'" -- \
+	"$vmm" bench reset 0000:01:00.0 --cycles ten
+case_ "bench reset unknown method" "--method 'sbr': flr, pm, bus or all" -- \
+	"$vmm" bench reset 0000:01:00.0 --method sbr
+case_ "bench reset bad probe" "--probe 'bar0+0x2=1': offset 0x2 is not a multiple of 4" -- \
+	"$vmm" bench reset 0000:01:00.0 --probe bar0+0x2=1
+case_ "bench reset plot format" "--plot out.pdf: the name ends in .svg or .png" -- \
+	"$vmm" bench reset 0000:01:00.0 --plot out.pdf
+case_ "bench reset plot without gnuplot" "--plot needs gnuplot, which is not installed" \
+	PATH=/nonexistent -- "$vmm" bench reset 0000:01:00.0 --plot out.svg
+case_ "bench reset unknown option" "unknown option '--runs'" -- \
+	"$vmm" bench reset 0000:01:00.0 --runs 3
+case_ "bench reset absent device" "0000:7f:1f.7: no such PCI device" -- \
+	"$vmm" bench reset 0000:7f:1f.7
 
 # Every file the command line names is checked before /dev/kvm is opened,
 # so these get the same answer on a host with KVM and on one without.
