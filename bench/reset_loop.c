@@ -634,9 +634,13 @@ static int none_offered(const struct bench_reset *b, const char *want, char *why
 	const struct bench_reset_dev *v = &b->dev[0];
 	char offered[192];
 
+	/*
+	 * Linux 5.15 and later show reset_method only for a device they can
+	 * reset; older ones never: either way, nothing the kernel would use.
+	 */
 	if (v->methods_err)
-		snprintf(offered, sizeof(offered), "does not list its reset methods (no %s/sys/bus/"
-			 "pci/devices/%s/reset_method: Linux 5.15 and later have it)", b->root, v->bdf);
+		snprintf(offered, sizeof(offered), "offers no reset method (%s/sys/bus/pci/devices/"
+			 "%s has no reset_method)", b->root, v->bdf);
 	else
 		snprintf(offered, sizeof(offered), "offers %s%s%s", v->methods[0] ? "only \"" : "",
 			 v->methods[0] ? v->methods : "no reset method", v->methods[0] ? "\"" : "");
