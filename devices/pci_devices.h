@@ -224,6 +224,14 @@ void pcie_root_port_hotplug_remove(struct pcie_root_port *rp, bool surprise);
  * Controller Control); always true on a port without set_hotplug.
  */
 bool pcie_root_port_powered(const struct pcie_root_port *rp);
+/*
+ * An empty hot-plug slot the guest is done with: switched off and its
+ * power indicator off, as pciehp leaves a slot last when it tears one
+ * down (and as a reset leaves an empty one). A card inserted before that
+ * meets the guest's teardown half way: its pciehp takes the presence for
+ * the new card and the button press after it for a removal request.
+ */
+bool pcie_root_port_slot_idle(const struct pcie_root_port *rp);
 
 /* Back to power-on config space; the presence flag stays (it is wiring). */
 void pcie_root_port_reset(struct pcie_root_port *rp);

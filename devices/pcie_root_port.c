@@ -727,6 +727,14 @@ bool pcie_root_port_powered(const struct pcie_root_port *rp)
 	return rp_slot_powered(rp);
 }
 
+bool pcie_root_port_slot_idle(const struct pcie_root_port *rp)
+{
+	uint16_t ctl = rp_config_const(rp->pci.cfg)->exp.sltctl;
+
+	return rp->hotplug && !rp->present && (ctl & PCI_EXP_SLTCTL_PCC) &&
+	       (ctl & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
+}
+
 static bool rp_window(uint64_t base, uint64_t limit, uint64_t *base_out, uint64_t *limit_out)
 {
 	*base_out = base;

@@ -1212,11 +1212,13 @@ static int hot_plan(struct vm_vfio_fn *f, const char *bdf, char *why, size_t len
 }
 
 /*
- * The first port with no device whose slot the guest has switched off. A
- * slot still on has a guest not done with the device that was there (a
- * surprise removal: its pciehp is still tearing down): a card put in then
- * would meet the guest's power-off half way, so the slot is not offered
- * until it is off, as on a machine with real slots.
+ * The first port with no device whose slot the guest is done with
+ * (pcie_root_port_slot_idle(): off, power indicator off). Right after a
+ * removal the guest's pciehp may still be tearing down (a surprise
+ * removal: it unbinds, switches the slot off, then its indicator); a card
+ * put in then meets that half way, and the guest takes the add's button
+ * press for a removal request. So such a slot is not offered until the
+ * guest is done, as a person waits for a slot's light to go out.
  */
 static int free_port(struct vm *vm, struct vm_vfio *v, const char *bdf, unsigned *port,
 		     char *why, size_t len)
@@ -1224,17 +1226,22 @@ static int free_port(struct vm *vm, struct vm_vfio *v, const char *bdf, unsigned
 	int busy = -1;
 
 	for (*port = 0; *port < VM_ROOT_PORTS && q35_root_port(vm, *port); (*port)++) {
+		bool idle;
+
 		if (port_used(v, *port, NULL))
 			continue;
-		if (!slot_powered(vm, *port))
+		pthread_mutex_lock(&vm->pci.lock);
+		idle = pcie_root_port_slot_idle(q35_root_port(vm, *port));
+		pthread_mutex_unlock(&vm->pci.lock);
+		if (idle)
 			return 0;
 		if (busy < 0)
 			busy = (int)*port;
 	}
 	if (busy >= 0) {
-		snprintf(why, len, "%s: root port 00:%02x.0 is free, but the guest has not switched "
-			 "its slot off since its last device left; try again in a few seconds", bdf,
-			 busy + 1);
+		snprintf(why, len, "%s: root port 00:%02x.0 is free, but the guest is not done "
+			 "switching its slot off since its last device left; try again in a few "
+			 "seconds", bdf, busy + 1);
 		return -EAGAIN;
 	}
 	snprintf(why, len, "%s: every one of the %d root ports has a device (vm.remove-device "

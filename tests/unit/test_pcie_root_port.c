@@ -1127,3 +1127,27 @@ Test(pcie_hotplug, reset_restores_power_state)
 	pcie_root_port_reset(hp);
 	cr_assert_eq(seen.powers, 5, "a reset that changes nothing calls nothing");
 }
+
+/* A slot is offered for the next card only once pciehp is done tearing the last one down. */
+Test(pcie_hotplug, a_slot_is_idle_once_off_and_dark)
+{
+	struct pcie_root_port *plain;
+
+	cr_assert(pcie_root_port_slot_idle(hp), "an empty slot comes out of reset off and dark");
+	pcie_root_port_set_present(hp, true);
+	cr_assert_not(pcie_root_port_slot_idle(hp), "a card is in it");
+	msi_on();
+	notifications_on();
+	/* a surprise removal: the card goes, the guest's pciehp still has the slot on */
+	pcie_root_port_hotplug_remove(hp, true);
+	cr_assert_not(pcie_root_port_slot_idle(hp), "switched on still");
+	/* remove_board: power off, a second's wait, then the indicator */
+	slot_cmd(PCI_EXP_SLTCTL_PWR_OFF, PCI_EXP_SLTCTL_PCC);
+	cr_assert_not(pcie_root_port_slot_idle(hp), "off, but its light is on: pciehp is not done");
+	slot_cmd(PCI_EXP_SLTCTL_PWR_IND_OFF, PCI_EXP_SLTCTL_PIC);
+	cr_assert(pcie_root_port_slot_idle(hp));
+	plain = pcie_root_port_new(PCI_DEVFN(3, 0), 6, false, NULL, NULL);
+	cr_assert_not_null(plain);
+	cr_assert_not(pcie_root_port_slot_idle(plain), "a port that is no hot-plug slot is never offered");
+	pcie_root_port_free(plain);
+}
