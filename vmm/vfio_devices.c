@@ -1354,8 +1354,9 @@ static int add_device(struct vm *vm, const char *path, int *cdev_fd, const char 
 	}
 	/*
 	 * Presence, then the button, as a person plugging a card into a slot
-	 * with one: pciehp, which enables button events rather than presence
-	 * ones on such a slot, switches it on about 5 s later and probes.
+	 * with one: pciehp enables button events rather than presence ones on
+	 * such a slot, sees the presence with the press, and switches the slot
+	 * on and probes at once.
 	 */
 	pthread_mutex_lock(&vm->pci.lock);
 	pcie_root_port_hotplug_add(q35_root_port(vm, port));
