@@ -117,7 +117,7 @@ int bench_reset_probe_parse(const char *spec, struct bench_reset_probe *p, char 
 	memset(p, 0, sizeof(*p));
 	if (strlen(spec) >= sizeof(p->spec))
 		return say(why, len, EINVAL, "--probe '%.20s...': too long", spec);
-	snprintf(p->spec, sizeof(p->spec), "%s", spec);
+	memcpy(p->spec, spec, strlen(spec) + 1); /* fits: checked just above */
 	if (strncmp(s, "bar", 3) || s[3] < '0' || s[3] > '9')
 		return say(why, len, EINVAL, "--probe '%s': starts with the BAR, bar0 to bar5, %s",
 			   spec, PROBE_EXAMPLE);
