@@ -1062,6 +1062,21 @@ static bool slot_powered(struct vm *vm, unsigned port)
 	return on;
 }
 
+/*
+ * Whether another open function proves itself ours with f's file (the
+ * group's node under type1): KVM-VFIO holds that file once for them all.
+ */
+static bool owner_shared(const struct vm_vfio *v, const struct vm_vfio_fn *f)
+{
+	int fd = vfio_device_owner_fd(&f->dev);
+
+	for (unsigned i = 0; i < v->nr; i++)
+		if (v->fn[i].p && &v->fn[i] != f && v->fn[i].dev.g &&
+		    vfio_device_owner_fd(&v->fn[i].dev) == fd)
+			return true;
+	return false;
+}
+
 /* KVM-VFIO forgets the file that proved f ours, unless another function still needs it. */
 static void kvm_vfio_del_fn(struct vm_vfio *v, struct vm_vfio_fn *f)
 {
@@ -1071,12 +1086,8 @@ static void kvm_vfio_del_fn(struct vm_vfio *v, struct vm_vfio_fn *f)
 		.addr = (uintptr_t)&fd,
 	};
 
-	if (v->kvm_vfio_fd < 0 || fd < 0)
+	if (v->kvm_vfio_fd < 0 || fd < 0 || owner_shared(v, f))
 		return;
-	for (unsigned i = 0; i < v->nr; i++)
-		if (v->fn[i].p && &v->fn[i] != f && v->fn[i].dev.g &&
-		    vfio_device_owner_fd(&v->fn[i].dev) == fd)
-			return;
 	if (ioctl(v->kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) < 0)
 		log_msg(LOG_WARN, NULL, "vfio %s: the KVM-VFIO device would not let it go: %s",
 			f->p->bdf, strerror(errno));
@@ -1086,11 +1097,7 @@ static int kvm_vfio_add_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *
 {
 	int fd = vfio_device_owner_fd(&f->dev);
 
-	for (unsigned i = 0; i < v->nr; i++)
-		if (v->fn[i].p && &v->fn[i] != f && v->fn[i].dev.g &&
-		    vfio_device_owner_fd(&v->fn[i].dev) == fd)
-			return 0;
-	return kvm_vfio_add(vm, v, &fd);
+	return owner_shared(v, f) ? 0 : kvm_vfio_add(vm, v, &fd);
 }
 
 /* What the last function out leaves: no container, no DMA mapping, no KVM-VFIO device. */
