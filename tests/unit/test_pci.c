@@ -766,6 +766,7 @@ Test(pci, a_function_taken_off_its_bridge_answers_no_more_and_its_place_is_free)
 {
 	static struct pci_device second;
 	const unsigned fn = PCI_DEVFN(0, 1);
+	unsigned before;
 
 	add_bridge_and_child();
 	pci_device_init(&second, &bar_dev_ops, NULL, PCI_DEVFN(0, 0));
@@ -777,8 +778,10 @@ Test(pci, a_function_taken_off_its_bridge_answers_no_more_and_its_place_is_free)
 	pci_bus_apply_bars(&pci);
 	cr_assert_eq(nr_remaps, 1);
 
+	before = pci.nr_behind;
 	cr_assert_eq(pci_bus_remove_behind(&pci, &child), 0);
 	cr_assert_null(child.parent);
+	cr_assert_eq(pci.nr_behind, before - 1, "its place is given back, not left as a copy");
 	cr_assert_eq(pci_cfg_read_bus(&pci, 3, fn, PCI_VENDOR_ID, 2), 0xffff, "gone");
 	cr_assert_eq(pci_cfg_read_bus(&pci, 3, PCI_DEVFN(0, 0), PCI_DEVICE_ID, 2), 0x0002,
 		     "the function beside it stays");
