@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -268,6 +269,8 @@ int pci_bus_add(struct pci_bus *pci, struct pci_device *dev)
 		ret = -EEXIST;
 	else
 		pci->dev[dev->devfn] = dev;
+	if (!ret)
+		dev->bus = pci;
 	pthread_mutex_unlock(&pci->lock);
 	return ret;
 }
@@ -291,6 +294,7 @@ int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pc
 		ret = -ENOSPC;
 	if (!ret) {
 		dev->parent = bridge;
+		dev->bus = pci;
 		pci->behind[pci->nr_behind++] = dev;
 	}
 out:
@@ -305,6 +309,14 @@ int pci_bus_remove_behind(struct pci_bus *pci, struct pci_device *dev)
 	/* apply_lock first: a BAR walk in progress indexes the list it would shift. */
 	pthread_mutex_lock(&pci->apply_lock);
 	pthread_mutex_lock(&pci->lock);
+	/* A bus reset holds what it collected, and applies the BARs at its end: it goes first. */
+	while (atomic_load(&pci->resetting)) {
+		pthread_mutex_unlock(&pci->lock);
+		pthread_mutex_unlock(&pci->apply_lock);
+		usleep(1000);
+		pthread_mutex_lock(&pci->apply_lock);
+		pthread_mutex_lock(&pci->lock);
+	}
 	for (unsigned i = 0; i < pci->nr_behind; i++) {
 		if (pci->behind[i] != dev)
 			continue;
@@ -569,11 +581,27 @@ unsigned pci_bus_reset_behind(struct pci_bus *pci, struct pci_device *bridge)
 	for (unsigned i = 0; i < pci->nr_behind; i++)
 		if (pci->behind[i]->parent == bridge)
 			below[n++] = pci->behind[i];
+	/* None of them leaves meanwhile: pci_bus_remove_behind() waits for this. */
+	atomic_fetch_add(&pci->resetting, 1);
 	pthread_mutex_unlock(&pci->lock);
 	for (unsigned i = 0; i < n; i++)
 		if (below[i]->ops && below[i]->ops->reset)
 			below[i]->ops->reset(below[i]);
+	/* What the resets turned off (command, BARs) stops decoding. */
+	if (n)
+		pci_bus_apply_bars(pci);
+	atomic_fetch_sub(&pci->resetting, 1);
 	return n;
+}
+
+void pci_device_lock(struct pci_device *dev)
+{
+	pthread_mutex_lock(&dev->bus->lock);
+}
+
+void pci_device_unlock(struct pci_device *dev)
+{
+	pthread_mutex_unlock(&dev->bus->lock);
 }
 
 void pci_bus_apply_bars(struct pci_bus *pci)

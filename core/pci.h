@@ -4,6 +4,7 @@
 
 #include <linux/pci.h> /* PCI_* register offsets and bits, PCI_DEVFN */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,7 +126,9 @@ struct pci_device_ops {
 	/*
 	 * The bridge above the function asserted Secondary Bus Reset
 	 * (pci_bus_reset_behind()): reset it as the wire would. Called with
-	 * no PCI or bus lock held, outside any config access; optional.
+	 * no PCI or bus lock held, outside any config access, so that it may
+	 * take long (a host reset); it takes pci_device_lock() to touch cfg.
+	 * The BARs are applied after it (pci_bus_apply_bars()). Optional.
 	 */
 	void (*reset)(struct pci_device *dev);
 };
@@ -135,6 +138,7 @@ struct pci_device {
 	void *opaque;
 	uint8_t devfn;           /* slot << 3 | function */
 	struct pci_device *parent; /* the bridge it sits behind; NULL on bus 0 */
+	struct pci_bus *bus;       /* the bus it was added to (its lock guards cfg); NULL before */
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* guest-writable bits */
 	struct pci_bar bar[7]; /* BAR0-5, then the ROM (PCI_ROM_BAR) */
@@ -189,6 +193,12 @@ struct pci_bus {
 	void *bars_opaque;
 	pthread_mutex_t apply_lock; /* one pci_bus_apply_bars() at a time */
 	/*
+	 * pci_bus_reset_behind() calls in progress (counted under lock, ended
+	 * without it): pci_bus_remove_behind() waits for none to be left, as
+	 * they hold functions they collected.
+	 */
+	atomic_uint resetting;
+	/*
 	 * vCPU threads reach config space at the same time (0xCF8/0xCFC
 	 * from one, ECAM from another later): this serialises the address
 	 * latch and every device's cfg.
@@ -224,11 +234,19 @@ int pci_bus_add_behind(struct pci_bus *pci, struct pci_device *bridge, struct pc
 /*
  * Takes dev, which pci_bus_add_behind() put behind a bridge, off the bus:
  * no config access reaches it after this returns, and no
- * pci_bus_apply_bars() is running or will call its bar_remap. What its
+ * pci_bus_apply_bars() or pci_bus_reset_behind() is running or will
+ * call its bar_remap or reset. What its
  * BARs mapped stays for its owner to undo (it knows what is on). -ENOENT
  * if dev is not behind a bridge.
  */
 int pci_bus_remove_behind(struct pci_bus *pci, struct pci_device *dev);
+
+/*
+ * For an op called with no lock held (reset): the lock that guards dev's
+ * cfg, its bus's. dev must be on a bus.
+ */
+void pci_device_lock(struct pci_device *dev);
+void pci_device_unlock(struct pci_device *dev);
 
 /*
  * Resets every function behind bridge (its ops->reset), as a secondary

@@ -114,6 +114,7 @@ struct vfio_pci {
 	char name[24];
 	uint32_t cfg_size;            /* the device's config space: 256 or 4096 */
 	uint8_t emu[PCI_CFG_SIZE];    /* 1: the byte is served from pci.cfg */
+	uint8_t cfg0[PCI_CFG_SIZE];   /* pci.cfg as made: what a reset puts back */
 	struct vfio_bar bar[6];
 	struct vfio_bar rom;          /* the core decodes its register (PCI_ROM_BAR) */
 	struct vfio_msi msi;
@@ -1304,11 +1305,58 @@ static int rom_init(struct vfio_pci *vp)
 	return 0;
 }
 
+/* The command register the guest set, on the device too (its bits the device obeys). */
+static void cmd_push(struct vfio_pci *vp)
+{
+	dev_cfg_write(vp, PCI_COMMAND, 2, cfg16(vp, PCI_COMMAND) & CMD_GUEST);
+}
+
+/*
+ * Secondary Bus Reset above the function (pci_bus_reset_behind(), no lock
+ * held). As a real function would: its emulated registers go back to how
+ * they were made (BARs and ROM unassigned, decoding and bus mastering off,
+ * MSI and MSI-X off with every vector masked), and the device is told to
+ * stop DMA at once. Then the host resets it (opts.host_reset), and the
+ * kernel, which puts back the command register it saved, is told again.
+ * INTx is wired anew: VFIO may have dropped a pending unmask with the
+ * reset. The core applies the BARs afterwards; the direct mappings stay
+ * valid (VFIO zaps and refaults them around its reset).
+ */
+static void vp_reset(struct pci_device *dev)
+{
+	struct vfio_pci *vp = to_vp(dev);
+
+	pci_device_lock(dev);
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if (vp->emu[i])
+			dev->cfg[i] = vp->cfg0[i];
+	cmd_push(vp);
+	if (vp->msi.cap)
+		msi_update(vp);
+	if (vp->msix.cap) {
+		msix_reset(&vp->msix.m);
+		msix_ctrl_written(vp);
+	}
+	pci_device_unlock(dev);
+	/* No BAR decodes during the host's reset: the guest cannot reach it meanwhile. */
+	pci_bus_apply_bars(dev->bus);
+	if (vp->opts.host_reset)
+		vp->opts.host_reset(vp->opts.host_reset_opaque);
+	pci_device_lock(dev);
+	cmd_push(vp);
+	if (vp->intx.on) {
+		intx_off(vp);
+		intx_on(vp);
+	}
+	pci_device_unlock(dev);
+}
+
 static const struct pci_device_ops vfio_pci_ops = {
 	.name = "vfio-pci",
 	.cfg_read = vp_cfg_read,
 	.cfg_write = vp_cfg_write,
 	.bar_remap = vp_bar_remap,
+	.reset = vp_reset,
 };
 
 struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifunction,
@@ -1374,6 +1422,7 @@ struct vfio_pci *vfio_pci_new(struct vfio_device *d, uint8_t devfn, bool multifu
 	wm->latency_timer = 0xff;
 	wm->interrupt_line = 0xff;
 	dev_cfg_write(vp, PCI_COMMAND, 2, cmd);
+	memcpy(vp->cfg0, vp->pci.cfg, sizeof(vp->cfg0));
 	ret = intx_init(vp);
 	if (ret) {
 		snprintf(why, len, "%s: cannot make its INTx eventfds: %s", d->bdf, strerror(-ret));

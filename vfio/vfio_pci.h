@@ -60,6 +60,14 @@ struct vfio_pci_opts {
 	bool no_mmap;            /* no BAR mapped into the guest: every access traps */
 	const void *rom;         /* the ROM BAR serves these bytes instead of the device's */
 	size_t rom_len;
+	/*
+	 * The guest reset the function (Secondary Bus Reset on the bridge
+	 * above it): reset the device on the host, with no lock held, once
+	 * the guest's view of it is back to power-on and it was told to stop
+	 * DMA. NULL: the host device is left as it is.
+	 */
+	void (*host_reset)(void *opaque);
+	void *host_reset_opaque;
 };
 
 /*

@@ -53,7 +53,10 @@
  * A function of the plan, opened in this machine; p NULL: a free entry
  * (never used, or removed). One added through the API owns its plan.
  */
+struct vm_vfio;
+
 struct vm_vfio_fn {
+	struct vm_vfio *v;           /* whose it is; set as it opens */
 	const struct vm_vfio_fn_plan *p;
 	struct vm_vfio_fn_plan *hot_plan;
 	struct vm_vfio_fn_cfg *hot_cfg;
@@ -68,7 +71,10 @@ struct vm_vfio_fn {
 	struct vfio_group *g;
 	struct vfio_device dev;
 	struct vfio_pci *vp;
-	/* Its resets in this machine, the first FN_RESETS_KEPT (main thread only): vm.info. */
+	/*
+	 * Its resets in this machine, the first FN_RESETS_KEPT, for vm.info:
+	 * under vm_vfio's reset_lock (a guest's bus reset runs on a vCPU).
+	 */
 	struct {
 		char method[32];
 		const char *when;
@@ -86,6 +92,12 @@ struct vm_vfio {
 	unsigned nr;                   /* entries used so far, free ones among them */
 	unsigned next_id;              /* the number in the next "vfioN" */
 	int kvm_vfio_fd;
+	/*
+	 * One host reset at a time (at start, on demand from the API, on the
+	 * guest's bus reset from a vCPU): each may narrow a reset_method
+	 * file for its moment. Guards every function's reset[] and nr_resets.
+	 */
+	pthread_mutex_t reset_lock;
 };
 
 _Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bdf) >= HOST_BDF_LEN, "a BDF fits");
@@ -128,12 +140,14 @@ static void first_method(const char *methods, char *out, size_t len)
 
 /*
  * A function reset, timed and logged with its method; when: "at start",
- * "at exit" or "on demand". method (a word of the kernel's reset_method:
- * flr, pm, bus...): that method alone is listed in sysfs for the moment of
- * the reset, and the kernel's list is put back right after; NULL: the
- * kernel's first choice. 0, or -errno; *ms the time the reset took.
+ * "at exit", "at removal", "on demand" or "on the guest's bus reset".
+ * method (a word of the kernel's reset_method: flr, pm, bus...): that
+ * method alone is listed in sysfs for the moment of the reset, and the
+ * kernel's list is put back right after; NULL: the kernel's first choice.
+ * 0, or -errno; *ms the time the reset took. With reset_lock held
+ * (fn_reset_with()).
  */
-static int fn_reset_with(struct vm_vfio_fn *f, const char *when, const char *method, double *ms)
+static int fn_reset_locked(struct vm_vfio_fn *f, const char *when, const char *method, double *ms)
 {
 	const struct vm_vfio_fn_plan *p = f->p;
 	char used[32];
@@ -191,6 +205,16 @@ static int fn_reset_with(struct vm_vfio_fn *f, const char *when, const char *met
 	return ret < 0 ? ret : 0;
 }
 
+static int fn_reset_with(struct vm_vfio_fn *f, const char *when, const char *method, double *ms)
+{
+	int ret;
+
+	pthread_mutex_lock(&f->v->reset_lock);
+	ret = fn_reset_locked(f, when, method, ms);
+	pthread_mutex_unlock(&f->v->reset_lock);
+	return ret;
+}
+
 /* The reset the user chose with reset= (none: none), at start or at exit. */
 static void fn_reset(struct vm_vfio_fn *f, const char *when)
 {
@@ -201,6 +225,38 @@ static void fn_reset(struct vm_vfio_fn *f, const char *when)
 		return;
 	}
 	(void)fn_reset_with(f, when, f->p->method, &ms);
+}
+
+/*
+ * The guest asserted Secondary Bus Reset on the root port above f (a vCPU,
+ * no lock held; vfio_pci.c has put the guest's view back to power-on).
+ * As QEMU does: a host bus reset when the kernel offers one, which it
+ * does only for a function alone on its bus, else an FLR; else the
+ * kernel's choice. A method the user chose with reset= comes first, and
+ * reset=none leaves the device as it is.
+ */
+static void fn_guest_reset(void *opaque)
+{
+	struct vm_vfio_fn *f = opaque;
+	const struct vm_vfio_fn_plan *p = f->p;
+	const char *method = p->method;
+	char first[32];
+	double ms;
+
+	if (p->cfg->reset == VM_VFIO_RESET_NONE) {
+		pr_info("vfio %s: not reset on the guest's bus reset (reset=none)", p->bdf);
+		return;
+	}
+	if (p->cfg->reset == VM_VFIO_RESET_AUTO) {
+		method = method_listed(p->methods, VM_VFIO_RESET_BUS);
+		if (!method)
+			method = method_listed(p->methods, VM_VFIO_RESET_FLR);
+		/* The kernel's first choice already: its list stays as it is. */
+		first_method(p->methods, first, sizeof(first));
+		if (method && !strcmp(method, first))
+			method = NULL;
+	}
+	(void)fn_reset_with(f, "on the guest's bus reset", method, &ms);
 }
 
 /*
@@ -548,13 +604,16 @@ static bool slot_linked(const struct vm_vfio *v, const struct vm_vfio_fn *f)
  */
 static int fn_irq_efd(struct vm_vfio_fn *f, unsigned index, const char *name)
 {
-	struct {
+	/* The header and the one eventfd after it (a struct holding both is a GNU extension). */
+	union {
 		struct vfio_irq_set set;
-		int32_t fd;
-	} __attribute__((packed)) req = {
-		.set = { .argsz = sizeof(req), .index = index, .start = 0, .count = 1,
+		uint8_t bytes[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	} req = {
+		.set = { .argsz = sizeof(struct vfio_irq_set) + sizeof(int32_t), .index = index,
+			 .start = 0, .count = 1,
 			 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER },
 	};
+	int32_t fd32;
 	int efd;
 
 	if (!f->dev.irq[index].count)
@@ -562,7 +621,8 @@ static int fn_irq_efd(struct vm_vfio_fn *f, unsigned index, const char *name)
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (efd < 0)
 		return -1;
-	req.fd = efd;
+	fd32 = efd;
+	memcpy(req.bytes + sizeof(struct vfio_irq_set), &fd32, sizeof(fd32));
 	if (f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_SET_IRQS, &req) < 0) {
 		log_msg(LOG_WARN, NULL, "vfio %s: no %s interrupt: %s", f->p->bdf, name,
 			strerror(errno));
@@ -615,9 +675,10 @@ static int open_fn(struct vm *vm, struct vm_vfio *v, struct vm_vfio_fn *f, bool 
 
 	struct vfio_pci_opts opts = {
 		.rom_off = p->cfg->rom_off, .rom = p->rom, .rom_len = p->rom_len,
-		.no_mmap = p->cfg->no_mmap,
+		.no_mmap = p->cfg->no_mmap, .host_reset = fn_guest_reset, .host_reset_opaque = f,
 	};
 
+	f->v = v;
 	f->g = group_of(v, p->group, why, sizeof(why), &ret);
 	if (!ret && f->cdev_fd >= 0) {
 		int fd = f->cdev_fd;
@@ -688,6 +749,20 @@ static int open_iommu(struct vm_vfio *v, enum vm_vfio_iommu want)
 	return 0;
 }
 
+/* No function open yet, every fd -1. */
+static struct vm_vfio *vfio_alloc(void)
+{
+	struct vm_vfio *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->kvm_vfio_fd = -1;
+	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
+		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
+	pthread_mutex_init(&v->reset_lock, NULL);
+	return v;
+}
+
 /*
  * KVM told of what proves each function is ours (its group's node under
  * type1, its cdev under iommufd), once each: functions of one group share
@@ -732,13 +807,10 @@ int vm_add_vfio_devices(struct vm *vm)
 		pr_err("--vfio: its functions were not planned before the machine was made");
 		return -EINVAL;
 	}
-	v = calloc(1, sizeof(*v));
+	v = vfio_alloc();
 	if (!v)
 		return -ENOMEM;
-	v->kvm_vfio_fd = -1;
 	vm->vfio = v;
-	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
-		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
 	for (unsigned i = 0; i < plan->nr; i++) {
 		v->fn[i].p = &plan->fn[i];
 		v->fn[i].powered_seen = true; /* a port with a device comes out of reset on */
@@ -795,6 +867,7 @@ void vm_vfio_free(struct vm *vm)
 	vfio_container_close(&v->c);
 	if (v->kvm_vfio_fd >= 0)
 		close(v->kvm_vfio_fd);
+	pthread_mutex_destroy(&v->reset_lock);
 	free(v);
 	vm->vfio = NULL;
 }
@@ -876,11 +949,13 @@ json_t *vm_vfio_device_tree(struct vm *vm)
 						     f->p->method ? f->p->method :
 						     f->p->cfg->reset == VM_VFIO_RESET_NONE ? "none" :
 						     "auto", "offered", f->p->methods));
+		pthread_mutex_lock(&v->reset_lock);
 		for (unsigned k = 0; k < f->nr_resets && k < FN_RESETS_KEPT; k++)
 			json_array_append_new(res, json_pack("{ss ss ss sf sb}", "type", "reset",
 							     "method", f->reset[k].method, "when",
 							     f->reset[k].when, "ms", f->reset[k].ms,
 							     "ok", f->reset[k].ok));
+		pthread_mutex_unlock(&v->reset_lock);
 		json_object_set_new(node, "resources", res);
 		json_object_set_new(node, "children", json_array());
 		json_object_set_new(tree, id, node);
@@ -961,11 +1036,13 @@ json_t *vm_vfio_counters(struct vm *vm)
 		irq_counts(f->p->bdf, c);
 		/* One IOMMU address space for all of them: each can DMA to all of it. */
 		json_object_set_new(c, "dma_mapped_bytes", json_integer((json_int_t)dma));
+		pthread_mutex_lock(&v->reset_lock);
 		json_object_set_new(c, "resets", json_integer(f->nr_resets));
 		if (f->nr_resets)
 			json_object_set_new(c, "last_reset_us", json_integer((json_int_t)(1000 *
 					    f->reset[(f->nr_resets < FN_RESETS_KEPT ? f->nr_resets :
 						      FN_RESETS_KEPT) - 1].ms)));
+		pthread_mutex_unlock(&v->reset_lock);
 		json_object_set_new(all, f->id, c);
 	}
 	return all;
@@ -1025,13 +1102,9 @@ static struct vm_vfio *vfio_state(struct vm *vm)
 
 	if (v)
 		return v;
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return NULL;
-	v->kvm_vfio_fd = -1;
-	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
-		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
-	vm->vfio = v;
+	v = vfio_alloc();
+	if (v)
+		vm->vfio = v;
 	return v;
 }
 

@@ -448,9 +448,23 @@ static uint64_t dev_space_read(void *opaque, uint64_t offset, unsigned size)
 	return 0;
 }
 
+/*
+ * Offsets 0-3: the device signals. 4-7: the bridge above it asserts
+ * Secondary Bus Reset (the guest's write to the root port, as
+ * pci_bus_reset_behind() passes it on).
+ */
 static void dev_space_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
 {
-	device_signal(opaque, value);
+	struct fake *f = opaque;
+	struct pci_device *d;
+
+	if (offset < 4) {
+		device_signal(f, value);
+		return;
+	}
+	d = vfio_pci_dev(f->vp);
+	d->ops->reset(d);
+	pci_bus_apply_bars(&f->pci);
 }
 
 static const struct bus_ops dev_space_ops = { "device", dev_space_read, dev_space_write };

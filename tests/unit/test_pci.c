@@ -6,8 +6,11 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/devices.h"
 #include "devices/pci_devices.h"
@@ -841,4 +844,59 @@ Test(pci, a_bus_reset_reaches_every_function_behind_that_bridge_and_no_other)
 	nr_resets = 0;
 	cr_assert_eq(pci_bus_reset_behind(&pci, &on_bus0), 0, "not a bridge: nothing behind it");
 	cr_assert_eq(nr_resets, 0);
+}
+
+/*
+ * A reset hook as a device's would be: it takes the config lock (as
+ * vfio_pci.c's does) to turn decoding off, then takes its time, as a host
+ * FLR does.
+ */
+static atomic_int hook_state; /* 1: in the hook, 2: out of it */
+
+static void slow_reset(struct pci_device *dev)
+{
+	atomic_store(&hook_state, 1);
+	pci_device_lock(dev);
+	dev->cfg[PCI_COMMAND] = 0;
+	pci_device_unlock(dev);
+	usleep(200 * 1000);
+	atomic_store(&hook_state, 2);
+}
+
+static const struct pci_device_ops slow_ops = {
+	.name = "slow", .reset = slow_reset, .bar_remap = record_remap,
+};
+
+static void *bus_reset_thread(void *arg)
+{
+	(void)arg;
+	pci_bus_reset_behind(&pci, &bridge);
+	return NULL;
+}
+
+Test(pci, a_bus_reset_turns_off_what_the_function_decoded_and_holds_it_until_done)
+{
+	static struct pci_device fn;
+	pthread_t t;
+
+	add_bridge_and_child();
+	pci_device_init(&fn, &slow_ops, NULL, PCI_DEVFN(0, 2));
+	pci_header(fn.wmask)->command = PCI_COMMAND_MEMORY;
+	cr_assert_eq(pci_device_add_bar(&fn, 0, PCI_BAR_MEM32, 4096, false), 0);
+	cr_assert_eq(pci_bus_add_behind(&pci, &bridge, &fn), 0);
+	cfg_out(PCI_DEVFN(1, 0), PCI_SECONDARY_BUS, 1, 3);
+	pci_cfg_write_bus(&pci, 3, fn.devfn, PCI_BASE_ADDRESS_0, 4, 0xc0004000);
+	pci_cfg_write_bus(&pci, 3, fn.devfn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	nr_remaps = 0;
+	atomic_store(&hook_state, 0);
+	cr_assert_eq(pthread_create(&t, NULL, bus_reset_thread, NULL), 0);
+	while (atomic_load(&hook_state) == 0)
+		usleep(1000);
+	/* The removal waits for the reset that holds the function. */
+	cr_assert_eq(pci_bus_remove_behind(&pci, &fn), 0);
+	cr_assert_eq(atomic_load(&hook_state), 2, "removed while its reset still ran");
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(nr_remaps, 1, "the BAR the reset turned off stopped decoding");
+	cr_assert(remaps[0].was_on && !remaps[0].on);
 }

@@ -712,6 +712,83 @@ Test(vfio_pci, msix_table_is_emulated_and_the_device_signals_where_the_mask_says
 	cr_assert_eq(irqs.count, 0);
 }
 
+/* What the host's reset found, and the kernel's restore of the command register after it. */
+static struct { unsigned calls; bool bar0_mapped; uint32_t dev_cmd; } host_reset_saw;
+
+static void fake_host_reset(void *opaque)
+{
+	cr_assert_eq(opaque, &host_reset_saw);
+	host_reset_saw.calls++;
+	host_reset_saw.bar0_mapped = slots[0].on;
+	host_reset_saw.dev_cmd = get32(PCI_COMMAND) & 0xffff;
+	/* pci_restore_state(): what was saved before the reset comes back */
+	put32(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+Test(vfio_pci, a_bus_reset_puts_the_guests_view_back_and_resets_the_device_stopped)
+{
+	const uint64_t bar1 = 0xc0200000;
+	struct pci_device *d;
+
+	teardown();
+	opts.host_reset = fake_host_reset;
+	opts.host_reset_opaque = &host_reset_saw;
+	make_device(false);
+	d = vfio_pci_dev(vp);
+	cfg_w(PCI_BASE_ADDRESS_0, 4, 0xc0000000);
+	cfg_w(PCI_BASE_ADDRESS_1, 4, (uint32_t)bar1);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cfg_w(PCI_INTERRUPT_LINE, 1, 11);
+	pci_bus_apply_bars(&pci);
+	cr_assert(slots[0].on);
+	/* MSI-X on, vector 0 open */
+	mmio_w32(bar1 + 0, 0xfee00000);
+	mmio_w32(bar1 + 8, 0x4055);
+	mmio_w32(bar1 + 12, 0);
+	cfg_w(0x92, 2, PCI_MSIX_FLAGS_ENABLE);
+	cr_assert_eq(msix_fd[0], efds[0]);
+
+	d->ops->reset(d);
+	cr_assert_eq(host_reset_saw.calls, 1);
+	cr_assert_not(host_reset_saw.bar0_mapped, "BAR 0 still mapped while the host reset it");
+	cr_assert_eq(host_reset_saw.dev_cmd, 0, "bus mastering left on into the reset");
+	cr_assert_eq(get32(PCI_COMMAND) & 0xffff, 0,
+		     "the kernel's restored command register was left on the device");
+	/* the guest sees power-on */
+	cr_assert_eq(cfg(PCI_COMMAND, 2), 0);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_0, 4), 0);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_1, 4), 0);
+	cr_assert_eq(cfg(PCI_INTERRUPT_LINE, 1), 0);
+	cr_assert_eq(cfg(0x92, 2), 3, "MSI-X off, 4 vectors");
+	cr_assert_eq(irqs.index, VFIO_PCI_MSIX_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 0, "the device's MSI-X was turned off");
+	cr_assert_not(slots[0].on, "BAR 0 mapped after the reset");
+	/* programmed again as after boot, it works again: vector 0 starts masked */
+	cfg_w(PCI_BASE_ADDRESS_1, 4, (uint32_t)bar1);
+	cfg_w(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	pci_bus_apply_bars(&pci);
+	cfg_w(0x92, 2, PCI_MSIX_FLAGS_ENABLE);
+	cr_assert_neq(msix_fd[0], efds[0], "vector 0 came out of the reset masked");
+	mmio_w32(bar1 + 12, 0);
+	cr_assert_eq(msix_fd[0], efds[0]);
+}
+
+Test(vfio_pci, a_bus_reset_turns_msi_off_on_the_device)
+{
+	struct pci_device *d = vfio_pci_dev(vp);
+
+	cfg_w(0x54, 4, 0xfee01000);
+	cfg_w(0x5c, 2, 0x4041);
+	cfg_w(0x52, 2, PCI_MSI_FLAGS_ENABLE);
+	cr_assert_eq(irqs.index, VFIO_PCI_MSI_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 1);
+	d->ops->reset(d); /* no host_reset: the guest's view alone */
+	cr_assert_eq(cfg(0x52, 2), PCI_MSI_FLAGS_64BIT | 2 << 1);
+	cr_assert_eq(cfg(0x54, 4), 0);
+	cr_assert_eq(irqs.index, VFIO_PCI_MSI_IRQ_INDEX);
+	cr_assert_eq(irqs.count, 0);
+}
+
 /* Remakes the device with a 32 KiB BAR 1: MSI-X table at 0, PBA at 0x4000. */
 static void make_msix_bar(struct vfio_region_sparse_mmap_area *areas, unsigned nr)
 {
