@@ -38,8 +38,8 @@ static uint32_t rnd(void)
 static const char *const base[] = {
 	"GET /api/v1/vm.info HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n",
 	"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n",
-	"PUT /api/v1/vm.create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-	"Content-Length: 40\r\n\r\n{\"payload\": {\"kernel\": \"/nonexistent\"}}",
+	("PUT /api/v1/vm.create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+	 "Content-Length: 40\r\n\r\n{\"payload\": {\"kernel\": \"/nonexistent\"}}"),
 };
 
 /* One broken request into buf; its length. */
