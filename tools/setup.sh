@@ -31,6 +31,9 @@ packages=(
 	python3-yaml python3-jsonschema
 	# the lab drives the API socket with curl (reboot), as a user would
 	curl
+	# vfio-reset-bus: the guest asserts its root port's Secondary Bus Reset
+	# with setpci, as a user would (the lab copies it into the guest)
+	pciutils
 	# tests/fuzz: libFuzzer targets and their short runs in CI, and the
 	# ThreadSanitizer build of the threaded unit tests: clang, and its
 	# runtime (libFuzzer, ASan, UBSan, TSan), which clang only recommends

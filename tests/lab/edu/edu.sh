@@ -81,9 +81,11 @@ check_edu() {
 		report edu_error "no $edu_module in the guest"
 		return
 	fi
-	# agent.edu_narrow=1: 4-byte accesses to the DMA registers (vmm_edu.c, narrow).
+	# agent.edu_narrow=1: 4-byte accesses to the DMA registers (vmm_edu.c,
+	# narrow); agent.edu_dma_loop=1: DMA on and on after the checks (dma_loop).
 	if grep -q '^vmm_edu ' /proc/modules ||
-		insmod "$edu_module" narrow="$(cmdline_param agent.edu_narrow 0)" 2>/tmp/edu_insmod.err; then
+		insmod "$edu_module" narrow="$(cmdline_param agent.edu_narrow 0)" \
+			dma_loop="$(cmdline_param agent.edu_dma_loop 0)" 2>/tmp/edu_insmod.err; then
 		report edu_insmod 1
 	else
 		report edu_insmod 0

@@ -32,6 +32,11 @@
  * the shell check prints without the printk prefix. Every wait has a time
  * limit; nothing here waits for the device forever.
  *
+ * With dma_loop=1, once the checks passed, a kernel thread keeps the DMA
+ * engine busy (RAM -> device, device -> RAM, each with its interrupt) until
+ * the module is removed, saying "edu_dma_loop=running" after its first
+ * round trip: the lab kills the vmm under a guest doing DMA (vfio-edu).
+ *
  * The module loads only if it bound at least one edu device; without one
  * its init returns -ENODEV (insmod: "No such device"), unless hotplug=1:
  * then it stays, and probes (and checks) each edu device hot-added later.
@@ -50,6 +55,7 @@
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/random.h>
@@ -125,6 +131,10 @@ static bool narrow;
 module_param(narrow, bool, 0444);
 MODULE_PARM_DESC(narrow, "4-byte accesses to the DMA registers (for a trapped BAR)");
 
+static bool dma_loop;
+module_param(dma_loop, bool, 0444);
+MODULE_PARM_DESC(dma_loop, "after the checks passed, DMA on and on until removed");
+
 static int probed;
 module_param(probed, int, 0444);
 MODULE_PARM_DESC(probed, "(read-only) edu devices this module bound");
@@ -141,6 +151,7 @@ struct edu {
 	atomic_t dma_irqs;	/* ... that found EDU_IRQ_DMA */
 	atomic_t fact_irqs;	/* ... that found EDU_IRQ_FACT */
 	u64 irq_tsc;		/* the TSC as the handler began */
+	struct task_struct *loop;	/* dma_loop's thread, or NULL */
 	size_t len;
 	char result[2048];
 };
@@ -382,6 +393,48 @@ free:
 	return ok;
 }
 
+/*
+ * dma_loop: round trips through the device's buffer until stopped; one
+ * that fails ends the loop and says why. The buffer is the device's to
+ * read and write the whole time: what the vmm is killed under.
+ */
+static int edu_dma_loop(void *data)
+{
+	struct edu *e = data;
+	struct device *dev = &e->pdev->dev;
+	unsigned long rounds = 0;
+	const char *err = NULL;
+	bool irq_missed = false;
+	dma_addr_t buf_dma;
+	u8 *buf;
+
+	buf = dma_alloc_coherent(dev, EDU_BUF_SIZE, &buf_dma, GFP_KERNEL);
+	if (!buf) {
+		pr_info("VMM-AGENT: edu_dma_loop=no-buffer\n");
+		goto wait;
+	}
+	memset(buf, 0x5a, EDU_BUF_SIZE);
+	while (!kthread_should_stop() && !err) {
+		err = edu_dma_one(e, buf_dma, EDU_BUF_ADDR, EDU_DMA_CHUNK, 0, true,
+				  &irq_missed);
+		if (!err)
+			err = edu_dma_one(e, EDU_BUF_ADDR, buf_dma, EDU_DMA_CHUNK,
+					  EDU_DMA_TO_RAM, true, &irq_missed);
+		if (!err && irq_missed)
+			err = "a completion interrupt did not come";
+		if (!err && rounds++ == 0)
+			pr_info("VMM-AGENT: edu_dma_loop=running\n");
+	}
+	if (err)
+		pr_info("VMM-AGENT: edu_dma_loop=failed after %lu rounds: %s\n", rounds, err);
+	dma_free_coherent(dev, EDU_BUF_SIZE, buf, buf_dma);
+wait:
+	/* kthread_stop() expects the thread alive until it asks. */
+	while (!kthread_should_stop())
+		msleep(100);
+	return 0;
+}
+
 static void edu_run(struct edu *e)
 {
 	u32 id = readl(e->bar + EDU_REG_ID);
@@ -408,6 +461,13 @@ static void edu_run(struct edu *e)
 	ok = id == EDU_ID_VALUE && live && fact && dma && e->msi &&
 	     raised == raises && dma_irqs == 2 * EDU_DMA_CHUNKS;
 	edu_report(e, "edu_ok", "%d", ok);
+	if (dma_loop && ok) {
+		e->loop = kthread_run(edu_dma_loop, e, "vmm_edu_dma");
+		if (IS_ERR(e->loop)) {
+			edu_report(e, "edu_error", "dma_loop: kthread_run: %ld", PTR_ERR(e->loop));
+			e->loop = NULL;
+		}
+	}
 }
 
 static int edu_cmp_u64(const void *a, const void *b)
@@ -545,6 +605,10 @@ static int edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 static void edu_remove(struct pci_dev *pdev)
 {
+	struct edu *e = pci_get_drvdata(pdev);
+
+	if (e->loop)
+		kthread_stop(e->loop);
 	/* devres undoes the rest: IRQ, vectors, mapping, regions, enable. */
 	pci_clear_master(pdev);
 }

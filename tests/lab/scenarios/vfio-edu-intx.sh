@@ -24,6 +24,7 @@ lab_host_files() {
 		{ lab_fail "no curl to copy into the lab host (tools/setup.sh installs it)"; return 1; }
 }
 lab_script='
+EDU_KILL_FIRST=
 EDU_VFIO_OPTS=,mmap=off
 EDU_API=/tmp/api.sock
 # counter FILE NAME: the integer NAME has in the JSON in FILE ("" if none).

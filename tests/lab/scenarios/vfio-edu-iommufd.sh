@@ -14,3 +14,8 @@
 lab_host_kernel=iommufd
 lab_modules=()
 edu_iommu_expected=iommufd
+# vfio-edu's kill of a vmm mid-DMA (issue 21) runs there, under type1, only.
+lab_script='
+EDU_KILL_FIRST=
+'"$lab_script"
+EDU_KILL_FIRST=

@@ -8,6 +8,14 @@
 # device works after a bus reset. The guest then waits (agent.end=wait) and
 # the run is ended with SIGINT, as ^C would: the vmm must exit 0, reset the
 # device on the way out and leave no process holding its group.
+#
+# Before that, the guest resets the slot itself (issue 21, acceptance 5,
+# check_sbr): with its nvme driver unbound, setpci sets and clears
+# Secondary Bus Reset in the root port's bridge control. The controller
+# must read as reset in the guest (BAR 0 unassigned, command 0), the vmm
+# must log a host reset of it with the method (bus: the device is alone
+# on its bus) and its time, and after a rescan the guest's nvme driver
+# must read the lab's pattern again.
 
 nvme_img=$lab_work/nvme.img
 nvme_sha=$(yes "vmm lab bus reset" | head -c 1048576 | sha256sum | cut -d' ' -f1)
@@ -22,7 +30,7 @@ lab_qemu_args=(-device pcie-root-port,id=labrp,chassis=1,slot=1,x-speed=5
 	-drive "file=$nvme_img,format=raw,if=none,id=labnvme"
 	-device nvme,serial=vmmlab,drive=labnvme,bus=labrp)
 lab_timeout=900
-guest_checks=nvme
+guest_checks=nvme,sbr
 guest_cmdline=agent.end=wait
 lab_host_files() {
 	{ yes "vmm lab bus reset" | head -c 1048576; head -c 15728640 /dev/zero; } >"$nvme_img" ||
@@ -56,6 +64,9 @@ lab "bus_at_start=$(grep -c "vfio $bdf: reset at start (bus) in [0-9.]* ms" /tmp
 lab "bus_at_exit=$(grep -c "vfio $bdf: reset at exit (bus) in [0-9.]* ms" /tmp/vmm.err)"
 lab "bus_ms=$(sed -n "s/.*reset at \(start\|exit\) (bus) in \([0-9.]*\) ms/\2/p" /tmp/vmm.err | tr "\n" " ")"
 lab "flr_used=$(grep -c "reset at [a-z]* (flr)" /tmp/vmm.err)"
+guest_sbr="vfio $bdf: reset on the guest'"'"'s bus reset (bus) in [0-9.]* ms"
+lab "guest_sbr_resets=$(grep -c "$guest_sbr" /tmp/vmm.err)"
+lab "guest_sbr_ms=$(grep -o "$guest_sbr" /tmp/vmm.err | sed -n "s/.* in \([0-9.]*\) ms/\1/p" | tr "\n" " ")"
 lab "sigint_line=$(grep -c "terminating on signal 2 " /tmp/vmm.err)"
 holders=0
 for p in /proc/[0-9]*; do
@@ -77,6 +88,13 @@ scenario_check() {
 	expect lab bus_at_start -eq 1
 	expect lab bus_at_exit -eq 1
 	expect lab flr_used -eq 0
+	expect agent sbr_bctl_during =~ '[4-7c-f][0-9a-f]$'
+	expect agent sbr_bar0_after = 0
+	expect agent sbr_cmd_after = 0000
+	expect agent sbr_nvme_driver = nvme
+	expect agent sbr_nvme_sha = "$nvme_sha"
+	expect lab guest_sbr_resets -eq 1
+	expect lab guest_sbr_ms =~ '^[0-9]'
 	expect lab methods_after = "flr bus"
 	expect lab group_holders_after -eq 0
 	expect lab driver_after = vfio-pci
