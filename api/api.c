@@ -505,7 +505,11 @@ static void client_read(struct api_client *c, api_handler_fn *fn, void *opaque)
 	client_requests(c, fn, opaque);
 }
 
-/* Whether the peer runs as this process's uid: others are refused. */
+/*
+ * Whether the peer runs as this process's uid, or as root (which could
+ * reach into the vmm anyway; the supervisor of a vmm that dropped to
+ * --user is): others are refused.
+ */
 static bool peer_allowed(int fd, char *why, size_t len)
 {
 	struct ucred cred;
@@ -515,9 +519,9 @@ static bool peer_allowed(int fd, char *why, size_t len)
 		snprintf(why, len, "cannot tell who the peer is (SO_PEERCRED: %s)", strerror(errno));
 		return false;
 	}
-	if (cred.uid == geteuid())
+	if (cred.uid == geteuid() || cred.uid == 0)
 		return true;
-	snprintf(why, len, "this API socket serves uid %u only; the peer (pid %d) is uid %u",
+	snprintf(why, len, "this API socket serves uid %u (and root) only; the peer (pid %d) is uid %u",
 		 (unsigned)geteuid(), (int)cred.pid, (unsigned)cred.uid);
 	return false;
 }

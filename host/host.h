@@ -56,6 +56,7 @@ int host_cmd_check(const struct host *h, uint64_t guest_memory, bool json, FILE 
 struct host_bind_opts {
 	bool dry_run, force, all_functions, json;
 	const char *state;  /* the state file */
+	const char *user;   /* bind --user: who gets the groups' /dev/vfio nodes; NULL: nobody */
 };
 int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
 		  const struct host_io *io);

@@ -10,6 +10,7 @@
  */
 #include "host.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/user.h"
 
 #define VFIO_DRIVER "vfio-pci"
 
@@ -297,9 +299,97 @@ static int load_state_to_unbind(struct binder *b)
 	return ret;
 }
 
+/*
+ * One device node handed to u: announced before, printed only with
+ * --dry-run, recorded with --json, as the sysfs writes are.
+ */
+static int give_node(struct binder *b, const struct user *u, const char *rel)
+{
+	char path[PATH_MAX];
+
+	if (host_path(b->h, path, sizeof(path), "%s", rel))
+		return -ENAMETOOLONG;
+	if (b->o->json)
+		host_json_push(&b->writes, json_pack("{s:o, s:I, s:I}", "chown", host_json_text(path),
+						     "uid", (json_int_t)u->uid, "gid",
+						     (json_int_t)u->gid));
+	else if (b->o->dry_run)
+		fprintf(b->io->out, "would give %s to uid %u gid %u\n", path, (unsigned)u->uid,
+			(unsigned)u->gid);
+	if (b->o->dry_run)
+		return 0;
+	fprintf(b->io->log, "vmm: host: giving %s to %s%suid %u, gid %u%s\n", path, u->name,
+		u->name[0] ? " (" : "", (unsigned)u->uid, (unsigned)u->gid, u->name[0] ? ")" : "");
+	if (chown(path, u->uid, u->gid)) {
+		int err = errno;
+
+		pr_err("cannot give %s to uid %u: %s", path, (unsigned)u->uid, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+/* The first entry of directory rel (its name in name), as for a device's vfio-dev/vfioN. */
+static int first_entry(const struct host *h, char *name, size_t len, const char *rel)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	int ret = -ENOENT;
+	DIR *d;
+
+	if (host_path(h, path, sizeof(path), "%s", rel))
+		return -ENAMETOOLONG;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			ret = snprintf(name, len, "%s", e->d_name) < (int)len ? 0 : -ENAMETOOLONG;
+			break;
+		}
+	closedir(d);
+	return ret;
+}
+
+/*
+ * bind --user: each bound function's group node (/dev/vfio/N, type1) and
+ * its own cdev (/dev/vfio/devices/vfioN, iommufd, where the kernel has
+ * them) go to the user, so that it runs the vmm without root. The nodes
+ * go away with the binding, and a new binding makes them root's again.
+ */
+static int give_nodes(struct binder *b, struct host_dev **list, size_t n, const struct user *u)
+{
+	char rel[PATH_MAX], cdev[HOST_NAME_LEN];
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < i; k++)
+			seen |= list[k]->group == list[i]->group;
+		if (list[i]->group < 0) {
+			pr_err("%s: has no IOMMU group, so no /dev/vfio node to give", list[i]->bdf);
+			return -ENODEV;
+		}
+		if (!seen) {
+			snprintf(rel, sizeof(rel), "dev/vfio/%d", list[i]->group);
+			ret = give_node(b, u, rel);
+		}
+		snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/vfio-dev", list[i]->bdf);
+		if (!ret && !first_entry(b->h, cdev, sizeof(cdev), rel)) {
+			snprintf(rel, sizeof(rel), "dev/vfio/devices/%s", cdev);
+			ret = give_node(b, u, rel);
+		}
+	}
+	return ret;
+}
+
 int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, int n,
 		  const struct host_io *io)
 {
+	char why[512], etc[PATH_MAX];
+	struct user u;
+
 	struct binder *b = calloc(1, sizeof(*b));
 	struct host_dev **list = calloc(h->n ? h->n : 1, sizeof(*list));
 	size_t count;
@@ -308,6 +398,12 @@ int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, i
 	if (ret)
 		goto out;
 	*b = (struct binder){ .h = h, .o = o, .io = io };
+	/* Named before anything is written: a typo binds nothing. */
+	snprintf(etc, sizeof(etc), "%s/etc", h->root);
+	if (o->user && (ret = user_lookup(o->user, etc, &u, why, sizeof(why)))) {
+		pr_err("%s", why);
+		goto out;
+	}
 	ret = expand(b, bdfs, n, list, &count);
 	if (!ret)
 		ret = check_refusals(b, list, count);
@@ -320,7 +416,10 @@ int host_cmd_bind(struct host *h, const struct host_bind_opts *o, char **bdfs, i
 		ret = load_state_to_bind(b);
 	if (!ret) {
 		json_begin(b);
-		ret = json_end(b, bind_list(b, list, count));
+		ret = bind_list(b, list, count);
+		if (!ret && o->user)
+			ret = give_nodes(b, list, count, &u);
+		ret = json_end(b, ret);
 	}
 out:
 	free(list);

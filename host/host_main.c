@@ -27,11 +27,13 @@ static void usage(FILE *f)
 "                            together (all its functions at once) or unsafe\n"
 "  show BDF                  one card: its functions, reset methods, link, NUMA\n"
 "                            node, BARs and ROM, identical cards elsewhere\n"
-"  bind BDF... [--all-functions] [--force]\n"
+"  bind BDF... [--all-functions] [--force] [--user NAME|UID[:GID]]\n"
 "                            hands the functions to vfio-pci through each one's\n"
 "                            driver_override (never an ID rule); refuses the boot\n"
 "                            VGA device, devices the host needs and groups that\n"
-"                            cannot be used, unless --force\n"
+"                            cannot be used, unless --force. --user gives their\n"
+"                            /dev/vfio nodes to that user, who can then run\n"
+"                            vmm run --vfio without root\n"
 "  unbind BDF...             gives those functions back to their previous driver\n"
 "  restore                   gives back every function the state file records\n"
 "  persist [BDF...] [--write] [--rollback]\n"
@@ -150,7 +152,7 @@ struct opts {
 };
 
 enum { OPT_SYSROOT = 256, OPT_JSON, OPT_DRY_RUN, OPT_FORCE, OPT_ALL, OPT_STATE, OPT_MEMORY,
-       OPT_WRITE, OPT_ROLLBACK };
+       OPT_WRITE, OPT_ROLLBACK, OPT_USER };
 
 static int parse(int argc, char **argv, struct opts *o)
 {
@@ -164,6 +166,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "write", no_argument, NULL, OPT_WRITE },
 		{ "rollback", no_argument, NULL, OPT_ROLLBACK },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -182,6 +185,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case OPT_MEMORY: o->memory = optarg; break;
 		case OPT_WRITE: o->write = true; break;
 		case OPT_ROLLBACK: o->rollback = true; break;
+		case OPT_USER: o->bind.user = optarg; break;
 		case 'h': o->help = true; break;
 		default:
 			pr_err("host %s: unknown option '%s' (see vmm host --help)", argv[0],

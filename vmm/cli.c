@@ -135,8 +135,17 @@ static void usage_run(FILE *f)
 "                        serve Cloud Hypervisor's REST API (the subset in\n"
 "                        docs/api.md) on a UNIX socket: made at PATH with\n"
 "                        mode 0600, or fd N, a listening socket a supervisor\n"
-"                        made. Only this user's processes are served.\n"
-"                        vmm ctl is its client; so is curl --unix-socket\n"
+"                        made. Only this user's processes (and root's) are\n"
+"                        served. vmm ctl is its client; so is curl\n"
+"                        --unix-socket\n"
+"  --user NAME|UID[:GID]\n"
+"                        started as root: open what needs root (KVM, VFIO,\n"
+"                        the TAPs, the API socket), then run the guest as\n"
+"                        this user (from /etc/passwd, its groups from\n"
+"                        /etc/group) with no capabilities left. A reboot\n"
+"                        makes the machine anew as that user: it needs\n"
+"                        /dev/kvm, its VFIO nodes (vmm host bind --user),\n"
+"                        its disks and --vars. docs/passthrough.md\n"
 "  --shutdown-timeout SECONDS\n"
 "                        how long SIGTERM waits for the guest to power off\n"
 "                        after pressing its ACPI power button, before it\n"
@@ -614,7 +623,7 @@ static int parse_shutdown_timeout(const char *arg, struct vm_config *cfg)
 enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SERIAL,
        OPT_NO_REBOOT, OPT_FIRMWARE, OPT_VARS, OPT_NAME, OPT_MMIO64, OPT_DISK, OPT_NET,
        OPT_VFIO, OPT_VFIO_IOMMU, OPT_HIDE_KVM, OPT_HV_VENDOR, OPT_SHUTDOWN_TIMEOUT,
-       OPT_API_SOCKET, OPT_CONFIG, OPT_PRINT_CONFIG, OPT_HOTPLUG_RESERVE };
+       OPT_API_SOCKET, OPT_CONFIG, OPT_PRINT_CONFIG, OPT_HOTPLUG_RESERVE, OPT_USER };
 
 static const struct option run_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -626,6 +635,7 @@ static const struct option run_opts[] = {
 	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 	{ "vars", required_argument, NULL, OPT_VARS },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -659,6 +669,11 @@ static int parse_one(int c, const char *arg, struct vm_config *cfg, const char *
 		if (!*arg)
 			return bad("--api-socket", "\"\"", "takes a path, or fd=N");
 		cfg->api_socket = arg;
+		return 0;
+	case OPT_USER:
+		if (!*arg)
+			return bad("--user", "\"\"", "takes a user name, or UID[:GID]");
+		cfg->user = arg;
 		return 0;
 	case OPT_FIRMWARE: cfg->firmware = arg; return 0;
 	case OPT_VARS: cfg->vars = arg; return 0;
@@ -814,7 +829,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *done)
 			print_config = true;
 			continue;
 		}
-		if (c != OPT_API_SOCKET && c != OPT_SHUTDOWN_TIMEOUT && c != 'v')
+		if (c != OPT_API_SOCKET && c != OPT_SHUTDOWN_TIMEOUT && c != OPT_USER && c != 'v')
 			vm_option = option_name(c);
 		ret = parse_one(c, optarg, cfg, &mem_arg);
 		if (ret)

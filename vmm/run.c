@@ -24,6 +24,7 @@
 #include "../core/file.h"
 #include "../core/layout.h"
 #include "../core/log.h"
+#include "../core/user.h"
 #include "api_vm.h"
 #include "q35.h"
 #include "run.h"
@@ -429,8 +430,37 @@ static int report_stop(struct vm *vm, const struct vm_api_ctx *ctx)
 	}
 }
 
+/*
+ * --user: the first machine is made, and everything that needs root is
+ * open (KVM, VFIO with guest RAM pinned, the disks, the TAPs, the API
+ * socket): the vmm becomes the user before any vCPU runs. The serial file
+ * is handed to the user, as a reboot opens it again; so is the
+ * locked-memory limit raised to what pinning guest RAM takes again then.
+ */
+static int drop_to_user(struct vm *vm, const struct user *u)
+{
+	char why[512];
+
+	if (vm->vfio && user_raise_memlock(vm->cfg->mem.size + (64ull << 20), why, sizeof(why)))
+		log_msg(LOG_WARN, NULL, "--user: %s; a guest reboot will not be able to pin guest "
+			"RAM for its devices again", why);
+	if (vm->serial_fd >= 0 && vm->cfg->serial == SERIAL_FILE &&
+	    fchown(vm->serial_fd, u->uid, u->gid))
+		log_msg(LOG_WARN, NULL, "--user: cannot hand --serial file=%s to uid %u: %s",
+			vm->cfg->serial_path, (unsigned)u->uid, strerror(errno));
+	if (user_drop(u, why, sizeof(why))) {
+		pr_err("%s", why);
+		return -EPERM;
+	}
+	pr_info("running as %s%suid %u, gid %u, with no capabilities", u->name,
+		u->name[0] ? " (" : "", (unsigned)u->uid, (unsigned)u->gid);
+	if (u->name[0])
+		pr_info("  (the machine is made anew as this user on a guest reboot)");
+	return 0;
+}
+
 static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_files *bf, int sfd,
-		       struct api *api, struct vm_api_ctx *ctx)
+		       struct api *api, struct vm_api_ctx *ctx, const struct user **drop_to)
 {
 	int ret = vm_open(vm, cfg);
 
@@ -444,6 +474,10 @@ static int run_machine(struct vm *vm, const struct vm_config *cfg, struct boot_f
 		ret = cfg->firmware ? load_firmware(vm, bf) : load_linux(vm, bf);
 	if (ret == 0)
 		ret = vm_add_vfio_devices(vm);
+	if (ret == 0 && *drop_to) {
+		ret = drop_to_user(vm, *drop_to);
+		*drop_to = NULL;
+	}
 	if (ret == 0)
 		ret = start_vcpus(vm);
 	if (ret)
@@ -864,6 +898,8 @@ int vm_run_linux(const struct vm_config *cfg)
 	static struct run_prep rp;
 	struct vm_api_ctx ctx = { 0 };
 	struct api *api = NULL;
+	struct user user;
+	const struct user *drop_to = NULL;
 	struct vm vm;
 	int status = 1, sfd = -1;
 
@@ -872,6 +908,16 @@ int vm_run_linux(const struct vm_config *cfg)
 	rp.bf = (struct boot_files){ .kernel.fd = -1, .initrd.fd = -1 };
 	bool from_api = !cfg->kernel && !cfg->firmware;
 
+	/* The process's, not the VM's: a VM from vm.create has no --user of its own. */
+	if (cfg->user) {
+		char why[512];
+
+		if (user_lookup(cfg->user, "/etc", &user, why, sizeof(why))) {
+			pr_err("%s", why);
+			goto out;
+		}
+		drop_to = &user;
+	}
 	if (!from_api && run_prep(&rp, cfg))
 		goto out;
 	if (cfg->api_socket) {
@@ -882,6 +928,10 @@ int vm_run_linux(const struct vm_config *cfg)
 			goto out;
 		}
 		pr_info("api: listening on %s", api_path(api));
+		/* Its clients are the user's processes then (the socket serves its own uid only). */
+		if (drop_to && api_path(api) && chown(api_path(api), user.uid, user.gid))
+			log_msg(LOG_WARN, NULL, "--user: cannot hand the API socket %s to uid %u: %s",
+				api_path(api), (unsigned)user.uid, strerror(errno));
 	}
 	sfd = block_signals();
 	if (sfd < 0) {
@@ -920,7 +970,7 @@ int vm_run_linux(const struct vm_config *cfg)
 	 */
 	for (;;) {
 		ctx.shutdown = ctx.reboot = false;
-		status = run_machine(&vm, &boot, &rp.bf, sfd, api, &ctx);
+		status = run_machine(&vm, &boot, &rp.bf, sfd, api, &ctx, &drop_to);
 		/*
 		 * A SIGTERM read in the same moment as the guest's reset is not
 		 * lost to it; vm.reboot boots again even with --no-reboot.

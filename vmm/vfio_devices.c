@@ -255,6 +255,16 @@ static void fn_guest_reset(void *opaque)
 		first_method(p->methods, first, sizeof(first));
 		if (method && !strcmp(method, first))
 			method = NULL;
+		/* Choosing another needs root (--user dropped it): the kernel's, said so. */
+		char path[64 + HOST_BDF_LEN];
+
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method", p->bdf);
+		if (method && access(path, W_OK)) {
+			pr_info("vfio %s: the guest's bus reset would take %s, but choosing it in %s "
+				"needs root; the kernel's first choice (%s) instead", p->bdf, method,
+				path, first);
+			method = NULL;
+		}
 	}
 	(void)fn_reset_with(f, "on the guest's bus reset", method, &ms);
 }

@@ -91,6 +91,7 @@ struct vm_config {
 	 */
 	unsigned shutdown_timeout_s;
 	const char *api_socket; /* --api-socket PATH or fd=N; NULL: no API */
+	const char *user;     /* --user NAME|UID[:GID]: dropped to after setup; NULL: stay */
 	bool hide_kvm;        /* --hide-kvm: no KVM CPUID signature */
 	const char *hv_vendor; /* --hv-vendor-id: CPUID 0x4000_0000's vendor */
 	bool serial_append;   /* a reboot: keep what earlier boots wrote to the file */

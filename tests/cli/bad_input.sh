@@ -78,6 +78,11 @@ case_ "cpus 0" "--cpus 0" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus 0
 case_ "cpus not a number" "--cpus two" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus two
 case_ "no kernel option" "--kernel" -- "$vmm" run
 case_ "unknown option" "bogus" -- "$vmm" run --bogus
+case_ "no such user" "--user nosuchuser-vmm: no such user in /etc/passwd" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --user nosuchuser-vmm
+case_ "user root" "--user root: that is root" -- "$vmm" run --kernel "$tmp/fake-bzimage" --user root
+case_ "user not numbers" "--user 1000:staff: expected a name, or UID\[:GID\]" -- \
+	"$vmm" run --kernel "$tmp/fake-bzimage" --user 1000:staff
 case_ "serial not a mode" "--serial nowhere" -- "$vmm" run --kernel "$tmp/fake-bzimage" --serial nowhere
 case_ "option without its value" "--cpus needs a value" -- "$vmm" run --kernel "$tmp/fake-bzimage" --cpus
 # Firmware boots: fake CODE and VARS images (flash-sized, not firmware) in a

@@ -11,10 +11,12 @@
 #include "said.h"
 #include <criterion/redirect.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_host_tree.h"
@@ -565,4 +567,62 @@ Test(host_bind, missing_device_and_missing_vfio_driver)
 	tree_remove(&t, "sys/bus/pci/drivers/vfio-pci/bind");
 	tree_remove(&t, "sys/bus/pci/drivers/vfio-pci");
 	assert_refused("bind 0000:01:00.0 --all-functions");
+}
+
+/* The owner of rel under the tree, as stat says. */
+static void owner_of(const char *rel, uid_t *uid, gid_t *gid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", t.root, rel);
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	*uid = st.st_uid;
+	*gid = st.st_gid;
+}
+
+Test(host_bind, user_gets_the_group_nodes_and_cdevs_of_what_was_bound)
+{
+	/* Root hands them to another user; anyone else can show it on their own ids. */
+	unsigned uid = geteuid() == 0 ? 4242 : (unsigned)geteuid();
+	unsigned gid = geteuid() == 0 ? 4343 : (unsigned)getegid();
+	char passwd[256], cmd[512];
+	uid_t u;
+	gid_t g;
+
+	two_identical_gpus();
+	snprintf(passwd, sizeof(passwd), "root:x:0:0::/root:/bin/sh\nalice:x:%u:%u::/h:/bin/sh\n",
+		 uid, gid);
+	tree_file(&t, "etc/passwd", passwd);
+	tree_file(&t, "dev/vfio/10", "");
+	tree_file(&t, "dev/vfio/11", "");
+	tree_file(&t, "dev/vfio/devices/vfio3", "");
+	tree_file(&t, "sys/bus/pci/devices/0000:01:00.1/vfio-dev/vfio3/dev", "511:3\n");
+
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions --user alice"), 0, "%s", t.log);
+	assert_driver("0000:01:00.0", "vfio-pci");
+	owner_of("dev/vfio/10", &u, &g);
+	cr_assert(u == uid && g == gid, "the group's node: %u:%u", (unsigned)u, (unsigned)g);
+	owner_of("dev/vfio/devices/vfio3", &u, &g);
+	cr_assert(u == uid && g == gid, "01:00.1's cdev: %u:%u", (unsigned)u, (unsigned)g);
+	owner_of("dev/vfio/11", &u, &g);
+	cr_assert_eq(u, geteuid(), "the other card's group stays as it was");
+	snprintf(cmd, sizeof(cmd), "giving %s/dev/vfio/10 to alice (uid %u, gid %u)", t.root, uid,
+		 gid);
+	cr_assert(strstr(t.log, cmd), "said once, before it was done: %s", t.log);
+	cr_assert_eq(strstr(strstr(t.log, cmd) + strlen(cmd), "dev/vfio/10 to"), NULL, "given once");
+}
+
+Test(host_bind, an_unknown_user_binds_nothing, .init = setup_said, .fini = teardown_said)
+{
+	char *err;
+
+	two_identical_gpus();
+	tree_file(&t, "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+	cr_assert_eq(tree_run(&t, "bind 0000:01:00.0 --all-functions --user mallory"), 1);
+	assert_driver("0000:01:00.0", "nvidia");
+	cr_assert_str_eq(t.log, "", "nothing written");
+	err = said();
+	cr_assert(strstr(err, "--user mallory: no such user in"), "%s", err);
+	free(err);
 }
