@@ -375,10 +375,12 @@ static int give_nodes(struct binder *b, struct host_dev **list, size_t n, const 
 			snprintf(rel, sizeof(rel), "dev/vfio/%d", list[i]->group);
 			ret = give_node(b, u, rel);
 		}
+		/* Kernels before the cdevs (6.1) list vfio-dev/vfioN in sysfs with no node. */
 		snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s/vfio-dev", list[i]->bdf);
 		if (!ret && !first_entry(b->h, cdev, sizeof(cdev), rel)) {
 			snprintf(rel, sizeof(rel), "dev/vfio/devices/%s", cdev);
-			ret = give_node(b, u, rel);
+			if (host_exists(b->h, "%s", rel))
+				ret = give_node(b, u, rel);
 		}
 	}
 	return ret;

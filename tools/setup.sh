@@ -34,6 +34,9 @@ packages=(
 	# vfio-reset-bus: the guest asserts its root port's Secondary Bus Reset
 	# with setpci, as a user would (the lab copies it into the guest)
 	pciutils
+	# no-root: the TAP an unprivileged vmm uses is made beforehand with
+	# iproute2's ip tuntap (the lab copies it into the lab host)
+	iproute2
 	# tests/fuzz: libFuzzer targets and their short runs in CI, and the
 	# ThreadSanitizer build of the threaded unit tests: clang, and its
 	# runtime (libFuzzer, ASan, UBSan, TSan), which clang only recommends

@@ -452,10 +452,12 @@ static int drop_to_user(struct vm *vm, const struct user *u)
 		pr_err("%s", why);
 		return -EPERM;
 	}
-	pr_info("running as %s%suid %u, gid %u, with no capabilities", u->name,
-		u->name[0] ? " (" : "", (unsigned)u->uid, (unsigned)u->gid);
 	if (u->name[0])
-		pr_info("  (the machine is made anew as this user on a guest reboot)");
+		pr_info("running as %s (uid %u, gid %u), with no capabilities", u->name,
+			(unsigned)u->uid, (unsigned)u->gid);
+	else
+		pr_info("running as uid %u, gid %u, with no capabilities", (unsigned)u->uid,
+			(unsigned)u->gid);
 	return 0;
 }
 

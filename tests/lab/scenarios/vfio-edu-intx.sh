@@ -23,8 +23,11 @@ lab_host_files() {
 	lab_install_program "$(command -v curl)" "$1" /usr/bin/curl ||
 		{ lab_fail "no curl to copy into the lab host (tools/setup.sh installs it)"; return 1; }
 }
+guest_checks=edu
+EDU_AS_USER=
 lab_script='
 EDU_KILL_FIRST=
+EDU_AS_USER=
 EDU_VFIO_OPTS=,mmap=off
 EDU_API=/tmp/api.sock
 # counter FILE NAME: the integer NAME has in the JSON in FILE ("" if none).

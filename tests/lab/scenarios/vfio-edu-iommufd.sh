@@ -14,8 +14,13 @@
 lab_host_kernel=iommufd
 lab_modules=()
 edu_iommu_expected=iommufd
-# vfio-edu's kill of a vmm mid-DMA (issue 21) runs there, under type1, only.
+# vfio-edu's kill of a vmm mid-DMA (issue 21) and its runs without root
+# (issue 19) are there, under type1, only.
+guest_checks=edu
+guest_cmdline=
 lab_script='
 EDU_KILL_FIRST=
+EDU_AS_USER=
 '"$lab_script"
 EDU_KILL_FIRST=
+EDU_AS_USER=
