@@ -441,7 +441,8 @@ static int drop_to_user(struct vm *vm, const struct user *u)
 {
 	char why[512];
 
-	if (vm->vfio && user_raise_memlock(vm->cfg->mem.size + (64ull << 20), why, sizeof(why)))
+	/* Asked for also without --vfio: a device added later pins guest RAM too. */
+	if (user_raise_memlock(vm->cfg->mem.size + (64ull << 20), why, sizeof(why)) && vm->vfio)
 		log_msg(LOG_WARN, NULL, "--user: %s; a guest reboot will not be able to pin guest "
 			"RAM for its devices again", why);
 	if (vm->serial_fd >= 0 && vm->cfg->serial == SERIAL_FILE &&
@@ -930,7 +931,7 @@ int vm_run_linux(const struct vm_config *cfg)
 			goto out;
 		}
 		pr_info("api: listening on %s", api_path(api));
-		/* Its clients are the user's processes then (the socket serves its own uid only). */
+		/* Its clients are the user's processes then (and root's: api.c, peer_allowed()). */
 		if (drop_to && api_path(api) && chown(api_path(api), user.uid, user.gid))
 			log_msg(LOG_WARN, NULL, "--user: cannot hand the API socket %s to uid %u: %s",
 				api_path(api), (unsigned)user.uid, strerror(errno));
