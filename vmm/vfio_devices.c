@@ -82,6 +82,7 @@ struct vm_vfio_fn {
 		bool ok;
 	} reset[FN_RESETS_KEPT];
 	unsigned nr_resets;
+	double last_reset_ms;        /* the latest, kept or not: vm.counters' last_reset_us */
 };
 
 struct vm_vfio {
@@ -187,6 +188,7 @@ static int fn_reset_locked(struct vm_vfio_fn *f, const char *when, const char *m
 		f->reset[f->nr_resets].ok = ret >= 0;
 	}
 	f->nr_resets++;
+	f->last_reset_ms = *ms;
 	if (ret < 0)
 		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s (the kernel's log, "
 			"dmesg, may say why)", p->bdf, when, used[0] ? used : "the kernel's choice",
@@ -1049,9 +1051,8 @@ json_t *vm_vfio_counters(struct vm *vm)
 		pthread_mutex_lock(&v->reset_lock);
 		json_object_set_new(c, "resets", json_integer(f->nr_resets));
 		if (f->nr_resets)
-			json_object_set_new(c, "last_reset_us", json_integer((json_int_t)(1000 *
-					    f->reset[(f->nr_resets < FN_RESETS_KEPT ? f->nr_resets :
-						      FN_RESETS_KEPT) - 1].ms)));
+			json_object_set_new(c, "last_reset_us",
+					    json_integer((json_int_t)(1000 * f->last_reset_ms)));
 		pthread_mutex_unlock(&v->reset_lock);
 		json_object_set_new(all, f->id, c);
 	}
