@@ -73,7 +73,7 @@ struct vm_vfio_fn {
 	struct vfio_pci *vp;
 	/*
 	 * Its resets in this machine, the first FN_RESETS_KEPT, for vm.info:
-	 * under vm_vfio's reset_lock (a guest's bus reset runs on a vCPU).
+	 * under vm_vfio's history_lock (a guest's bus reset runs on a vCPU).
 	 */
 	struct {
 		char method[32];
@@ -96,9 +96,15 @@ struct vm_vfio {
 	/*
 	 * One host reset at a time (at start, on demand from the API, on the
 	 * guest's bus reset from a vCPU): each may narrow a reset_method
-	 * file for its moment. Guards every function's reset[] and nr_resets.
+	 * file for its moment. Held for a whole reset (a hundred ms or more).
 	 */
 	pthread_mutex_t reset_lock;
+	/*
+	 * Every function's reset[], nr_resets and last_reset_ms, held only to
+	 * read or write them: vm.info and vm.counters on the main thread never
+	 * wait for a reset, however often a guest asks for one.
+	 */
+	pthread_mutex_t history_lock;
 };
 
 _Static_assert(sizeof(((struct vm_vfio_fn_plan *)0)->bdf) >= HOST_BDF_LEN, "a BDF fits");
@@ -180,6 +186,7 @@ static int fn_reset_locked(struct vm_vfio_fn *f, const char *when, const char *m
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = f->dev.sys->ioctl(f->dev.fd, VFIO_DEVICE_RESET, NULL);
 	*ms = ms_since(&t0);
+	pthread_mutex_lock(&f->v->history_lock);
 	if (f->nr_resets < FN_RESETS_KEPT) {
 		snprintf(f->reset[f->nr_resets].method, sizeof(f->reset[0].method), "%s",
 			 used[0] ? used : "auto");
@@ -189,6 +196,7 @@ static int fn_reset_locked(struct vm_vfio_fn *f, const char *when, const char *m
 	}
 	f->nr_resets++;
 	f->last_reset_ms = *ms;
+	pthread_mutex_unlock(&f->v->history_lock);
 	if (ret < 0)
 		log_msg(LOG_WARN, NULL, "vfio %s: reset %s (%s) failed: %s (the kernel's log, "
 			"dmesg, may say why)", p->bdf, when, used[0] ? used : "the kernel's choice",
@@ -772,6 +780,7 @@ static struct vm_vfio *vfio_alloc(void)
 	for (unsigned i = 0; i < VM_VFIO_FNS; i++)
 		v->fn[i].req_efd = v->fn[i].err_efd = v->fn[i].cdev_fd = -1;
 	pthread_mutex_init(&v->reset_lock, NULL);
+	pthread_mutex_init(&v->history_lock, NULL);
 	return v;
 }
 
@@ -880,6 +889,7 @@ void vm_vfio_free(struct vm *vm)
 	if (v->kvm_vfio_fd >= 0)
 		close(v->kvm_vfio_fd);
 	pthread_mutex_destroy(&v->reset_lock);
+	pthread_mutex_destroy(&v->history_lock);
 	free(v);
 	vm->vfio = NULL;
 }
@@ -961,13 +971,13 @@ json_t *vm_vfio_device_tree(struct vm *vm)
 						     f->p->method ? f->p->method :
 						     f->p->cfg->reset == VM_VFIO_RESET_NONE ? "none" :
 						     "auto", "offered", f->p->methods));
-		pthread_mutex_lock(&v->reset_lock);
+		pthread_mutex_lock(&v->history_lock);
 		for (unsigned k = 0; k < f->nr_resets && k < FN_RESETS_KEPT; k++)
 			json_array_append_new(res, json_pack("{ss ss ss sf sb}", "type", "reset",
 							     "method", f->reset[k].method, "when",
 							     f->reset[k].when, "ms", f->reset[k].ms,
 							     "ok", f->reset[k].ok));
-		pthread_mutex_unlock(&v->reset_lock);
+		pthread_mutex_unlock(&v->history_lock);
 		json_object_set_new(node, "resources", res);
 		json_object_set_new(node, "children", json_array());
 		json_object_set_new(tree, id, node);
@@ -1048,12 +1058,12 @@ json_t *vm_vfio_counters(struct vm *vm)
 		irq_counts(f->p->bdf, c);
 		/* One IOMMU address space for all of them: each can DMA to all of it. */
 		json_object_set_new(c, "dma_mapped_bytes", json_integer((json_int_t)dma));
-		pthread_mutex_lock(&v->reset_lock);
+		pthread_mutex_lock(&v->history_lock);
 		json_object_set_new(c, "resets", json_integer(f->nr_resets));
 		if (f->nr_resets)
 			json_object_set_new(c, "last_reset_us",
 					    json_integer((json_int_t)(1000 * f->last_reset_ms)));
-		pthread_mutex_unlock(&v->reset_lock);
+		pthread_mutex_unlock(&v->history_lock);
 		json_object_set_new(all, f->id, c);
 	}
 	return all;
