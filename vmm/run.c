@@ -931,8 +931,11 @@ int vm_run_linux(const struct vm_config *cfg)
 			goto out;
 		}
 		pr_info("api: listening on %s", api_path(api));
-		/* Its clients are the user's processes then (and root's: api.c, peer_allowed()). */
-		if (drop_to && api_path(api) && chown(api_path(api), user.uid, user.gid))
+		/*
+		 * Its clients are the user's processes then (and root's: api.c,
+		 * peer_allowed()). lchown: never a file a link put there since.
+		 */
+		if (drop_to && api_path(api) && lchown(api_path(api), user.uid, user.gid))
 			log_msg(LOG_WARN, NULL, "--user: cannot hand the API socket %s to uid %u: %s",
 				api_path(api), (unsigned)user.uid, strerror(errno));
 	}
